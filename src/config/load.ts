@@ -1,0 +1,192 @@
+/**
+ * Loads the configuration once: YAML file, `${VAR}` substitution, environment overrides
+ * (REDIS_URL, PORT), validation, defaults merged into each target, then deep-frozen.
+ * Nothing else in the code reads the YAML or `process.env` for configuration.
+ */
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { substituteTree, type Environment } from './env-substitution.js';
+import { configSchema, type ParsedConfig } from './schema.js';
+
+export const DEFAULT_CONFIG_PATH = 'config/relay.yaml';
+
+/** The secret config/relay.yaml falls back to: accepted only with `mode: development`. */
+export const DEVELOPMENT_SECRET = 'zego-relay-dev-secret';
+
+export interface RetryPolicy {
+  /** Delay before retry 1, 2, ... in ms. */
+  readonly schedule: readonly number[];
+  readonly jitter: number;
+}
+
+export interface RateLimit {
+  readonly max: number;
+  readonly duration: number;
+}
+
+/** A target with every default applied. */
+export interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly events: readonly string[];
+  readonly appIds?: readonly string[];
+  readonly headers: Readonly<Record<string, string>>;
+  readonly signingSecrets: readonly string[];
+  readonly timeout: number;
+  readonly concurrency: number;
+  readonly rateLimit?: RateLimit;
+  readonly retry: RetryPolicy;
+}
+
+type Parsed = ParsedConfig;
+
+export interface RelayConfig {
+  readonly mode: Parsed['mode'];
+  readonly server: Readonly<Parsed['server']>;
+  readonly admin: Readonly<Parsed['admin']>;
+  readonly redis: Readonly<Parsed['redis']>;
+  readonly zego: {
+    readonly apps: readonly { readonly appId: string; readonly callbackSecrets: readonly string[] }[];
+    readonly timestampToleranceSeconds: number;
+    readonly allowUnknownEvents: boolean;
+    readonly dedupeWindow: number;
+  };
+  readonly delivery: Readonly<Parsed['delivery']>;
+  readonly retention: Readonly<Parsed['retention']>;
+  readonly targets: readonly Target[];
+  /** Where the configuration came from, for logs. */
+  readonly source: string;
+}
+
+export interface LoadOptions {
+  /** Path of the YAML file; else RELAY_CONFIG; else config/relay.yaml. */
+  path?: string;
+  env?: Environment;
+}
+
+/** The file path a command should read: the flag, then RELAY_CONFIG, then the default. */
+export function resolveConfigPath(flag: string | undefined, env: Environment = process.env): string {
+  return flag ?? env.RELAY_CONFIG ?? DEFAULT_CONFIG_PATH;
+}
+
+export function loadConfig(options: LoadOptions = {}): RelayConfig {
+  const env = options.env ?? process.env;
+  const path = resolveConfigPath(options.path, env);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`], path);
+  }
+  return parseConfig(text, { env, source: path });
+}
+
+/** Parses YAML text into a validated configuration (used by loadConfig and tests). */
+export function parseConfig(text: string, options: { env?: Environment; source?: string } = {}): RelayConfig {
+  const env = options.env ?? process.env;
+  const source = options.source ?? '<inline>';
+  const document = parseDocument(text, { prettyErrors: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(document.errors.map((error) => `YAML: ${error.message}`), source);
+  }
+  const raw = substituteTree(document.toJS() ?? {}, env);
+  applyEnvironmentOverrides(raw, env);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(formatIssues(result.error.issues), source);
+  const problems = crossCheck(result.data);
+  if (problems.length > 0) throw new ConfigError(problems, source);
+  return deepFreeze(resolve(result.data, source));
+}
+
+function applyEnvironmentOverrides(raw: unknown, env: Environment): void {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return;
+  const tree = raw as Record<string, unknown>;
+  const section = (name: string): Record<string, unknown> => {
+    const current = tree[name];
+    if (current !== null && typeof current === 'object' && !Array.isArray(current)) return current as Record<string, unknown>;
+    const created: Record<string, unknown> = {};
+    tree[name] = created;
+    return created;
+  };
+  if (env.REDIS_URL) section('redis').url = env.REDIS_URL;
+  if (env.PORT) section('server').port = env.PORT;
+}
+
+function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const path = formatPath(issue.path);
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key`).join('; ');
+    }
+    return `${path || '(root)'}: ${issue.message}`;
+  });
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((text, part) => {
+    if (typeof part === 'number') return `${text}[${part}]`;
+    return text ? `${text}.${String(part)}` : String(part);
+  }, '');
+}
+
+function crossCheck(config: Parsed): string[] {
+  const problems: string[] = [];
+  const seenTargets = new Set<string>();
+  config.targets.forEach((target, index) => {
+    if (seenTargets.has(target.name)) problems.push(`targets[${index}].name: "${target.name}" is used twice`);
+    seenTargets.add(target.name);
+  });
+  const seenApps = new Set<string>();
+  config.zego.apps.forEach((app, index) => {
+    if (seenApps.has(app.appId)) problems.push(`zego.apps[${index}].appId: "${app.appId}" is configured twice`);
+    seenApps.add(app.appId);
+    app.callbackSecrets.forEach((secret, secretIndex) => {
+      if (secret === DEVELOPMENT_SECRET && config.mode !== 'development') {
+        problems.push(
+          `zego.apps[${index}].callbackSecrets[${secretIndex}]: the development secret is refused outside mode: development (set ZEGO_CALLBACK_SECRET)`,
+        );
+      }
+    });
+  });
+  return problems;
+}
+
+function resolve(config: Parsed, source: string): RelayConfig {
+  const { defaults } = config;
+  const targets: Target[] = config.targets.map((target) => ({
+    name: target.name,
+    url: target.url,
+    events: target.events,
+    ...(target.appIds ? { appIds: target.appIds } : {}),
+    headers: target.headers,
+    signingSecrets: target.signingSecret,
+    timeout: target.timeout ?? defaults.timeout,
+    concurrency: target.concurrency ?? defaults.concurrency,
+    ...((target.rateLimit ?? defaults.rateLimit) ? { rateLimit: target.rateLimit ?? defaults.rateLimit } : {}),
+    retry: {
+      schedule: target.retry?.schedule ?? defaults.retry.schedule,
+      jitter: target.retry?.jitter ?? defaults.retry.jitter,
+    },
+  }));
+  return {
+    mode: config.mode,
+    server: config.server,
+    admin: config.admin,
+    redis: config.redis,
+    zego: config.zego,
+    delivery: config.delivery,
+    retention: config.retention,
+    targets,
+    source,
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,189 @@
+/**
+ * The configuration schema: every key an operator may write, its default and its checks.
+ * `loadConfig` (load.ts) validates once at start-up; the rest of the code only sees `RelayConfig`.
+ */
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+/** A duration: milliseconds as a number, or `500ms`, `5s`, `5m`, `2h`, `3d`. */
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use milliseconds or 500ms, 5s, 5m, 2h, 3d)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** A size: bytes as a number, or `512b`, `256kb`, `1mb`. */
+const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined || bytes === 0) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (use bytes or 512b, 256kb, 1mb)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/** Integers may arrive as strings after `${VAR}` substitution (`port: ${PORT:-8080}`). */
+const integer = (min: number, max: number) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value),
+    z.number().int().min(min).max(max),
+  );
+
+const boolean = z.preprocess(
+  (value) => (value === 'true' ? true : value === 'false' ? false : value),
+  z.boolean(),
+);
+
+/** ZEGO app ids are unsigned integers; YAML may give them as numbers or strings. */
+const appId = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform((value) => String(value).trim())
+  .pipe(z.string().regex(/^\d{1,20}$/, 'must be a ZEGO app id (digits)'));
+
+const nonEmptySecret = z.string().min(1, 'must not be empty (is the environment variable set?)');
+
+/** Exact event names, prefix wildcards (`mix_*`) or `*`. */
+const eventPattern = z
+  .string()
+  .regex(/^(\*|[A-Za-z0-9_.-]+\*?)$/, 'must be an event name, a prefix wildcard like mix_*, or *');
+
+const retrySchema = z.strictObject({
+  /** Delay before retry 1, 2, ...; attempts = 1 + schedule length. @defaultValue [5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h] */
+  schedule: z.array(duration).max(50),
+  /** Random spread of each delay, as a fraction: 0.2 means +-20%. @defaultValue 0.2 */
+  jitter: z.number().min(0).max(1).default(0.2),
+});
+
+const rateLimitSchema = z.strictObject({
+  /** Deliveries allowed per `duration` for this target. */
+  max: integer(1, 1_000_000),
+  /** The window of the rate limit. */
+  duration,
+});
+
+const DEFAULT_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h', '14h', '20h', '24h'];
+
+const defaultsSchema = z.strictObject({
+  /** Per-attempt timeout of a delivery. @defaultValue 15s */
+  timeout: duration.default(15_000),
+  /** Deliveries in flight per target (per worker process). @defaultValue 20 */
+  concurrency: integer(1, 1000).default(20),
+  /** Retry schedule and jitter. @defaultValue schedule 5s..24h (about three days), jitter 0.2 */
+  retry: retrySchema.prefault({ schedule: DEFAULT_SCHEDULE }),
+  /** Optional rate limit applied to every target that sets none. */
+  rateLimit: rateLimitSchema.optional(),
+});
+
+const targetSchema = z.strictObject({
+  /** Unique name: [a-z0-9-]+. Names the target's queue, metrics and replay. */
+  name: z.string().regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+'),
+  /** Where deliveries are POSTed (http or https). */
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+  /** Events routed to this target: exact names, prefix wildcards like mix_*, or *. */
+  events: z.array(eventPattern).min(1, 'must name at least one event (or *)'),
+  /** Optional filter: only callbacks of these apps. */
+  appIds: z.array(appId).min(1).optional(),
+  /** Extra request headers, e.g. Authorization. */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Standard Webhooks secret(s) (whsec_...). Several: all sign each delivery (rotation). */
+  signingSecret: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((value) => (value === undefined ? [] : (Array.isArray(value) ? value : [value]).filter((s) => s !== '')))
+    .pipe(z.array(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must be whsec_ followed by base64'))),
+  timeout: duration.optional(),
+  concurrency: integer(1, 1000).optional(),
+  rateLimit: rateLimitSchema.optional(),
+  retry: z
+    .strictObject({ schedule: z.array(duration).max(50).optional(), jitter: z.number().min(0).max(1).optional() })
+    .optional(),
+});
+
+export const configSchema = z.strictObject({
+  /** `development` allows the built-in development secret and the demo target. @defaultValue production */
+  mode: z.enum(['production', 'development']).default('production'),
+  server: z
+    .strictObject({
+      /** @defaultValue 0.0.0.0 */
+      host: z.string().min(1).default('0.0.0.0'),
+      /** Overridden by PORT. @defaultValue 8080 */
+      port: integer(0, 65535).default(8080),
+      /** Where ZEGO POSTs callbacks. @defaultValue /zego/callback */
+      callbackPath: z.string().regex(/^\/[^\s?#]*$/, 'must be a path starting with /').default('/zego/callback'),
+      /** Largest accepted callback body. @defaultValue 256kb */
+      bodyLimit: size.default(256 * 1024),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      /** Keep private: metrics and Bull Board listen here. @defaultValue 127.0.0.1 */
+      host: z.string().min(1).default('127.0.0.1'),
+      /** @defaultValue 9090 */
+      port: integer(0, 65535).default(9090),
+      /** @defaultValue admin */
+      username: z.string().min(1).default('admin'),
+      /** No password: Bull Board and the admin API are off (404). */
+      password: z
+        .string()
+        .optional()
+        .transform((value) => (value ? value : undefined)),
+      /** Bull Board without retry, remove or promote buttons. @defaultValue false */
+      readOnly: boolean.default(false),
+    })
+    .prefault({}),
+  redis: z
+    .strictObject({
+      /** Overridden by REDIS_URL. @defaultValue redis://127.0.0.1:6379 */
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+      /** Key prefix of every queue and marker. @defaultValue zego-relay */
+      prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must match [A-Za-z0-9_.-]+').default('zego-relay'),
+    })
+    .prefault({}),
+  zego: z.strictObject({
+    apps: z
+      .array(
+        z.strictObject({
+          appId,
+          /** Every secret that may have signed a callback (rotation). */
+          callbackSecrets: z.array(nonEmptySecret).min(1, 'needs at least one secret'),
+        }),
+      )
+      .min(1, 'configure at least one app'),
+    /** Allowed clock difference, both directions. @defaultValue 600 */
+    timestampToleranceSeconds: integer(1, 86_400).default(600),
+    /** Accept events the relay does not know (identified by a hash of the body). @defaultValue true */
+    allowUnknownEvents: boolean.default(true),
+    /** How long a callback id is remembered for de-duplication. @defaultValue 24h */
+    dedupeWindow: duration.default(86_400_000),
+  }),
+  defaults: defaultsSchema.prefault({}),
+  delivery: z
+    .strictObject({
+      /** Largest response body read from a target; the rest is discarded. @defaultValue 64kb */
+      maxResponseBytes: size.default(64 * 1024),
+      /** A crashed worker's in-flight deliveries are retried after this. @defaultValue 30s */
+      lockDuration: duration.default(30_000),
+      /** How often workers look for deliveries of crashed workers. @defaultValue 30s */
+      stalledInterval: duration.default(30_000),
+      /** On SIGTERM, how long to wait for in-flight deliveries. @defaultValue 25s */
+      shutdownTimeout: duration.default(25_000),
+    })
+    .prefault({}),
+  retention: z
+    .strictObject({
+      /** Delivered jobs are removed after this age... @defaultValue 1h */
+      completedAge: duration.default(3_600_000),
+      /** ...or beyond this many per target. @defaultValue 1000 */
+      completedCount: integer(0, 10_000_000).default(1000),
+      /** Dead letters are kept this long. @defaultValue 30d */
+      deadLetterAge: duration.default(30 * 86_400_000),
+    })
+    .prefault({}),
+  targets: z.array(targetSchema).default([]),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;

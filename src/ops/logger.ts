@@ -1,0 +1,21 @@
+/**
+ * Structured logs: one JSON object a line on stdout. LOG_LEVEL picks the level (default info).
+ * Secrets never reach a log line: redact covers the places they could appear.
+ */
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
+  return pino({
+    level,
+    base: { service: 'zego-relay' },
+    redact: {
+      paths: ['secret', '*.secret', 'signature', '*.signature', 'password', '*.password', 'headers.authorization', '*.headers.authorization'],
+      censor: '[redacted]',
+    },
+  });
+}
+
+/** A logger that writes nothing, for tests and library use. */
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { DEVELOPMENT_SECRET, loadConfig, parseConfig } from '../src/config/load.js';
+import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
+import { ConfigError } from '../src/errors.js';
+
+const minimal = `
+zego:
+  apps:
+    - appId: "111111"
+      callbackSecrets: ["s3cret"]
+`;
+
+function issuesOf(text: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(text, { env });
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.issues];
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('units', () => {
+  it.each([
+    ['500ms', 500], ['5s', 5000], ['5m', 300_000], ['2h', 7_200_000], ['3d', 259_200_000], ['1.5s', 1500], [250, 250], ['250', 250],
+  ])('parses the duration %s as %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
+
+  it.each(['5 parsecs', '-1s', 'h', '', '1w'])('rejects the duration %j', (text) => expect(parseDuration(text)).toBeUndefined());
+
+  it.each([['256kb', 262_144], ['1mb', 1_048_576], ['512b', 512], [1000, 1000]])('parses the size %s', (text, bytes) =>
+    expect(parseSize(text)).toBe(bytes),
+  );
+
+  it('formats durations for humans', () => {
+    expect(formatDuration(500)).toBe('500ms');
+    expect(formatDuration(90_000)).toBe('1m30s');
+    expect(formatDuration(86_400_000 + 3_600_000)).toBe('1d1h');
+  });
+});
+
+describe('the example config/relay.yaml', () => {
+  it('parses as it is, in development mode, with the demo target', () => {
+    const config = loadConfig({ path: 'config/relay.yaml', env: {} });
+    expect(config.mode).toBe('development');
+    expect(config.server.bodyLimit).toBe(256 * 1024);
+    expect(config.zego.apps[0]?.appId).toBe('111111');
+    expect(config.zego.dedupeWindow).toBe(86_400_000);
+    expect(config.targets.map((t) => t.name)).toEqual(['demo']);
+    expect(config.targets[0]?.retry.schedule).toEqual([1000, 5000, 30_000]);
+    expect(Object.isFrozen(config.targets[0]?.retry.schedule)).toBe(true);
+  });
+
+  it('refuses the development secret in production mode', () => {
+    expect(() => loadConfig({ path: 'config/relay.yaml', env: { RELAY_MODE: 'production' } })).toThrow(/development secret/);
+    const config = loadConfig({ path: 'config/relay.yaml', env: { RELAY_MODE: 'production', ZEGO_CALLBACK_SECRET: 'real' } });
+    expect(config.zego.apps[0]?.callbackSecrets).toEqual(['real']);
+  });
+
+  it('documents every key of the schema (each appears in the file)', () => {
+    const text = readFileSync('config/relay.yaml', 'utf8');
+    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'signingSecret', 'rateLimit', 'appIds']) {
+      expect(text).toContain(`${key}:`);
+    }
+  });
+});
+
+describe('parseConfig', () => {
+  it('applies defaults and merges them into targets', () => {
+    const config = parseConfig(`${minimal}
+targets:
+  - name: billing
+    url: https://billing.example.com/hook
+    events: [mix_stop]
+    timeout: 10s
+`, { env: {} });
+    expect(config.mode).toBe('production');
+    expect(config.server).toEqual({ host: '0.0.0.0', port: 8080, callbackPath: '/zego/callback', bodyLimit: 262_144 });
+    expect(config.admin.password).toBeUndefined();
+    const [billing] = config.targets;
+    expect(billing?.timeout).toBe(10_000);
+    expect(billing?.concurrency).toBe(20);
+    expect(billing?.retry.schedule).toEqual([5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000]);
+    expect(billing?.retry.jitter).toBe(0.2);
+    expect(billing?.signingSecrets).toEqual([]);
+  });
+
+  it('replaces ${VAR} and ${VAR:-default} before validation, in values only', () => {
+    const config = parseConfig(`
+server: { port: "\${HTTP_PORT:-8081}" }
+admin: { password: "\${ADMIN_PASSWORD}" }
+zego:
+  apps: [{ appId: "\${APP:-42}", callbackSecrets: ["\${SECRET}"] }]
+`, { env: { SECRET: 'with "quotes" # and: colons' } });
+    expect(config.server.port).toBe(8081);
+    expect(config.zego.apps[0]).toEqual({ appId: '42', callbackSecrets: ['with "quotes" # and: colons'] });
+    expect(config.admin.password).toBeUndefined();
+  });
+
+  it('lets REDIS_URL and PORT override the file', () => {
+    const config = parseConfig(minimal, { env: { REDIS_URL: 'redis://10.0.0.1:6380', PORT: '9000' } });
+    expect(config.redis.url).toBe('redis://10.0.0.1:6380');
+    expect(config.server.port).toBe(9000);
+  });
+
+  it('names the path of an unknown key', () => {
+    expect(issuesOf(`${minimal}\nserver: { hots: 1.2.3.4 }\n`)).toEqual(['server.hots: unknown key']);
+  });
+
+  it('names the path of each bad value', () => {
+    const issues = issuesOf(`${minimal}
+targets:
+  - name: Bad_Name
+    url: ftp://x
+    events: []
+    retry: { schedule: [5 parsecs] }
+`);
+    expect(issues).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^targets\[0\]\.name: /),
+      expect.stringMatching(/^targets\[0\]\.url: /),
+      expect.stringMatching(/^targets\[0\]\.events: /),
+      expect.stringMatching(/^targets\[0\]\.retry\.schedule\[0\]: .*not a duration/),
+    ]));
+  });
+
+  it('says an empty secret probably means an unset variable', () => {
+    expect(issuesOf(`zego: { apps: [{ appId: "1", callbackSecrets: ["\${NOPE}"] }] }`)).toEqual([
+      expect.stringMatching(/^zego\.apps\[0\]\.callbackSecrets\[0\]: .*environment variable/),
+    ]);
+  });
+
+  it('rejects duplicate target names and app ids', () => {
+    const issues = issuesOf(`
+zego: { apps: [{ appId: "1", callbackSecrets: [a] }, { appId: 1, callbackSecrets: [b] }] }
+targets:
+  - { name: a, url: "http://127.0.0.1:1/", events: ["*"] }
+  - { name: a, url: "http://127.0.0.1:1/", events: ["*"] }
+`);
+    expect(issues).toEqual(expect.arrayContaining([expect.stringMatching(/^targets\[1\]\.name/), expect.stringMatching(/^zego\.apps\[1\]\.appId/)]));
+  });
+
+  it('reports YAML syntax errors and an unreadable file', () => {
+    expect(issuesOf('server: [')[0]).toMatch(/^YAML/);
+    expect(() => loadConfig({ path: '/nonexistent/relay.yaml', env: {} })).toThrow(/ENOENT/);
+    expect(DEVELOPMENT_SECRET).toBe('zego-relay-dev-secret');
+  });
+});

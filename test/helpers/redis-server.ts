@@ -1,0 +1,116 @@
+/**
+ * A real redis-server for tests: started from PATH on a free port with its own temp dir, so a test
+ * may kill it (SIGKILL), restart it on the same port and data dir (AOF), or stall it (SIGSTOP).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export interface RedisServerOptions {
+  /** Turn AOF on with this fsync policy; omitted: no persistence at all. */
+  appendfsync?: 'always' | 'everysec' | 'no';
+  port?: number;
+  dir?: string;
+}
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  /** SIGKILL, no chance to save anything it has not already written. */
+  kill(): Promise<void>;
+  /** Start again on the same port and data dir. */
+  restart(): Promise<void>;
+  /** SIGSTOP: the port stays open but nothing answers (a stalled Redis). */
+  pause(): void;
+  resume(): void;
+  /** Kill and remove the data dir. */
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'zego-relay-redis-'));
+  const args = [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+    '--maxmemory-policy', 'noeviction', '--loglevel', 'warning',
+    ...(options.appendfsync ? ['--appendonly', 'yes', '--appendfsync', options.appendfsync] : ['--appendonly', 'no']),
+  ];
+  let child: ChildProcess | undefined;
+
+  const launch = async () => {
+    child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', (error) => {
+      throw new Error(`cannot start redis-server from PATH: ${error.message}`);
+    });
+    await waitUntilAnswers(port);
+  };
+  const kill = async () => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGCONT');
+    running.kill('SIGKILL');
+    await exited;
+  };
+
+  await launch();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    kill,
+    restart: launch,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
+    stop: async () => {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitUntilAnswers(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      // Redis answers LOADING while it replays the AOF; wait for a real PONG.
+      if ((await client.ping()) === 'PONG') return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      client.disconnect();
+    }
+  }
+}
+
+/**
+ * The Redis a test file should use: REDIS_URL when set (never killed), else a private server.
+ * Tests that kill or pause Redis must call startRedisServer themselves.
+ */
+export async function sharedRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
+  const server = await startRedisServer();
+  return { url: server.url, stop: server.stop };
+}
