@@ -1,0 +1,75 @@
+/**
+ * Prometheus metrics, one registry per process, served on the admin listener's /metrics.
+ * Names are fixed by CONTRACT.md. Label values are bounded: `event` is a known ZEGO event name or
+ * `other`, so a sender cannot blow up the series count with invented events.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'zego_relay_' });
+
+export const KNOWN_EVENTS = new Set([
+  'mix_start', 'mix_stop', 'stream_create', 'stream_close', 'room_login', 'room_logout', 'room_create', 'room_close',
+  'record', 'snapshot', 'compose', 'procedure',
+]);
+
+/** A bounded label value for an event name. */
+export function eventLabel(event: string | undefined): string {
+  if (!event) return 'none';
+  if (KNOWN_EVENTS.has(event) || event.startsWith('transcode_') || event.startsWith('censor_')) {
+    return event.length <= 64 ? event : 'other';
+  }
+  return 'other';
+}
+
+/** outcome: stored, duplicate, or the error code of a rejection (bad_signature, unavailable, ...). */
+export const callbacksReceived = new Counter({
+  name: 'zego_relay_callbacks_received_total',
+  help: 'Callbacks received, by event and outcome (stored, duplicate, or the rejection code).',
+  labelNames: ['event', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const callbacksUnrouted = new Counter({
+  name: 'zego_relay_callbacks_unrouted_total',
+  help: 'Stored callbacks that matched no target (kept in the unrouted queue).',
+  labelNames: ['event'] as const,
+  registers: [registry],
+});
+
+/** outcome: delivered, retry (failed attempt, will retry), dead (dead-lettered), gone (410). */
+export const deliveries = new Counter({
+  name: 'zego_relay_deliveries_total',
+  help: 'Delivery attempts, by target and outcome (delivered, retry, dead).',
+  labelNames: ['target', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const deliveryDuration = new Histogram({
+  name: 'zego_relay_delivery_duration_seconds',
+  help: 'Duration of one delivery attempt (request to response or error), by target.',
+  labelNames: ['target'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+/** Set on each scrape by the admin listener from BullMQ's job counts. */
+export const queueJobs = new Gauge({
+  name: 'zego_relay_queue_jobs',
+  help: 'Jobs per target queue and state (waiting, active, delayed, completed, failed, prioritized).',
+  labelNames: ['target', 'state'] as const,
+  registers: [registry],
+});
+
+export const deadLetters = new Gauge({
+  name: 'zego_relay_dead_letters',
+  help: 'Dead-lettered deliveries kept per target (BullMQ failed jobs).',
+  labelNames: ['target'] as const,
+  registers: [registry],
+});
+
+export const redisUp = new Gauge({
+  name: 'zego_relay_redis_up',
+  help: '1 when Redis answered the last check, else 0.',
+  registers: [registry],
+});

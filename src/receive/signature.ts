@@ -1,0 +1,29 @@
+/**
+ * ZEGO's callback signature (ZEGO.md, article 19700): lowercase hex SHA-1 of
+ * [secret, timestamp, nonce] sorted as strings and joined with no separator.
+ * timestamp and nonce are hashed as the exact text that was sent.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+export function zegoSignature(secret: string, timestamp: string, nonce: string): string {
+  // Plain `sort()` compares UTF-16 code units: the dictionary order ZEGO uses ('99' > '1470820198').
+  const joined = [secret, timestamp, nonce].sort().join('');
+  return createHash('sha1').update(joined).digest('hex');
+}
+
+/** True when `signature` matches any of the app's secrets, compared in constant time. */
+export function verifyZegoSignature(
+  secrets: readonly string[],
+  timestamp: string,
+  nonce: string,
+  signature: string,
+): boolean {
+  const received = Buffer.from(signature.toLowerCase(), 'utf8');
+  let matched = false;
+  // Every secret is tried, even after a match, so timing does not tell which one matched.
+  for (const secret of secrets) {
+    const expected = Buffer.from(zegoSignature(secret, timestamp, nonce), 'utf8');
+    if (expected.length === received.length && timingSafeEqual(expected, received)) matched = true;
+  }
+  return matched;
+}
