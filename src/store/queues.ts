@@ -2,6 +2,9 @@
  * What the receiver stores and the workers read: queue names, Redis key names and the job payload.
  * One BullMQ queue per target keeps targets isolated (own concurrency, limiter, backlog).
  */
+import { Queue, type QueueOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RelayConfig } from '../config/load.js';
 
 /** The queue of one target's deliveries. BullMQ forbids ':' in queue names. */
 export function deliveryQueueName(targetName: string): string {
@@ -29,4 +32,20 @@ export interface DeliveryJobData {
   body: string;
   /** When the receiver stored it (ms since epoch). */
   receivedAt: number;
+}
+
+
+/**
+ * The queues of every target plus the unrouted queue, sharing one connection (producers and Bull
+ * Board only read and add; workers open their own). Event streams are kept short: nothing here
+ * consumes them beyond Bull Board's view, and a long stream is Redis memory per job.
+ */
+export function openQueues(config: RelayConfig, connection: Redis): Map<string, Queue<DeliveryJobData>> {
+  const options: QueueOptions = { connection, prefix: config.redis.prefix, streams: { events: { maxLen: 1000 } } };
+  const queues = new Map<string, Queue<DeliveryJobData>>();
+  for (const target of config.targets) {
+    queues.set(target.name, new Queue<DeliveryJobData>(deliveryQueueName(target.name), options));
+  }
+  queues.set(UNROUTED_QUEUE, new Queue<DeliveryJobData>(UNROUTED_QUEUE, options));
+  return queues;
 }

@@ -1,6 +1,7 @@
 /**
- * A real redis-server for tests: started from PATH on a free port with its own temp dir, so a test
- * may kill it (SIGKILL), restart it on the same port and data dir (AOF), or stall it (SIGSTOP).
+ * A redis-server child process started from PATH on a free port with its own data dir. Tests use it
+ * to kill (SIGKILL), restart on the same port and data dir (AOF) or stall (SIGSTOP) Redis; the
+ * benchmark and `npm start`'s private Redis use it too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -103,14 +104,4 @@ async function waitUntilAnswers(port: number, timeoutMs = 10_000): Promise<void>
       client.disconnect();
     }
   }
-}
-
-/**
- * The Redis a test file should use: REDIS_URL when set (never killed), else a private server.
- * Tests that kill or pause Redis must call startRedisServer themselves.
- */
-export async function sharedRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
-  const server = await startRedisServer();
-  return { url: server.url, stop: server.stop };
 }
