@@ -15,6 +15,11 @@ export interface RedisServerOptions {
   appendfsync?: 'always' | 'everysec' | 'no';
   port?: number;
   dir?: string;
+  /**
+   * Run in its own process group, so a Ctrl-C in the terminal reaches only the relay, which then
+   * stops Redis last, after its workers have finished with it (npm start's private Redis).
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface RedisServer {
@@ -30,6 +35,8 @@ export interface RedisServer {
   resume(): void;
   /** Kill and remove the data dir. */
   stop(): Promise<void>;
+  /** SIGTERM: Redis's own SHUTDOWN (flushes and fsyncs the AOF), then waits for the exit; keeps the data dir. */
+  shutdown(timeoutMs?: number): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -56,7 +63,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   let child: ChildProcess | undefined;
 
   const launch = async () => {
-    child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'], detached: options.ownProcessGroup ?? false });
     child.on('error', (error) => {
       throw new Error(`cannot start redis-server from PATH: ${error.message}`);
     });
@@ -81,6 +88,17 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     restart: launch,
     pause: () => child?.kill('SIGSTOP'),
     resume: () => child?.kill('SIGCONT'),
+    shutdown: async (timeoutMs = 10_000) => {
+      const running = child;
+      if (!running || running.exitCode !== null) return;
+      const exited = new Promise((resolve) => running.once('exit', resolve));
+      running.kill('SIGCONT');
+      running.kill('SIGTERM');
+      const forced = setTimeout(() => running.kill('SIGKILL'), timeoutMs);
+      await exited;
+      clearTimeout(forced);
+      child = undefined;
+    },
     stop: async () => {
       await kill();
       rmSync(dir, { recursive: true, force: true });

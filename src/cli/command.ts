@@ -1,0 +1,72 @@
+/**
+ * What every `zego-relay` command shares: its shape, the exit codes scripts rely on, the usage
+ * error, and option parsing with `--help`.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Environment } from '../config/env-substitution.js';
+
+/** Exit codes, documented in `zego-relay --help`. */
+export const ExitCode = {
+  /** Done: the relay stopped cleanly, the config is valid, every callback was acknowledged. */
+  ok: 0,
+  /** Failed: invalid config, Redis missing, a callback never acknowledged, a replay that failed. */
+  failure: 1,
+  /** The command line itself is wrong (unknown command or option, missing value). */
+  usage: 2,
+} as const;
+
+/** Where a command writes and what environment it sees (tests pass their own). */
+export interface CommandIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: Environment;
+}
+
+export interface Command {
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  /** The full `--help` text. */
+  readonly help: string;
+  /** Runs the command and resolves with its exit code. */
+  run(argv: readonly string[], io: CommandIo): Promise<number>;
+}
+
+/** A wrong command line: the message says what to type instead; exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string, readonly command?: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * Parses a command's options (no positionals); `--help`/`-h` is always accepted. Unknown options
+ * and missing values become a UsageError naming the command.
+ */
+export function parseOptions<T extends Options>(command: string, argv: readonly string[], options: T) {
+  try {
+    return parseArgs({
+      args: [...argv],
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message, command);
+  }
+}
+
+/** A positive integer option, or a UsageError naming the option. */
+export function positiveInteger(name: string, value: string | undefined, fallback: number, command: string): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--${name} must be a positive integer, got "${value}"`, command);
+  return Number(value);
+}
+
+/** Writes a line. */
+export function say(stream: NodeJS.WritableStream, text = ''): void {
+  stream.write(`${text}\n`);
+}

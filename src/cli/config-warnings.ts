@@ -1,0 +1,90 @@
+/**
+ * Doubtful settings `check-config` (and `start`) warn about: valid configuration that is
+ * probably not what the operator meant. Pure functions of the loaded config; never print secrets.
+ */
+import { DEVELOPMENT_SECRET, type RelayConfig, type Target } from '../config/load.js';
+import { KNOWN_EVENTS } from '../ops/metrics.js';
+import { DEMO_SINK_PATH } from '../ops/demo-sink.js';
+import { eventMatches, targetMatches } from '../route/match.js';
+
+/** Secrets shorter than this are too easy to guess. */
+export const MIN_SECRET_LENGTH = 16;
+
+const PLACEHOLDER = /changeme|change-me|change_me|placeholder|example|xxx|todo|replace|^secret$|^password$|^test$/i;
+
+/** Why a secret looks like a placeholder, or undefined when it does not. */
+export function placeholderReason(secret: string): string | undefined {
+  if (secret === DEVELOPMENT_SECRET) return 'is the built-in development secret';
+  if (PLACEHOLDER.test(secret)) return 'looks like a placeholder';
+  if (secret.length < MIN_SECRET_LENGTH) return `is shorter than ${MIN_SECRET_LENGTH} characters`;
+  return undefined;
+}
+
+const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
+
+/** Every doubtful setting, one sentence each, naming the config path. */
+export function configWarnings(config: RelayConfig): string[] {
+  const warnings: string[] = [];
+  const appIds = config.zego.apps.map((app) => app.appId);
+
+  config.zego.apps.forEach((app, index) => {
+    app.callbackSecrets.forEach((secret, secretIndex) => {
+      const reason = placeholderReason(secret);
+      if (reason) warnings.push(`zego.apps[${index}].callbackSecrets[${secretIndex}] ${reason}: use the callback secret ZEGO gave you (ZEGO_CALLBACK_SECRET)`);
+    });
+  });
+
+  if (!config.admin.password) warnings.push('admin.password is not set: Bull Board is off (404); set ADMIN_PASSWORD to turn it on');
+  if (!isLoopback(config.admin.host)) {
+    warnings.push(`admin.host is ${config.admin.host}: metrics and Bull Board are reachable from the network; keep that network private`);
+  }
+  if (config.admin.port === config.server.port && config.admin.port !== 0) {
+    warnings.push(`admin.port and server.port are both ${config.server.port}: the second listener cannot start`);
+  }
+  if (config.targets.length === 0) warnings.push('no targets: every callback is kept in the unrouted queue and delivered nowhere');
+
+  config.targets.forEach((target, index) => warnings.push(...targetWarnings(config, target, index, appIds)));
+  return warnings;
+}
+
+function targetWarnings(config: RelayConfig, target: Target, index: number, appIds: readonly string[]): string[] {
+  const warnings: string[] = [];
+  const where = `targets[${index}] (${target.name})`;
+  const unknownApps = (target.appIds ?? []).filter((appId) => !appIds.includes(appId));
+  if (target.appIds && unknownApps.length === target.appIds.length) {
+    warnings.push(`${where} matches nothing: appIds ${target.appIds.join(', ')} are not among zego.apps (${appIds.join(', ')})`);
+  } else if (unknownApps.length > 0) {
+    warnings.push(`${where}.appIds ${unknownApps.join(', ')} are not among zego.apps: those entries never match`);
+  }
+  for (const pattern of target.events) {
+    const known = [...KNOWN_EVENTS].some((event) => eventMatches(pattern, event));
+    const family = pattern.startsWith('transcode_') || pattern.startsWith('censor_');
+    if (!known && !family) {
+      warnings.push(
+        config.zego.allowUnknownEvents
+          ? `${where}.events "${pattern}" matches no known ZEGO event: check the spelling`
+          : `${where}.events "${pattern}" matches no known ZEGO event and zego.allowUnknownEvents is false: it matches nothing`,
+      );
+    }
+  }
+  const url = new URL(target.url);
+  if (url.pathname === DEMO_SINK_PATH && config.mode !== 'development') {
+    warnings.push(`${where} is the demo sink, which answers only in mode: development: its deliveries will fail`);
+  }
+  if (url.protocol === 'http:' && !isLoopback(url.hostname) && config.mode === 'production') {
+    warnings.push(`${where}.url is plain http: callbacks cross the network unencrypted`);
+  }
+  if (url.username || url.password) warnings.push(`${where}.url carries credentials: prefer headers (e.g. Authorization: Bearer \${TOKEN})`);
+  return warnings;
+}
+
+/** For each app and each known event, the targets it is delivered to (configuration order). */
+export function routingTable(config: RelayConfig): { appId: string; event: string; targets: string[] }[] {
+  const rows: { appId: string; event: string; targets: string[] }[] = [];
+  for (const { appId } of config.zego.apps) {
+    for (const event of KNOWN_EVENTS) {
+      rows.push({ appId, event, targets: config.targets.filter((target) => targetMatches(target, event, appId)).map((t) => t.name) });
+    }
+  }
+  return rows;
+}

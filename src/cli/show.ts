@@ -1,0 +1,23 @@
+/** Printing helpers for people: URLs without credentials, durations, listener addresses. */
+import { formatDuration } from '../config/units.js';
+
+/** A URL safe to print: no user name or password, no query (it may hold a token). */
+export function safeUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    return `${url.protocol}//${url.host}${url.pathname === '/' && !text.endsWith('/') ? '' : url.pathname}${url.search ? '?…' : ''}`;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** The address a person on this machine types for a listener bound to `host`. */
+export function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** `1s, 5s, 30s` for a retry schedule. */
+export function formatSchedule(schedule: readonly number[]): string {
+  return schedule.length === 0 ? 'none' : schedule.map(formatDuration).join(', ');
+}

@@ -1,0 +1,76 @@
+/**
+ * Refreshes the queue gauges of src/ops/metrics.ts from BullMQ's job counts, once per scrape.
+ * A Redis outage must not hang a scrape: the whole refresh is bounded, and when Redis does not
+ * answer in time `redis_up` drops to 0 and the queue series are removed (absent = unknown) rather
+ * than left showing numbers that may no longer be true.
+ */
+import type { Queue } from 'bullmq';
+import { deadLetters, queueJobs, redisUp } from './metrics.js';
+
+/** How long a scrape waits for Redis before reporting it down. */
+export const QUEUE_METRICS_TIMEOUT_MS = 1_000;
+
+/** The BullMQ states exported as `zego_relay_queue_jobs{state}`; `failed` are the dead letters. */
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
+
+/** Thrown (and caught) when Redis did not answer within the scrape's bound. */
+export class ScrapeTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`Redis did not answer the queue counts within ${timeoutMs} ms`);
+    this.name = 'ScrapeTimeoutError';
+  }
+}
+
+/**
+ * Keeps the queue gauges current. Concurrent scrapes share one refresh, so a burst of scrapers
+ * does not multiply the load on Redis.
+ */
+export class QueueMetricsCollector {
+  private inFlight: Promise<void> | undefined;
+
+  /** `queues` maps the `target` label value to its queue (the unrouted queue under `unrouted`). */
+  constructor(
+    private readonly queues: ReadonlyMap<string, Queue>,
+    private readonly timeoutMs = QUEUE_METRICS_TIMEOUT_MS,
+  ) {}
+
+  /** Sets `queue_jobs`, `dead_letters` and `redis_up`; never rejects, never takes much longer than the timeout. */
+  refresh(): Promise<void> {
+    this.inFlight ??= this.collect().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async collect(): Promise<void> {
+    try {
+      const counts = await withTimeout(
+        Promise.all([...this.queues].map(async ([label, queue]) => [label, await queue.getJobCounts(...QUEUE_STATES)] as const)),
+        this.timeoutMs,
+      );
+      for (const [label, byState] of counts) {
+        for (const state of QUEUE_STATES) queueJobs.set({ target: label, state }, byState[state] ?? 0);
+        deadLetters.set({ target: label }, byState.failed ?? 0);
+      }
+      redisUp.set(1);
+    } catch {
+      queueJobs.reset();
+      deadLetters.reset();
+      redisUp.set(0);
+    }
+  }
+}
+
+async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new ScrapeTimeoutError(timeoutMs)), timeoutMs);
+  });
+  // The losing promise may still reject later (the Redis command timing out): keep that quiet.
+  work.catch(() => {});
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
