@@ -1,0 +1,78 @@
+/**
+ * Re-queues dead letters (BullMQ failed jobs) of a target with a fresh set of attempts.
+ * `zego-relay replay --target NAME [--since 24h] [--limit N]` calls this.
+ */
+import { Queue, type Job } from 'bullmq';
+import type { RelayConfig } from '../config/load.js';
+import { createWorkerConnection } from '../store/redis.js';
+import { deliveryQueueName, type DeliveryJobData } from '../store/queues.js';
+
+/** `replay` named a target the configuration does not have. */
+export class UnknownTargetError extends Error {
+  constructor(readonly target: string, known: readonly string[]) {
+    super(`no target named "${target}" in the configuration (targets: ${known.length > 0 ? known.join(', ') : 'none'})`);
+    this.name = 'UnknownTargetError';
+  }
+}
+
+export interface ReplayOptions {
+  readonly config: RelayConfig;
+  readonly target: string;
+  /** Only dead letters that failed within this many ms before now. */
+  readonly sinceMs?: number;
+  /** At most this many (the most recent first). */
+  readonly limit?: number;
+  /** The clock, for tests. @defaultValue Date.now */
+  readonly now?: () => number;
+}
+
+const PAGE_SIZE = 500;
+
+/**
+ * Moves the target's dead letters back to its queue, most recently failed first, each with its
+ * attempts reset so it gets the whole retry schedule again. Returns how many were re-queued.
+ * Throws UnknownTargetError for a name not in the configuration.
+ */
+export async function replayDeadLetters(options: ReplayOptions): Promise<number> {
+  const { config, target, sinceMs, limit } = options;
+  if (!config.targets.some((candidate) => candidate.name === target)) {
+    throw new UnknownTargetError(target, config.targets.map((candidate) => candidate.name));
+  }
+  const connection = createWorkerConnection(config.redis.url, 'replay');
+  const queue = new Queue<DeliveryJobData>(deliveryQueueName(target), { connection, prefix: config.redis.prefix });
+  try {
+    const cutoff = sinceMs === undefined ? -Infinity : (options.now ?? Date.now)() - sinceMs;
+    const chosen = await recentDeadLetters(queue, cutoff, limit ?? Infinity);
+    let replayed = 0;
+    for (const job of chosen) {
+      try {
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        replayed += 1;
+      } catch {
+        // Removed (retention) or retried by someone else meanwhile: nothing to re-queue.
+      }
+    }
+    return replayed;
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+/**
+ * The failed jobs to replay, newest first. Collected before any is moved: retrying removes a job
+ * from the failed set, which would shift the pages under our feet.
+ */
+async function recentDeadLetters(queue: Queue<DeliveryJobData>, cutoff: number, limit: number): Promise<Job<DeliveryJobData>[]> {
+  const chosen: Job<DeliveryJobData>[] = [];
+  for (let start = 0; chosen.length < limit; start += PAGE_SIZE) {
+    const page = (await queue.getFailed(start, start + PAGE_SIZE - 1)) as Job<DeliveryJobData>[];
+    for (const job of page) {
+      if ((job.finishedOn ?? 0) < cutoff) return chosen;
+      if (chosen.length >= limit) return chosen;
+      chosen.push(job);
+    }
+    if (page.length < PAGE_SIZE) break;
+  }
+  return chosen;
+}

@@ -1,0 +1,33 @@
+/**
+ * The delivery role: one worker per configured target. `zego-relay start --role worker|all`
+ * and workers/main.ts call startWorkers.
+ */
+import type { RelayConfig } from '../src/config/load.js';
+import { startDeliveryWorker } from '../src/deliver/worker.js';
+import type { Logger } from '../src/ops/logger.js';
+
+export interface WorkersHandle {
+  /**
+   * Graceful: stop taking new deliveries, wait up to `delivery.shutdownTimeout` for those in
+   * flight, then abort the rest (they go back to their queue and are delivered again later).
+   */
+  close(): Promise<void>;
+}
+
+/** Starts a delivery worker per target and resolves once each has connected to Redis. */
+export async function startWorkers(config: RelayConfig, options: { logger: Logger }): Promise<WorkersHandle> {
+  const { logger } = options;
+  const workers = config.targets.map((target) => startDeliveryWorker(target, config, logger));
+  await Promise.all(workers.map((worker) => worker.ready()));
+  logger.info({ targets: workers.map((worker) => worker.target.name) }, 'delivery workers started');
+  let closing: Promise<void> | undefined;
+  return {
+    close() {
+      closing ??= (async () => {
+        await Promise.all(workers.map((worker) => worker.close(config.delivery.shutdownTimeout)));
+        logger.info('delivery workers stopped');
+      })();
+      return closing;
+    },
+  };
+}
