@@ -1,0 +1,48 @@
+/**
+ * `GET /healthz` (the process is up) and `GET /readyz` (Redis answers a PING within a second and
+ * the configuration is loaded; else 503), mounted on both the public and the admin listener.
+ */
+import type Router from '@koa/router';
+import type { Redis } from 'ioredis';
+import type { RelayConfig } from '../config/load.js';
+import { redisUp } from './metrics.js';
+
+export interface HealthOptions {
+  /** The loaded configuration: holding one means it validated. */
+  readonly config: RelayConfig;
+  /** A fail-fast connection (createProducerConnection), so /readyz never hangs. */
+  readonly redis: Redis;
+  /** How long /readyz waits for PONG. @defaultValue 1000 */
+  readonly timeoutMs?: number;
+}
+
+/** Adds /healthz and /readyz to `router` and returns it. */
+export function healthRoutes(router: Router, options: HealthOptions): Router {
+  router.get('/healthz', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { ok: true };
+  });
+  router.get('/readyz', async (ctx) => {
+    const redisAnswers = await pingWithin(options.redis, options.timeoutMs ?? 1_000);
+    redisUp.set(redisAnswers ? 1 : 0);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = redisAnswers ? 200 : 503;
+    ctx.body = redisAnswers
+      ? { ok: true, redis: 'up', config: options.config.source }
+      : { ok: false, error: { code: 'unavailable', message: 'Redis does not answer' } };
+  });
+  return router;
+}
+
+/** True when Redis answers PING within `timeoutMs`; never throws, never waits longer. */
+export async function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([redis.ping().then((reply) => reply === 'PONG', () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
