@@ -6,6 +6,7 @@
  */
 import type { Queue } from 'bullmq';
 import { deadLetters, queueJobs, redisUp } from './metrics.js';
+import { withTimeout } from './with-timeout.js';
 
 /** How long a scrape waits for Redis before reporting it down. */
 export const QUEUE_METRICS_TIMEOUT_MS = 1_000;
@@ -47,6 +48,7 @@ export class QueueMetricsCollector {
       const counts = await withTimeout(
         Promise.all([...this.queues].map(async ([label, queue]) => [label, await queue.getJobCounts(...QUEUE_STATES)] as const)),
         this.timeoutMs,
+        () => new ScrapeTimeoutError(this.timeoutMs),
       );
       for (const [label, byState] of counts) {
         for (const state of QUEUE_STATES) queueJobs.set({ target: label, state }, byState[state] ?? 0);
@@ -58,19 +60,5 @@ export class QueueMetricsCollector {
       deadLetters.reset();
       redisUp.set(0);
     }
-  }
-}
-
-async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new ScrapeTimeoutError(timeoutMs)), timeoutMs);
-  });
-  // The losing promise may still reject later (the Redis command timing out): keep that quiet.
-  work.catch(() => {});
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,0 +1,78 @@
+/**
+ * `zego-relay replay --target NAME [--since 24h] [--limit N]`: re-queues a target's dead letters
+ * (most recently failed first) with a fresh retry schedule, and prints how many.
+ */
+import { ConfigError } from '../errors.js';
+import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { parseDuration } from '../config/units.js';
+import { replayDeadLetters, UnknownTargetError } from '../deliver/replay.js';
+import { withTimeout } from '../ops/with-timeout.js';
+import { ExitCode, parseOptions, positiveInteger, say, UsageError, type Command } from './command.js';
+
+const help = `Usage: zego-relay replay --target NAME [--since DURATION] [--limit N] [--config FILE]
+
+Re-queues the dead-lettered deliveries of one target (BullMQ failed jobs, visible in Bull Board),
+most recently failed first. Each gets the target's whole retry schedule again and keeps its
+webhook-id, so the target can recognise one it already processed. Run it once the target is
+fixed; workers deliver the re-queued jobs.
+
+Options:
+  --target NAME       the target (targets[].name)
+  --since DURATION    only dead letters that failed within this long, e.g. 30m, 24h, 7d (default: all)
+  --limit N           at most N dead letters (default: all)
+  --config FILE       the YAML file (default: $RELAY_CONFIG, else config/relay.yaml)
+  -h, --help          this text
+
+Exit codes: 0 done (also when there was nothing to replay), 1 failed (invalid config, unknown
+target, Redis unreachable), 2 usage error.`;
+
+/** How long replay waits for Redis before giving up. */
+const REPLAY_TIMEOUT_MS = 60_000;
+
+export const replayCommand: Command = {
+  name: 'replay',
+  summary: "re-queue a target's dead-lettered deliveries",
+  help,
+  async run(argv, io) {
+    const values = parseOptions('replay', argv, {
+      target: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, config: { type: 'string' },
+    });
+    if (values.help) {
+      say(io.stdout, help);
+      return ExitCode.ok;
+    }
+    const target = values.target as string | undefined;
+    if (!target) throw new UsageError('--target NAME is required (see zego-relay replay --help)', 'replay');
+    const since = values.since as string | undefined;
+    const sinceMs = since === undefined ? undefined : parseDuration(since);
+    if (since !== undefined && (sinceMs === undefined || sinceMs === 0)) {
+      throw new UsageError(`--since must be a duration like 30m, 24h or 7d, got "${since}"`, 'replay');
+    }
+    const limit = values.limit === undefined ? undefined : positiveInteger('limit', values.limit as string, 1, 'replay');
+
+    try {
+      const config = loadConfig({ path: resolveConfigPath(values.config as string | undefined, io.env), env: io.env });
+      const replayed = await withTimeout(
+        replayDeadLetters({ config, target, sinceMs, limit }),
+        REPLAY_TIMEOUT_MS,
+        () => new ReplayTimeoutError(config.redis.url, REPLAY_TIMEOUT_MS),
+      );
+      say(io.stdout, `re-queued ${replayed} dead letter${replayed === 1 ? '' : 's'} of target ${target}`);
+      return ExitCode.ok;
+    } catch (error) {
+      if (error instanceof ConfigError || error instanceof UnknownTargetError || error instanceof ReplayTimeoutError) {
+        say(io.stderr, `zego-relay replay: ${error.message}`);
+        return ExitCode.failure;
+      }
+      throw error;
+    }
+  },
+};
+
+/** Redis did not let the replay finish in time. */
+class ReplayTimeoutError extends Error {
+  constructor(url: string, timeoutMs: number) {
+    super(`Redis at ${new URL(url).host} did not answer within ${timeoutMs / 1000} s: check that it runs (REDIS_URL, redis.url) and try again`);
+    this.name = 'ReplayTimeoutError';
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Realistic ZEGO callbacks for `zego-relay simulate`: the fields ZEGO sends for each event
+ * (ZEGO.md), identity fields unique per callback, and on every try a fresh timestamp, nonce and
+ * signature computed like ZEGO does. Events that ZEGO sends with numbers (room_create,
+ * room_close: appid, timestamp, a UInt64 room_session_id) are written as JSON numbers, including
+ * one above 2^53, so the relay's "never change a digit" promise is exercised too.
+ */
+import { randomBytes } from 'node:crypto';
+import { zegoSignature } from '../receive/signature.js';
+
+/** A JSON number written as its digits (may exceed 2^53). */
+export class JsonNumber {
+  constructor(readonly digits: string) {}
+}
+
+export type CallbackFields = Record<string, string | JsonNumber>;
+
+/** Events whose identity fields and numeric types the simulator knows; others get a generic body. */
+export const SIMULATED_EVENTS = [
+  'mix_start', 'mix_stop', 'stream_create', 'stream_close', 'room_login', 'room_logout', 'room_create', 'room_close', 'record',
+] as const;
+
+/** The fields of callback number `index` of a run, without timestamp, nonce and signature. */
+export function callbackFields(event: string, appId: string, runId: string, index: number): CallbackFields {
+  const n = String(index + 1);
+  const room = `room-${runId}`;
+  switch (event) {
+    case 'mix_start':
+    case 'mix_stop':
+      return {
+        appid: appId, event, seq: `${runId.replace(/\D/g, '').slice(0, 6) || '1'}${n.padStart(6, '0')}`,
+        task_id: `${appId}:${runId}-${n}`, channel_id: room, publish_id: `user-${n}`,
+        mix_url: `rtmp://rtmp.example.zego.im/live/mix-${runId}-${n}`, mix_stream_alias: `mix-${runId}-${n}`,
+      };
+    case 'stream_create':
+    case 'stream_close':
+      return {
+        appid: appId, event, stream_alias: `stream-${runId}-${n}`, stream_sid: `s${runId}${n}`, stream_seq: n,
+        channel_id: room, user_id: `user-${n}`, create_time: String(Math.floor(Date.now() / 1000)),
+      };
+    case 'room_login':
+    case 'room_logout':
+      return {
+        appid: appId, event, room_id: room, room_seq: n, session_id: `${runId}-${n}`, user_account: `user-${n}`,
+        user_nickname: `User ${n}`, user_update_seq: n, login_time: String(Date.now()),
+      };
+    case 'room_create':
+    case 'room_close':
+      return {
+        appid: new JsonNumber(appId), event, room_id: room,
+        // Above 2^53 on purpose: a relay that parses it as a JS number would change its digits.
+        room_session_id: new JsonNumber((9_007_199_254_740_993n + BigInt(Date.now()) * 1000n + BigInt(index)).toString()),
+      };
+    case 'record':
+      return {
+        appid: appId, event, stream_alias: `stream-${runId}-${n}`, begin_time: String(Date.now() - 60_000),
+        end_time: String(Date.now()), replay_url: `https://record.example.zego.im/${runId}/${n}.mp4`,
+      };
+    default:
+      return { appid: appId, event, simulate_id: `${runId}-${n}` };
+  }
+}
+
+/** A nonce like ZEGO's: a decimal number of up to 19 digits. */
+export function freshNonce(): string {
+  return BigInt.asUintN(63, randomBytes(8).readBigUInt64BE()).toString();
+}
+
+/**
+ * The JSON body of one try: the fields plus a fresh timestamp, nonce and signature. The
+ * timestamp is a JSON number when the event's appid is (room_create, room_close), like ZEGO.
+ */
+export function signedBody(fields: CallbackFields, secret: string, nowMs = Date.now()): string {
+  const timestamp = String(Math.floor(nowMs / 1000));
+  const nonce = freshNonce();
+  const numeric = fields.appid instanceof JsonNumber;
+  const all: CallbackFields = {
+    ...fields,
+    timestamp: numeric ? new JsonNumber(timestamp) : timestamp,
+    nonce,
+    signature: zegoSignature(secret, timestamp, nonce),
+  };
+  const members = Object.entries(all).map(
+    ([key, value]) => `${JSON.stringify(key)}:${value instanceof JsonNumber ? value.digits : JSON.stringify(value)}`,
+  );
+  return `{${members.join(',')}}`;
+}

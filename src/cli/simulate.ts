@@ -1,0 +1,192 @@
+/**
+ * `zego-relay simulate`: sends correctly signed callbacks the way ZEGO does and reports what
+ * happened. Like ZEGO, a try that gets no 2xx is retried at most 5 times, 2, 4, 8, 16 and 32 s
+ * after the previous try, each retry with a fresh timestamp, nonce and signature (ZEGO does not
+ * document whether it reuses them; fresh ones are the harder case for the relay's nonce check).
+ * Progress goes to stderr, the summary to stdout. Exit 1 when any callback was never acknowledged.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { got } from 'got';
+import { parseDuration } from '../config/units.js';
+import { ExitCode, parseOptions, positiveInteger, say, UsageError, type Command, type CommandIo } from './command.js';
+import { formatMs, percentile } from './latency.js';
+import { callbackFields, signedBody, SIMULATED_EVENTS } from './simulate-callbacks.js';
+
+/** ZEGO's retry delays after a failed try (ZEGO.md): at most 5 retries, about 62 s in all. */
+export const ZEGO_RETRY_DELAYS_MS = [2_000, 4_000, 8_000, 16_000, 32_000] as const;
+
+const help = `Usage: zego-relay simulate --url URL --app-id ID --secret SECRET [options]
+
+Sends correctly signed ZEGO callbacks to URL the way ZEGO does: JSON bodies with unique
+identity fields, a fresh timestamp/nonce/signature on every try, and ZEGO's retry schedule
+(5 retries, 2 s, 4 s, 8 s, 16 s, 32 s after the previous try) when a try gets no 2xx.
+Shows progress on stderr and ends with a summary on stdout.
+
+Options:
+  --url URL            the relay's callback URL, e.g. http://127.0.0.1:8080/zego/callback
+  --app-id ID          a ZEGO app id configured in the relay (zego.apps[].appId)
+  --secret SECRET      that app's callback secret
+  --event NAME         event to send (default mix_stop; known: ${SIMULATED_EVENTS.join(', ')};
+                       other names get a generic body)
+  --count N            callbacks to send (default 1)
+  --concurrency C      callbacks in flight at once (default 10)
+  --timeout DURATION   wait this long for each answer (default 5s)
+  -h, --help           this text
+
+Example (the development config of npm start):
+  npx zego-relay simulate --url http://127.0.0.1:8080/zego/callback --app-id 111111 \\
+    --secret zego-relay-dev-secret --count 20
+
+Exit codes: 0 every callback acknowledged (2xx), 1 some never were, 2 usage error.`;
+
+interface SimulateOptions {
+  readonly url: string;
+  readonly appId: string;
+  readonly secret: string;
+  readonly event: string;
+  readonly count: number;
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  /** Multiplies ZEGO's retry delays (hidden; tests use a small value). */
+  readonly retryScale: number;
+}
+
+/** What happened to the callbacks of one run. */
+export interface SimulateTally {
+  sent: number;
+  acknowledged: number;
+  duplicates: number;
+  /** Callbacks that needed at least one retry. */
+  retriedCallbacks: number;
+  /** Retry tries in all. */
+  retries: number;
+  failed: number;
+  /** Answers by status (`timeout`/`error` for none). */
+  answers: Map<string, number>;
+  /** Milliseconds of every acknowledged try. */
+  latenciesMs: number[];
+}
+
+export const simulateCommand: Command = {
+  name: 'simulate',
+  summary: 'send correctly signed callbacks the way ZEGO does (retries included) and report',
+  help,
+  async run(argv, io) {
+    const values = parseOptions('simulate', argv, {
+      url: { type: 'string' }, 'app-id': { type: 'string' }, secret: { type: 'string' }, event: { type: 'string' },
+      count: { type: 'string' }, concurrency: { type: 'string' }, timeout: { type: 'string' }, 'retry-scale': { type: 'string' },
+    });
+    if (values.help) {
+      say(io.stdout, help);
+      return ExitCode.ok;
+    }
+    const options = readOptions(values as Record<string, string | undefined>);
+    const tally = await simulate(options, io);
+    say(io.stdout, summary(tally).join('\n'));
+    return tally.failed === 0 ? ExitCode.ok : ExitCode.failure;
+  },
+};
+
+function readOptions(values: Record<string, string | undefined>): SimulateOptions {
+  for (const required of ['url', 'app-id', 'secret']) {
+    if (!values[required]) throw new UsageError(`--${required} is required (see zego-relay simulate --help)`, 'simulate');
+  }
+  const url = values.url!;
+  if (!/^https?:\/\//.test(url)) throw new UsageError(`--url must be an http(s) URL, got "${url}"`, 'simulate');
+  const timeoutMs = parseDuration(values.timeout ?? '5s');
+  if (timeoutMs === undefined || timeoutMs === 0) throw new UsageError(`--timeout must be a duration like 5s, got "${values.timeout}"`, 'simulate');
+  const retryScale = Number(values['retry-scale'] ?? '1');
+  if (!Number.isFinite(retryScale) || retryScale < 0) throw new UsageError('--retry-scale must be a number >= 0', 'simulate');
+  return {
+    url, appId: values['app-id']!, secret: values.secret!, event: values.event ?? 'mix_stop',
+    count: positiveInteger('count', values.count, 1, 'simulate'),
+    concurrency: positiveInteger('concurrency', values.concurrency, 10, 'simulate'),
+    timeoutMs, retryScale,
+  };
+}
+
+/** Sends `count` callbacks with at most `concurrency` in flight; resolves when each is acknowledged or given up. */
+async function simulate(options: SimulateOptions, io: CommandIo): Promise<SimulateTally> {
+  const tally: SimulateTally = { sent: 0, acknowledged: 0, duplicates: 0, retriedCallbacks: 0, retries: 0, failed: 0, answers: new Map(), latenciesMs: [] };
+  const runId = Math.random().toString(36).slice(2, 10);
+  const progress = startProgress(io.stderr, tally, options.count);
+  let next = 0;
+  const lane = async () => {
+    while (next < options.count) {
+      const index = next++;
+      await sendOne(options, callbackFields(options.event, options.appId, runId, index), tally);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, options.count) }, lane));
+  } finally {
+    progress.stop();
+  }
+  return tally;
+}
+
+async function sendOne(options: SimulateOptions, fields: ReturnType<typeof callbackFields>, tally: SimulateTally): Promise<void> {
+  tally.sent += 1;
+  for (let attempt = 0; attempt <= ZEGO_RETRY_DELAYS_MS.length; attempt += 1) {
+    if (attempt > 0) {
+      if (attempt === 1) tally.retriedCallbacks += 1;
+      tally.retries += 1;
+      await sleep(ZEGO_RETRY_DELAYS_MS[attempt - 1]! * options.retryScale);
+    }
+    const started = performance.now();
+    const answer = await tryOnce(options, signedBody(fields, options.secret));
+    tally.answers.set(answer.label, (tally.answers.get(answer.label) ?? 0) + 1);
+    if (answer.acknowledged) {
+      tally.acknowledged += 1;
+      tally.latenciesMs.push(performance.now() - started);
+      if (answer.duplicate) tally.duplicates += 1;
+      return;
+    }
+  }
+  tally.failed += 1;
+}
+
+async function tryOnce(options: SimulateOptions, body: string): Promise<{ acknowledged: boolean; duplicate: boolean; label: string }> {
+  try {
+    const response = await got.post(options.url, {
+      body,
+      headers: { 'content-type': 'application/json', 'user-agent': 'zego-relay-simulate' },
+      throwHttpErrors: false,
+      followRedirect: false,
+      retry: { limit: 0 },
+      timeout: { request: options.timeoutMs },
+    });
+    const acknowledged = response.statusCode >= 200 && response.statusCode < 300;
+    return { acknowledged, duplicate: acknowledged && /"duplicate"\s*:\s*true/.test(response.body), label: String(response.statusCode) };
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return { acknowledged: false, duplicate: false, label: code === 'ETIMEDOUT' ? 'timeout' : `error ${code ?? 'unknown'}` };
+  }
+}
+
+/** A progress line on stderr: rewritten in place on a terminal, one line every 2 s otherwise. */
+function startProgress(stream: NodeJS.WritableStream, tally: SimulateTally, total: number): { stop(): void } {
+  const tty = (stream as NodeJS.WriteStream).isTTY === true;
+  const line = () =>
+    `simulate: ${tally.acknowledged + tally.failed}/${total} done · ${tally.acknowledged} acknowledged · ${tally.retries} retries · ${tally.failed} failed`;
+  const timer = setInterval(() => stream.write(tty ? `\r${line()}` : `${line()}\n`), tty ? 250 : 2_000);
+  return {
+    stop() {
+      clearInterval(timer);
+      stream.write(tty ? `\r${line()}\n` : `${line()}\n`);
+    },
+  };
+}
+
+/** The summary lines printed at the end. */
+export function summary(tally: SimulateTally): string[] {
+  const answers = [...tally.answers].sort(([a], [b]) => a.localeCompare(b)).map(([label, count]) => `${label}: ${count}`).join(', ');
+  return [
+    `sent:         ${tally.sent} callbacks`,
+    `acknowledged: ${tally.acknowledged}${tally.duplicates ? ` (${tally.duplicates} reported as duplicates)` : ''}`,
+    `retried:      ${tally.retriedCallbacks} callbacks (${tally.retries} retries)`,
+    `failed:       ${tally.failed} (never acknowledged after ${ZEGO_RETRY_DELAYS_MS.length} retries)`,
+    `latency:      p50 ${formatMs(percentile(tally.latenciesMs, 50))}, p99 ${formatMs(percentile(tally.latenciesMs, 99))} (acknowledged tries)`,
+    `answers:      ${answers || 'none'}`,
+  ];
+}
