@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Environment } from '../config/env-substitution.js';
+import type { Logger } from '../ops/logger.js';
 
 /** Exit codes, documented in `zego-relay --help`. */
 export const ExitCode = {
@@ -20,6 +21,8 @@ export interface CommandIo {
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
   readonly env: Environment;
+  /** Created once at the CLI entry (LOG_LEVEL); JSON lines on stdout. */
+  readonly logger: Logger;
 }
 
 export interface Command {

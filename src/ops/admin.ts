@@ -60,7 +60,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
     ctx.body = await registry.metrics();
   });
   healthRoutes(router, { config, redis: connection });
-  if (config.mode === 'development') router.post(DEMO_SINK_PATH, demoSinkHandler(logger.child({ component: 'demo-sink' })));
+  if (config.mode === 'development') router.post(DEMO_SINK_PATH, demoSinkHandler(options.logger.child({ component: 'demo-sink' })));
 
   if (config.admin.password) {
     const auth = basicAuth({ username: config.admin.username, password: config.admin.password });
