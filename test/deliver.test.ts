@@ -222,6 +222,6 @@ describe('retention', () => {
     const counts = await relay.queue('busy').getJobCounts('completed', 'waiting', 'active');
     expect(counts.completed).toBeLessThanOrEqual(5);
     expect(counts.completed).toBeGreaterThan(0);
-    expect(counts.waiting + counts.active).toBe(0);
+    expect((counts.waiting ?? 0) + (counts.active ?? 0)).toBe(0);
   });
 });

@@ -30,16 +30,20 @@ export interface BenchOptions {
   retention?: Record<string, unknown>;
 }
 
-/** A validated config (through parseConfig, like production) on its own `test-UUID` prefix. */
-export function testConfig(options: BenchOptions): RelayConfig {
-  const raw = {
+/** The config as an operator would write it (JSON is YAML), on its own `test-UUID` prefix. */
+export function testConfigInput(options: BenchOptions): Record<string, unknown> {
+  return {
     redis: { url: options.redisUrl, prefix: `test-${randomUUID()}` },
     zego: { apps: [{ appId: '111111', callbackSecrets: ['secret'] }] },
     delivery: { lockDuration: 2_000, stalledInterval: 1_000, shutdownTimeout: 2_000, ...options.delivery },
     ...(options.retention ? { retention: options.retention } : {}),
     targets: options.targets.map((target) => ({ events: ['*'], retry: { schedule: [30, 30, 30], jitter: 0 }, ...target })),
   };
-  return parseConfig(JSON.stringify(raw), { env: {} });
+}
+
+/** A validated config (through parseConfig, like production). */
+export function testConfig(options: BenchOptions): RelayConfig {
+  return parseConfig(JSON.stringify(testConfigInput(options)), { env: {} });
 }
 
 /** A callback as the receiver would store it. */
@@ -71,6 +75,8 @@ export interface DeliveryBench {
 export async function openDeliveryBench(options: BenchOptions | RelayConfig): Promise<DeliveryBench> {
   const config = 'targets' in options && 'source' in options ? options : testConfig(options as BenchOptions);
   const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+  // Tests that kill Redis expect refused connections; ioredis retries on its own.
+  connection.on('error', () => {});
   const queues = openQueues(config, connection);
   const started: WorkersHandle[] = [];
   const queue = (target: string) => {

@@ -1,0 +1,173 @@
+/**
+ * Crash safety with real processes: a worker process (dist/workers/main.js) killed mid-delivery,
+ * Redis killed and restarted with AOF, and SIGTERM's bounded wait for deliveries in flight.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/load.js';
+import { openDeliveryBench, testConfigInput, type BenchOptions, type DeliveryBench } from './helpers/delivery.js';
+import { sharedRedis, startRedisServer } from './helpers/redis.js';
+import { ok, startTargetServer, type TargetServer } from './helpers/targets.js';
+
+const WORKER_ENTRY = 'dist/workers/main.js';
+const directory = mkdtempSync(join(tmpdir(), 'zego-relay-crash-'));
+let redis: { url: string; stop: () => Promise<void> };
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  // The worker process runs the compiled JS.
+  await promisify(execFile)('npm', ['run', 'build'], { timeout: 120_000 });
+  redis = await sharedRedis();
+}, 150_000);
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+afterAll(async () => {
+  await redis.stop();
+  rmSync(directory, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function target(...args: Parameters<typeof startTargetServer>): Promise<TargetServer> {
+  const server = await startTargetServer(...args);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+/** The config written to a file for worker processes, and a bench on the same prefix to add jobs. */
+async function setup(options: BenchOptions): Promise<{ file: string; relay: DeliveryBench }> {
+  const input = testConfigInput(options);
+  const file = join(directory, `${String(input.redis && (input.redis as { prefix: string }).prefix)}.yaml`);
+  writeFileSync(file, JSON.stringify(input));
+  const relay = await openDeliveryBench(parseConfig(JSON.stringify(input), { env: {}, source: file }));
+  cleanups.push(() => relay.close());
+  return { file, relay };
+}
+
+interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `node dist/workers/main.js --config FILE` and resolves once its workers are up. */
+async function startWorkerProcess(file: string): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [WORKER_ENTRY, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker process did not start:\n${output}`)), 15_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('delivery workers started')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`worker process exited with ${code}:\n${output}`)));
+  });
+  return { child, exited };
+}
+
+describe('a worker killed with SIGKILL mid-delivery', () => {
+  it('has its delivery redelivered by another worker once the lock expires', async () => {
+    const server = await target((_request, index) => (index === 0 ? { hold: true } : { status: 200 }));
+    const { file, relay } = await setup({
+      redisUrl: redis.url,
+      targets: [{ name: 'held', url: server.url }],
+      delivery: { lockDuration: 1_000, stalledInterval: 500 },
+    });
+    const first = await startWorkerProcess(file);
+    const data = await relay.enqueue('held');
+    await server.waitForRequests(1);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const killedAt = Date.now();
+
+    await startWorkerProcess(file);
+    const [held, again] = await server.waitForRequests(2, 15_000);
+    await relay.waitForState('held', data.callbackId, 'completed');
+    expect(again!.headers['webhook-id']).toBe(held!.headers['webhook-id']);
+    expect(again!.body.equals(held!.body)).toBe(true);
+    // Not before the dead worker's lock ran out.
+    expect(again!.at - killedAt).toBeGreaterThanOrEqual(500);
+  }, 40_000);
+});
+
+describe('Redis killed and restarted (AOF, appendfsync always) mid-run', () => {
+  it('loses no job that was added: every one is delivered', async () => {
+    const store = await startRedisServer({ appendfsync: 'always' });
+    cleanups.push(() => store.stop());
+    const server = await target(() => ({ status: 200, delayMs: 5 }));
+    const { relay } = await setup({
+      redisUrl: store.url,
+      targets: [{ name: 'steady', url: server.url, concurrency: 5, retry: { schedule: [100, 200, 400, 800, 1_000], jitter: 0 } }],
+      delivery: { lockDuration: 1_000, stalledInterval: 500 },
+    });
+    await relay.startWorkers();
+    const added = new Set<string>();
+    for (let i = 0; i < 150; i += 1) added.add((await relay.enqueue('steady')).callbackId);
+    await server.waitForRequests(30);
+    await store.kill();
+    await sleep(500);
+    await store.restart();
+    for (let i = 0; i < 50; i += 1) added.add((await relay.enqueue('steady')).callbackId);
+
+    const deadline = Date.now() + 30_000;
+    const delivered = () => new Set(server.requests.map((request) => String(request.headers['webhook-id'])));
+    while (delivered().size < added.size && Date.now() < deadline) await sleep(100);
+    const missing = [...added].filter((id) => !delivered().has(id));
+    expect(missing).toEqual([]);
+  }, 60_000);
+});
+
+describe('SIGTERM', () => {
+  it('waits for the delivery in flight, then exits 0 without redelivering it', async () => {
+    const server = await target((_request, index) => (index === 0 ? { hold: true } : { status: 200 }));
+    const { file, relay } = await setup({ redisUrl: redis.url, targets: [{ name: 'graceful', url: server.url }], delivery: { shutdownTimeout: 5_000 } });
+    const worker = await startWorkerProcess(file);
+    const data = await relay.enqueue('graceful');
+    await server.waitForRequests(1);
+    const signalled = Date.now();
+    worker.child.kill('SIGTERM');
+    await sleep(700);
+    expect(worker.child.exitCode).toBeNull();
+    server.release(200);
+    expect(await worker.exited).toBe(0);
+    expect(Date.now() - signalled).toBeGreaterThanOrEqual(700);
+    await relay.waitForState('graceful', data.callbackId, 'completed');
+    expect(server.requests).toHaveLength(1);
+  }, 30_000);
+
+  it('is bounded by delivery.shutdownTimeout: a hanging delivery is aborted and put back, attempt not used up', async () => {
+    const server = await target((_request, index) => (index === 0 ? { hold: true } : { status: 200 }));
+    const { file, relay } = await setup({
+      redisUrl: redis.url,
+      targets: [{ name: 'stuck', url: server.url, timeout: 60_000 }],
+      delivery: { shutdownTimeout: 1_000 },
+    });
+    const worker = await startWorkerProcess(file);
+    const data = await relay.enqueue('stuck');
+    await server.waitForRequests(1);
+    const signalled = Date.now();
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    const took = Date.now() - signalled;
+    expect(took).toBeGreaterThanOrEqual(1_000);
+    expect(took).toBeLessThan(4_000);
+    expect(['waiting', 'delayed']).toContain(await relay.queue('stuck').getJobState(data.callbackId));
+
+    await startWorkerProcess(file);
+    await relay.waitForState('stuck', data.callbackId, 'completed');
+    expect(server.requests.map((request) => request.headers['x-relay-attempt'])).toEqual(['1', '1']);
+  }, 30_000);
+});
