@@ -1,0 +1,291 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RelayConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/ops/logger.js';
+import { createReceiverApp } from '../src/receive/app.js';
+import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
+import { UNROUTED_QUEUE, deliveryQueueName, type DeliveryJobData } from '../src/store/queues.js';
+import { sharedRedis } from './helpers/redis.js';
+import { APP_ID, SECRET, formBody, jsonBody, mixStopFields, sign, testConfig, type TestConfigOptions } from './helpers/zego.js';
+
+let redisUrl: string;
+let stopRedis: () => Promise<void>;
+let inspector: Redis;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  ({ url: redisUrl, stop: stopRedis } = await sharedRedis());
+  inspector = new Redis(redisUrl);
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+afterAll(async () => {
+  inspector.disconnect();
+  await stopRedis();
+});
+
+interface Receiver {
+  config: RelayConfig;
+  handle: ReceiverHandle;
+  post(body: string, contentType?: string | null): Promise<{ status: number; body: any; headers: Headers }>;
+  queue(name: string): Queue<DeliveryJobData>;
+  keysUnderPrefix(): Promise<string[]>;
+  /** Waits until BullMQ wrote its queue meta keys (at start-up, not per callback); returns the keys. */
+  queuesReady(): Promise<string[]>;
+}
+
+async function receiver(options: Omit<TestConfigOptions, 'redisUrl'> = {}, now?: () => number): Promise<Receiver> {
+  const config = testConfig({ redisUrl, ...options });
+  const handle = await startReceiver(config, { logger: silentLogger, ...(now ? { now } : {}) });
+  cleanups.push(() => handle.close());
+  const url = `http://127.0.0.1:${handle.port}${config.server.callbackPath}`;
+  return {
+    config,
+    handle,
+    async post(body, contentType = 'application/json') {
+      const response = await fetch(url, {
+        method: 'POST',
+        body,
+        headers: contentType === null ? {} : { 'content-type': contentType },
+      });
+      return { status: response.status, body: await response.json(), headers: response.headers };
+    },
+    queue(name) {
+      const queue = new Queue<DeliveryJobData>(name, { connection: inspector, prefix: config.redis.prefix });
+      cleanups.push(() => queue.close());
+      return queue;
+    },
+    keysUnderPrefix: () => inspector.keys(`${config.redis.prefix}:*`),
+    async queuesReady() {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const keys = await inspector.keys(`${config.redis.prefix}:*`);
+        if (keys.filter((key) => key.endsWith(':meta')).length === config.targets.length + 1) return keys.sort();
+        if (Date.now() > deadline) throw new Error('the queues did not start');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+  };
+}
+
+const billing = deliveryQueueName('billing');
+
+describe('POST callbackPath: storing', () => {
+  it('stores a signed callback, answers its id, and queues one job whose body is the exact text', async () => {
+    const relay = await receiver();
+    const body = jsonBody(sign(mixStopFields()));
+    const response = await relay.post(body);
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ ok: true, id: expect.stringMatching(/^cb_[0-9a-f]{32}$/), duplicate: false });
+    const job = await relay.queue(billing).getJob(response.body.id);
+    expect(job?.name).toBe('mix_stop');
+    expect(job?.data).toMatchObject({ callbackId: response.body.id, event: 'mix_stop', appId: APP_ID, body });
+    expect(job?.opts.attempts).toBe(1 + relay.config.targets[0]!.retry.schedule.length);
+  });
+
+  it('answers a re-send (new nonce, timestamp, signature) with the same id, duplicate: true, and queues nothing new', async () => {
+    const relay = await receiver({ targets: [{ name: 'billing', events: ['mix_*'] }, { name: 'audit', events: ['*'] }] });
+    const fields = mixStopFields();
+    const first = await relay.post(jsonBody(sign(fields)));
+    const again = await relay.post(jsonBody(sign(fields, { timestamp: String(Math.floor(Date.now() / 1000) - 5) })));
+    expect(first.body.duplicate).toBe(false);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ ok: true, id: first.body.id, duplicate: true });
+    expect(await relay.queue(billing).getJobCountByTypes('wait')).toBe(1);
+    expect(await relay.queue(deliveryQueueName('audit')).getJobCountByTypes('wait')).toBe(1);
+  });
+
+  it('refuses a replayed nonce carrying a forged body, and stores nothing of it', async () => {
+    const relay = await receiver();
+    const genuine = sign(mixStopFields());
+    expect((await relay.post(jsonBody(genuine))).status).toBe(200);
+    const forged = { ...mixStopFields({ channel_id: 'attacker' }), timestamp: genuine.timestamp!, nonce: genuine.nonce!, signature: genuine.signature! };
+    const response = await relay.post(jsonBody(forged));
+    expect(response.status).toBe(401);
+    expect(response.body.error.code).toBe('replayed_nonce');
+    expect(await relay.queue(billing).getJobCountByTypes('wait')).toBe(1);
+    // The genuine callback sent again with its own nonce is still just a duplicate.
+    expect((await relay.post(jsonBody(genuine))).body.duplicate).toBe(true);
+  });
+
+  it('forwards a 64-bit room_session_id byte-exact and tells ...982 from ...983', async () => {
+    const relay = await receiver();
+    const room = (id: string) =>
+      jsonBody(sign({ appid: { raw: APP_ID }, event: 'room_create', room_session_id: { raw: id }, timestamp: { raw: '0' } }, {
+        timestamp: { raw: String(Math.floor(Date.now() / 1000)) },
+      }));
+    const text = room('6085791336856668982');
+    const first = await relay.post(text);
+    const second = await relay.post(room('6085791336856668983'));
+    expect(first.status).toBe(200);
+    expect(second.body.duplicate).toBe(false);
+    expect(second.body.id).not.toBe(first.body.id);
+    const job = await relay.queue(billing).getJob(first.body.id);
+    expect(job?.data.body).toBe(text);
+    expect(job?.data.body).toContain('"room_session_id":6085791336856668982');
+  });
+
+  it('accepts a form body, forwards its decoded fields as JSON, and gives the JSON version the same id', async () => {
+    const relay = await receiver();
+    const fields = mixStopFields({ mix_url: 'rtmp://h/a b&c=d' });
+    const form = await relay.post(formBody(sign(fields)), 'application/x-www-form-urlencoded');
+    expect(form.status).toBe(200);
+    const job = await relay.queue(billing).getJob(form.body.id);
+    expect(JSON.parse(job!.data.body)).toMatchObject({ ...fields, mix_url: 'rtmp://h/a b&c=d' });
+    const json = await relay.post(jsonBody(sign(fields)), 'application/json; charset=utf-8');
+    expect(json.body).toEqual({ ok: true, id: form.body.id, duplicate: true });
+  });
+
+  it('accepts PascalCase common fields', async () => {
+    const relay = await receiver();
+    const { appid, event, ...rest } = mixStopFields();
+    const response = await relay.post(jsonBody(sign({ AppId: appid!, Event: event!, ...rest }, { pascalCase: true })));
+    expect(response.status).toBe(200);
+    expect((await relay.queue(billing).getJob(response.body.id))?.data.appId).toBe(APP_ID);
+  });
+
+  it('accepts every secret of the app (rotation)', async () => {
+    const relay = await receiver({ zego: { apps: [{ appId: APP_ID, callbackSecrets: ['old-secret', SECRET] }] } });
+    expect((await relay.post(jsonBody(sign(mixStopFields(), { secret: 'old-secret' })))).status).toBe(200);
+    expect((await relay.post(jsonBody(sign(mixStopFields(), { secret: SECRET })))).status).toBe(200);
+  });
+
+  it('keeps a callback no target wants in the unrouted queue', async () => {
+    const relay = await receiver({ targets: [{ name: 'billing', events: ['mix_stop'] }] });
+    const response = await relay.post(jsonBody(sign({ appid: APP_ID, event: 'stream_create', stream_sid: 's1', stream_seq: '1' })));
+    expect(response.status).toBe(200);
+    expect((await relay.queue(UNROUTED_QUEUE).getJob(response.body.id))?.name).toBe('stream_create');
+    expect(await relay.queue(billing).getJobCountByTypes('wait')).toBe(0);
+  });
+
+  it('remembers a callback for the dedupe window and binds a nonce for 2 x tolerance + 60 s', async () => {
+    const relay = await receiver({ zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }], dedupeWindow: '2h', timestampToleranceSeconds: 100 } });
+    const signed = sign(mixStopFields());
+    const response = await relay.post(jsonBody(signed));
+    const prefix = relay.config.redis.prefix;
+    expect(await inspector.ttl(`${prefix}:seen:${response.body.id}`)).toBeGreaterThan(7_190);
+    const nonceTtl = await inspector.ttl(`${prefix}:nonce:${APP_ID}:${signed.nonce as string}`);
+    expect(nonceTtl).toBeGreaterThan(250);
+    expect(nonceTtl).toBeLessThanOrEqual(260);
+  });
+});
+
+describe('POST callbackPath: every rejection of the status table', () => {
+  const cases: [string, () => { body: string; contentType?: string | null }, number, string][] = [
+    ['a body that is not JSON', () => ({ body: '{"appid": ' }), 400, 'invalid_body'],
+    ['a JSON array', () => ({ body: '[1,2]' }), 400, 'invalid_body'],
+    ['an empty body', () => ({ body: '' }), 400, 'invalid_body'],
+    ['a form with a malformed escape', () => ({ body: 'appid=%E0%A4%A', contentType: 'application/x-www-form-urlencoded' }), 400, 'invalid_body'],
+    ['a missing appid', () => ({ body: jsonBody(sign(omit(mixStopFields(), 'appid'))) }), 400, 'invalid_payload'],
+    ['an empty nonce', () => ({ body: jsonBody(sign(mixStopFields(), { nonce: '' })) }), 400, 'invalid_payload'],
+    ['a timestamp that is not digits', () => ({ body: jsonBody(sign(mixStopFields(), { timestamp: 'yesterday' })) }), 400, 'invalid_payload'],
+    ['an object as task_id', () => ({ body: jsonBody(sign(mixStopFields({ task_id: { raw: '{"a":1}' } }))) }), 400, 'invalid_payload'],
+    ['mix_stop without seq', () => ({ body: jsonBody(sign(omit(mixStopFields(), 'seq'))) }), 400, 'invalid_payload'],
+    ['mix_start without task_id', () => ({ body: jsonBody(sign(omit(mixStopFields({ event: 'mix_start' }), 'task_id'))) }), 400, 'invalid_payload'],
+    ['a channel_id over 255 bytes', () => ({ body: jsonBody(sign(mixStopFields({ channel_id: 'é'.repeat(128) }))) }), 400, 'invalid_payload'],
+    ['a repeated scalar form field', () => ({ body: `${formBody(sign(mixStopFields()))}&seq=2`, contentType: 'application/x-www-form-urlencoded' }), 400, 'invalid_payload'],
+    ['a repeated JSON key', () => ({ body: jsonBody(sign(mixStopFields())).replace('{', '{"seq":"9",') }), 400, 'invalid_payload'],
+    ['both appid and AppId', () => ({ body: jsonBody(sign({ ...mixStopFields(), AppId: '222' })) }), 400, 'invalid_payload'],
+    ['an app that is not configured', () => ({ body: jsonBody(sign(mixStopFields({ appid: '999' }))) }), 401, 'unknown_app'],
+    ['a signature by another secret', () => ({ body: jsonBody(sign(mixStopFields(), { secret: 'guess' })) }), 401, 'bad_signature'],
+    ['a signature over another nonce', () => ({ body: jsonBody({ ...sign(mixStopFields()), nonce: '1' }) }), 401, 'bad_signature'],
+    ['text/plain', () => ({ body: jsonBody(sign(mixStopFields())), contentType: 'text/plain' }), 415, 'unsupported_media_type'],
+    ['no content type', () => ({ body: jsonBody(sign(mixStopFields())), contentType: null }), 415, 'unsupported_media_type'],
+    ['a non-UTF-8 charset', () => ({ body: jsonBody(sign(mixStopFields())), contentType: 'application/json; charset=latin1' }), 415, 'unsupported_media_type'],
+    ['a body over server.bodyLimit', () => ({ body: jsonBody(sign(mixStopFields({ padding: 'x'.repeat(3000) }))) }), 413, 'payload_too_large'],
+  ];
+
+  it.each(cases.map(([name, build, status, code]) => ({ name, build, status, code })))(
+    'answers $name with $status $code, and writes nothing to Redis', async ({ build, status, code }) => {
+    const relay = await receiver({ server: { bodyLimit: 2048 } });
+    const keysBefore = await relay.queuesReady();
+    const { body, contentType } = build();
+    const response = await relay.post(body, contentType);
+    expect(response.status).toBe(status);
+    expect(response.body).toEqual({ ok: false, error: { code, message: expect.any(String) } });
+    expect((await relay.keysUnderPrefix()).sort()).toEqual(keysBefore);
+  });
+
+  it('refuses invalid UTF-8 as invalid_body', async () => {
+    const relay = await receiver();
+    const bytes = Buffer.concat([Buffer.from('{"appid":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    const response = await fetch(`http://127.0.0.1:${relay.handle.port}/zego/callback`, {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as any).error.code).toBe('invalid_body');
+  });
+
+  it('refuses unknown events only when allowUnknownEvents is false (as invalid_payload)', async () => {
+    const strict = await receiver({ zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }], allowUnknownEvents: false } });
+    const custom = () => jsonBody(sign({ appid: APP_ID, event: 'brand_new_event', x: '1' }));
+    expect((await strict.post(custom())).body.error.code).toBe('invalid_payload');
+    expect((await strict.post(jsonBody(sign({ appid: APP_ID, event: 'snapshot', pic: 'u' })))).status).toBe(200);
+    const lenient = await receiver();
+    expect((await lenient.post(custom())).status).toBe(200);
+  });
+
+  it('refuses a timestamp beyond the tolerance in both directions, and accepts one at the edge', async () => {
+    const nowSeconds = 1_700_000_000;
+    const relay = await receiver(
+      { zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }], timestampToleranceSeconds: 300 } },
+      () => nowSeconds * 1000,
+    );
+    const at = (seconds: number) => relay.post(jsonBody(sign(mixStopFields(), { timestamp: String(seconds) })));
+    expect((await at(nowSeconds - 301)).body.error.code).toBe('stale_timestamp');
+    expect((await at(nowSeconds + 301)).body.error.code).toBe('stale_timestamp');
+    expect((await at(nowSeconds - 300)).status).toBe(200);
+    expect((await at(nowSeconds + 300)).status).toBe(200);
+  });
+});
+
+describe('other paths and methods', () => {
+  it('answers 404 not_found elsewhere and 405 with Allow: POST for other methods on the callback path', async () => {
+    const relay = await receiver();
+    const base = `http://127.0.0.1:${relay.handle.port}`;
+    const missing = await fetch(`${base}/elsewhere`, { method: 'POST' });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ ok: false, error: { code: 'not_found', message: expect.any(String) } });
+    const wrongMethod = await fetch(`${base}/zego/callback`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
+    expect(((await wrongMethod.json()) as any).error.code).toBe('method_not_allowed');
+  });
+
+  it('answers /healthz and /readyz', async () => {
+    const relay = await receiver();
+    const base = `http://127.0.0.1:${relay.handle.port}`;
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true });
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+
+  it('answers an unexpected error with 500 and a generic message', async () => {
+    const config = testConfig({ redisUrl });
+    const redis = new Redis(redisUrl);
+    cleanups.push(async () => redis.disconnect());
+    const store = { store: async () => { throw new TypeError('secret internals'); } };
+    const app = createReceiverApp({ config, store, redis, logger: silentLogger });
+    const { createServer } = await import('node:http');
+    const server = createServer(app.callback()).listen(0, '127.0.0.1');
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    await new Promise((resolve) => server.once('listening', resolve));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const response = await fetch(`http://127.0.0.1:${port}/zego/callback`, {
+      method: 'POST',
+      body: jsonBody(sign(mixStopFields())),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({ ok: false, error: { code: 'internal_error', message: 'internal error' } });
+  });
+});
+
+function omit<T extends Record<string, unknown>>(object: T, key: string): T {
+  const { [key]: _removed, ...rest } = object;
+  return rest as T;
+}
