@@ -1,0 +1,173 @@
+/**
+ * The admin listener against a real redis-server: Prometheus metrics with live queue counts,
+ * Bull Board behind basic auth (and off without a password), the demo sink only in development,
+ * a scrape that stays fast while Redis stalls, and a public listener that serves none of it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { RelayConfig } from '../src/config/load.js';
+import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
+import { silentLogger } from '../src/ops/logger.js';
+import { startReceiver } from '../src/receive/server.js';
+import { deliveryQueueName } from '../src/store/queues.js';
+import { sharedRedis, startRedisServer } from './helpers/redis.js';
+import { testConfig } from './helpers/relay-config.js';
+
+const PASSWORD = 'correct horse battery staple';
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+let redis: { url: string; stop: () => Promise<void> };
+beforeAll(async () => {
+  redis = await sharedRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+async function withAdmin(config: RelayConfig, body: (admin: AdminHandle) => Promise<void>): Promise<void> {
+  const admin = await startAdmin(config, { logger: silentLogger });
+  try {
+    await body(admin);
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Puts one dead letter (a failed job) in the billing queue the way a worker would. */
+async function deadLetterOne(config: RelayConfig): Promise<void> {
+  const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+  const queue = new Queue(deliveryQueueName('billing'), { connection, prefix: config.redis.prefix });
+  const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410 gone'); }, { connection, prefix: config.redis.prefix });
+  const failed = new Promise<void>((resolve) => worker.on('failed', () => resolve()));
+  await queue.add('deliver', { callbackId: 'cb_test', event: 'mix_stop', appId: '424242', body: '{}', receivedAt: Date.now() }, { jobId: 'cb_test' });
+  await failed;
+  await worker.close();
+  await queue.close();
+  connection.disconnect();
+}
+
+describe('GET /metrics', () => {
+  it('serves the contract metrics and counts dead letters per target from Redis', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    await deadLetterOne(config);
+    await withAdmin(config, async (admin) => {
+      const response = await fetch(`${admin.url}/metrics`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/plain');
+      const text = await response.text();
+      for (const name of ['zego_relay_callbacks_received_total', 'zego_relay_deliveries_total', 'zego_relay_delivery_duration_seconds', 'zego_relay_queue_jobs']) {
+        expect(text).toContain(`# TYPE ${name}`);
+      }
+      expect(text).toMatch(/zego_relay_queue_jobs\{target="billing",state="failed"\} 1\n/);
+      expect(text).toMatch(/zego_relay_queue_jobs\{target="billing",state="waiting"\} 0\n/);
+      expect(text).toMatch(/zego_relay_dead_letters\{target="billing"\} 1\n/);
+      expect(text).toMatch(/zego_relay_queue_jobs\{target="unrouted",state="waiting"\} 0\n/);
+      expect(text).toMatch(/zego_relay_redis_up 1\n/);
+      expect(text).toContain('zego_relay_process_cpu_user_seconds_total');
+    });
+  });
+
+  it('answers within 2 s with redis_up 0 while Redis is stalled, and recovers', async () => {
+    const stalled = await startRedisServer();
+    try {
+      const config = testConfig({ redisUrl: stalled.url });
+      await withAdmin(config, async (admin) => {
+        expect(await (await fetch(`${admin.url}/metrics`)).text()).toMatch(/zego_relay_redis_up 1\n/);
+        stalled.pause();
+        const started = Date.now();
+        const text = await (await fetch(`${admin.url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+        expect(Date.now() - started).toBeLessThan(2_000);
+        expect(text).toMatch(/zego_relay_redis_up 0\n/);
+        expect(text).not.toMatch(/zego_relay_dead_letters\{/);
+        const ready = await fetch(`${admin.url}/readyz`, { signal: AbortSignal.timeout(5_000) });
+        expect(ready.status).toBe(503);
+        stalled.resume();
+        await expect.poll(async () => (await fetch(`${admin.url}/metrics`)).text(), { timeout: 10_000 }).toMatch(/zego_relay_redis_up 1\n/);
+      });
+    } finally {
+      stalled.resume();
+      await stalled.stop();
+    }
+  });
+});
+
+describe('/admin/queues (Bull Board)', () => {
+  it('asks for credentials, refuses wrong ones and shows every queue with the right ones', async () => {
+    const config = testConfig({ redisUrl: redis.url, adminPassword: PASSWORD });
+    await withAdmin(config, async (admin) => {
+      const anonymous = await fetch(`${admin.url}/admin/queues`);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm="/);
+      for (const [user, password] of [['ops', 'wrong'], ['admin', PASSWORD], ['ops', `${PASSWORD} `]] as const) {
+        expect((await fetch(`${admin.url}/admin/queues`, { headers: { authorization: basic(user, password) } })).status).toBe(401);
+      }
+      const api = await fetch(`${admin.url}/admin/queues/api/queues`, { headers: { authorization: basic('ops', 'wrong') } });
+      expect(api.status).toBe(401);
+
+      const page = await fetch(`${admin.url}/admin/queues`, { headers: { authorization: basic('ops', PASSWORD) } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<html');
+      const queues = await fetch(`${admin.url}/admin/queues/api/queues`, { headers: { authorization: basic('ops', PASSWORD) } });
+      expect(queues.status).toBe(200);
+      const body = (await queues.json()) as { queues: { name: string; readOnlyMode: boolean }[] };
+      expect(body.queues.map((queue) => queue.name).sort()).toEqual(['deliver-billing', 'unrouted']);
+      expect(body.queues.every((queue) => queue.readOnlyMode === false)).toBe(true);
+    });
+  });
+
+  it('is read-only with admin.readOnly', async () => {
+    const config = testConfig({ redisUrl: redis.url, adminPassword: PASSWORD, readOnly: true });
+    await withAdmin(config, async (admin) => {
+      const queues = await fetch(`${admin.url}/admin/queues/api/queues`, { headers: { authorization: basic('ops', PASSWORD) } });
+      const body = (await queues.json()) as { queues: { readOnlyMode: boolean }[] };
+      expect(body.queues.length).toBe(2);
+      expect(body.queues.every((queue) => queue.readOnlyMode)).toBe(true);
+    });
+  });
+
+  it('is off (404) without admin.password, even with credentials', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    await withAdmin(config, async (admin) => {
+      expect((await fetch(`${admin.url}/admin/queues`)).status).toBe(404);
+      expect((await fetch(`${admin.url}/admin/queues/api/queues`, { headers: { authorization: basic('ops', '') } })).status).toBe(404);
+      expect((await fetch(`${admin.url}/healthz`)).status).toBe(200);
+    });
+  });
+});
+
+describe('POST /demo/sink', () => {
+  it('answers 204 in development mode and does not exist in production', async () => {
+    const development = testConfig({ redisUrl: redis.url, mode: 'development' });
+    await withAdmin(development, async (admin) => {
+      const response = await fetch(`${admin.url}/demo/sink`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event":"mix_stop"}' });
+      expect(response.status).toBe(204);
+    });
+    const production = testConfig({ redisUrl: redis.url, mode: 'production' });
+    await withAdmin(production, async (admin) => {
+      const response = await fetch(`${admin.url}/demo/sink`, { method: 'POST', body: '{}' });
+      expect(response.status).toBe(404);
+    });
+  });
+});
+
+describe('the public listener', () => {
+  it('serves health but neither metrics, Bull Board nor the demo sink', async () => {
+    const config = testConfig({ redisUrl: redis.url, adminPassword: PASSWORD, mode: 'development' });
+    const receiver = await startReceiver(config, { logger: silentLogger });
+    try {
+      const base = `http://127.0.0.1:${receiver.port}`;
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      const auth = { authorization: basic('ops', PASSWORD) };
+      for (const path of ['/metrics', '/admin/queues', '/admin/queues/api/queues']) {
+        const response = await fetch(`${base}${path}`, { headers: auth });
+        expect(response.status, path).toBe(404);
+        expect(await response.text()).not.toContain('zego_relay_');
+      }
+      expect((await fetch(`${base}/demo/sink`, { method: 'POST', body: '{}' })).status).toBe(404);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
