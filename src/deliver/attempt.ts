@@ -23,7 +23,9 @@ export interface AttemptResult {
 /** A target's HTTP client: its keep-alive agents live as long as the worker. */
 export interface TargetClient {
   /** POSTs `data.body` once. Never throws: failures come back as `error`. */
-  attempt(data: DeliveryJobData, attempt: number, signal?: AbortSignal): Promise<AttemptResult>;
+  attempt(data: DeliveryJobData, attempt: number): Promise<AttemptResult>;
+  /** Cuts every request in flight (forced shutdown); their attempts come back without a status. */
+  abortInFlight(): void;
   /** Closes the idle keep-alive sockets. */
   close(): void;
 }
@@ -35,9 +37,11 @@ export interface TargetClient {
 export function createTargetClient(target: Target, delivery: RelayConfig['delivery']): TargetClient {
   const agentOptions = { keepAlive: true, maxSockets: target.concurrency, scheduling: 'lifo' as const };
   const agent = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
+  // Tracked rather than given an AbortSignal: one shared signal would collect a listener per request.
+  const inFlight = new Set<{ destroy(error?: Error): void }>();
 
   return {
-    async attempt(data, attempt, signal) {
+    async attempt(data, attempt) {
       const started = performance.now();
       const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
       const headers = attemptHeaders({ target, data, attempt, timestampSeconds: Math.floor(Date.now() / 1000) });
@@ -51,8 +55,8 @@ export function createTargetClient(target: Target, delivery: RelayConfig['delive
         throwHttpErrors: false,
         // The answer is read only for its status; never inflate a compressed one.
         decompress: false,
-        ...(signal ? { signal } : {}),
       });
+      inFlight.add(stream);
       let response: Response;
       try {
         response = await new Promise<Response>((resolve, reject) => {
@@ -62,6 +66,8 @@ export function createTargetClient(target: Target, delivery: RelayConfig['delive
       } catch (error) {
         stream.destroy();
         return { error: networkError(error, target.timeout), durationMs: elapsed() };
+      } finally {
+        inFlight.delete(stream);
       }
       // The status decides; the body is drained (so the socket can be reused) up to the cap.
       await drain(stream, delivery.maxResponseBytes);
@@ -75,6 +81,10 @@ export function createTargetClient(target: Target, delivery: RelayConfig['delive
         Date.now(),
       );
       return { status: response.statusCode, ...(error ? { error } : {}), durationMs: elapsed() };
+    },
+    abortInFlight() {
+      for (const stream of inFlight) stream.destroy(new Error('aborted by shutdown'));
+      inFlight.clear();
     },
     close() {
       agent.http.destroy();

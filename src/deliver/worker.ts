@@ -39,13 +39,13 @@ export interface DeliveryWorker {
 export function startDeliveryWorker(target: Target, config: RelayConfig, logger: Logger): DeliveryWorker {
   const connection = createWorkerConnection(config.redis.url, `worker:${target.name}`);
   const client = createTargetClient(target, config.delivery);
-  const shutdown = new AbortController();
+  let forcedShutdown = false;
   const log = logger.child({ target: target.name });
 
   const processor = async (job: Job<DeliveryJobData>, token?: string) => {
     await grantFreshAttemptsToRetriedDeadLetter(job);
     const attempt = job.attemptsMade + 1;
-    const result = await client.attempt(job.data, attempt, shutdown.signal);
+    const result = await client.attempt(job.data, attempt);
     deliveryDuration.observe({ target: target.name }, result.durationMs / 1000);
 
     if (!result.error) {
@@ -53,7 +53,7 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
       log.info(attemptLine(job, attempt, result, 'delivered'), 'delivered');
       return { status: result.status, attempt };
     }
-    if (shutdown.signal.aborted && result.status === undefined) {
+    if (forcedShutdown && result.status === undefined) {
       // Our own shutdown cut the request: not the target's fault, so no attempt is used up.
       log.warn(attemptLine(job, attempt, result, 'interrupted'), 'delivery interrupted by shutdown; put back');
       await job.moveToDelayed(Date.now(), token);
@@ -121,7 +121,8 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
         const graceful = worker.close();
         if (!(await settlesWithin(graceful, timeoutMs))) {
           log.warn({ timeoutMs }, 'deliveries still in flight at the shutdown deadline; aborting them');
-          shutdown.abort();
+          forcedShutdown = true;
+          client.abortInFlight();
           await settlesWithin(graceful, FORCED_CLOSE_GRACE_MS);
         }
         client.close();

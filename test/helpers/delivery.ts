@@ -78,6 +78,7 @@ export async function openDeliveryBench(options: BenchOptions | RelayConfig): Pr
   // Tests that kill Redis expect refused connections; ioredis retries on its own.
   connection.on('error', () => {});
   const queues = openQueues(config, connection);
+  for (const opened of queues.values()) opened.on('error', () => {});
   const started: WorkersHandle[] = [];
   const queue = (target: string) => {
     const found = queues.get(target);
