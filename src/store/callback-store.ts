@@ -140,10 +140,24 @@ export class CallbackStore {
       // MULTI does not roll back a command that fails at run time (e.g. NOSCRIPT after SCRIPT
       // FLUSH): forget the seen marker so ZEGO's retry stores the callback instead of a duplicate.
       await this.connection.del(seenKey).catch(() => {});
+      if (failed.message.includes('NOSCRIPT')) await this.reloadScripts();
       throw new UnavailableError(undefined, failed);
     }
     if (targets.length === 0) callbacksUnrouted.inc({ event: eventLabel(callback.event) });
     return 'stored';
+  }
+
+  /**
+   * ioredis sends EVALSHA once a socket has used a script and only falls back to EVAL outside a
+   * MULTI; after SCRIPT FLUSH every transaction would fail until a reconnect. Loading the scripts
+   * again (the Lua ioredis keeps for each defined command) makes the next try succeed.
+   */
+  private async reloadScripts(): Promise<void> {
+    const scripts = Object.values(this.connection.scriptsSet as Record<string, { lua?: unknown }>);
+    const pipeline = this.connection.pipeline();
+    for (const script of scripts) if (typeof script.lua === 'string') pipeline.script('LOAD', script.lua);
+    await pipeline.exec().catch(() => {});
+    this.logger.warn({ scripts: scripts.length }, 'Redis had lost its Lua scripts (SCRIPT FLUSH or a new node); loaded them again');
   }
 
   private queue(name: string): Queue<DeliveryJobData> {
