@@ -1,0 +1,111 @@
+/**
+ * `zego-relay start` as `npm start` runs it: with nothing answering at redis.url it starts a
+ * private redis-server (AOF under ./data/redis), accepts and delivers a callback, never logs a
+ * secret (even at debug level), stops cleanly on SIGTERM (Redis shut down last); without
+ * redis-server on PATH it exits 1 saying how to get one.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
+import { redisAnswers } from '../src/ops/private-redis.js';
+import { freePort } from '../src/ops/redis-process.js';
+import { spawnCli, runCli } from './helpers/cli.js';
+import { TEST_APP_ID, TEST_SECRET, testConfigObject } from './helpers/relay-config.js';
+
+const ADMIN_PASSWORD = 'AdminPw-5e3b1f0c9d';
+const TARGET_TOKEN = 'TargetToken-a81c44f2';
+const SIGNING_SECRET = 'whsec_U2lnbmluZ1NlY3JldEZvclRlc3Q=';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** A working directory with a config whose secrets come from the environment, like production. */
+async function workspace(targetUrl: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'zego-relay-start-'));
+  dirs.push(dir);
+  const redisPort = await freePort();
+  const config = testConfigObject({ redisUrl: `redis://127.0.0.1:${redisPort}`, targetUrl, adminPassword: '${ADMIN_PASSWORD}' });
+  config.zego = { apps: [{ appId: TEST_APP_ID, callbackSecrets: ['${ZEGO_CALLBACK_SECRET}'] }] };
+  const [target] = config.targets as Record<string, unknown>[];
+  config.targets = [{ ...target, headers: { Authorization: 'Bearer ${TARGET_TOKEN}' }, signingSecret: '${SIGNING_SECRET}' }];
+  writeFileSync(join(dir, 'relay.yaml'), JSON.stringify(config, null, 2));
+  return { dir, redisUrl: `redis://127.0.0.1:${redisPort}` };
+}
+
+async function shutdownRedis(url: string): Promise<void> {
+  const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => {});
+  await client.shutdown('NOSAVE').catch(() => {});
+  client.disconnect();
+}
+
+const secretsEnv = { ZEGO_CALLBACK_SECRET: TEST_SECRET, ADMIN_PASSWORD, TARGET_TOKEN, SIGNING_SECRET };
+
+describe('zego-relay start', () => {
+  it('starts a private Redis when none answers, relays a callback, logs no secret and stops cleanly', async () => {
+    const received: IncomingHttpHeaders[] = [];
+    const target = createServer((request, response) => {
+      received.push(request.headers);
+      request.resume();
+      request.on('end', () => response.writeHead(204).end());
+    });
+    target.listen(0, '127.0.0.1');
+    await new Promise((resolve) => target.once('listening', resolve));
+    const { dir, redisUrl } = await workspace(`http://127.0.0.1:${(target.address() as AddressInfo).port}/hook`);
+    const relay = spawnCli(['start', '--config', 'relay.yaml'], { cwd: dir, env: { ...secretsEnv, LOG_LEVEL: 'debug' }, timeoutMs: 40_000 });
+    try {
+      await relay.waitFor(/try it /);
+      expect(relay.output.stdout).toContain('started a private redis-server');
+      expect(relay.output.stderr).toContain('private redis-server started by the relay');
+      expect(await redisAnswers(redisUrl)).toBe(true);
+      const callbackUrl = /callbacks +POST (\S+)/.exec(relay.output.stderr)![1]!;
+
+      const response = await fetch(callbackUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: signedBody(callbackFields('mix_stop', TEST_APP_ID, 'starttest', 0), TEST_SECRET),
+      });
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { ok: boolean }).ok).toBe(true);
+      await expect.poll(() => received.length, { timeout: 10_000 }).toBe(1);
+      expect(received[0]!.authorization).toBe(`Bearer ${TARGET_TOKEN}`);
+      expect(received[0]!['webhook-signature']).toMatch(/^v1,/);
+
+      relay.child.kill('SIGTERM');
+      const result = await relay.exited;
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('private redis-server stopped (AOF flushed)');
+      expect(result.stdout).toContain('"msg":"zego-relay stopped"');
+      expect(await redisAnswers(redisUrl)).toBe(false);
+      expect(existsSync(join(dir, 'data', 'redis', 'appendonlydir'))).toBe(true);
+
+      const everything = result.stdout + result.stderr;
+      for (const secret of [TEST_SECRET, ADMIN_PASSWORD, TARGET_TOKEN, SIGNING_SECRET, SIGNING_SECRET.slice(6)]) {
+        expect(everything, 'a secret reached the output').not.toContain(secret);
+      }
+      for (const line of result.stdout.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+    } finally {
+      relay.child.kill('SIGKILL');
+      await relay.exited;
+      target.close();
+      // Belt and braces: the private Redis runs in its own process group; never leave it behind.
+      if (await redisAnswers(redisUrl)) await shutdownRedis(redisUrl);
+    }
+  });
+
+  it('exits 1 saying how to get Redis when none answers and redis-server is not on PATH', async () => {
+    const { dir } = await workspace('http://127.0.0.1:9/unused');
+    const result = await runCli(['start', '--config', 'relay.yaml'], { cwd: dir, env: { ...secretsEnv, PATH: '/nonexistent' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('no redis-server on PATH');
+    expect(result.stderr).toContain('apt-get install redis-server');
+    expect(result.stderr).toContain('brew install redis');
+    expect(result.stderr).toContain('REDIS_URL=');
+    expect(existsSync(join(dir, 'data', 'redis'))).toBe(false);
+  });
+});
