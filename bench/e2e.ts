@@ -1,0 +1,200 @@
+/**
+ * End-to-end benchmark: signed ZEGO callbacks POSTed to a relay until every one has reached its
+ * target(s), zego-relay (receiver + workers in one process) against the naive relay
+ * (bench/naive-relay.ts), side by side in one run on one redis-server with `appendfsync always`.
+ * The target is a separate process (bench/sink.ts). Reported: callbacks delivered per second and
+ * zego-relay's ratio to the naive relay (goal >= 1.0), for one target and for a fan-out to five.
+ *
+ * `endToEnd()` is the section bench/run.ts calls; `node dist/bench/e2e.js [N]` runs it alone.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { freePort, startRedisServer } from '../src/ops/redis-process.js';
+import { zegoSignature } from '../src/receive/signature.js';
+
+const APP_ID = '111111';
+const SECRET = 'bench-callback-secret';
+
+export interface EndToEndOptions {
+  /** Callbacks per run. @defaultValue 5000 */
+  callbacks?: number;
+  /** Concurrent senders (ZEGO's side). @defaultValue 50 */
+  senders?: number;
+  /** Target counts to measure. @defaultValue [1, 5] */
+  fanOuts?: number[];
+  /** zego-relay's LOG_LEVEL (per-attempt lines are info). @defaultValue info */
+  logLevel?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunFigures {
+  relay: 'zego-relay' | 'naive';
+  targets: number;
+  callbacks: number;
+  /** From the first POST to the last delivery arriving at the target. */
+  seconds: number;
+  /** Callbacks fully delivered (to every target) per second. */
+  perSecond: number;
+  /** POSTs the relay did not answer 2xx. */
+  rejected: number;
+}
+
+export interface EndToEndResult {
+  title: string;
+  runs: RunFigures[];
+  /** zego-relay callbacks/s divided by the naive relay's, per target count. */
+  ratios: { targets: number; ratio: number }[];
+}
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+
+/** Runs the benchmark and returns its figures (also logged line by line). */
+export async function endToEnd(options: EndToEndOptions = {}): Promise<EndToEndResult> {
+  const callbacks = options.callbacks ?? 5_000;
+  const senders = options.senders ?? 50;
+  const log = options.log ?? ((line: string) => console.log(line));
+  const redis = await startRedisServer({ appendfsync: 'always' });
+  const admin = new Redis(redis.url);
+  const sink = await forkChild(here('./sink.js'), [], {});
+  const sinkPort = ((await sink.firstMessage) as { port: number }).port;
+  const directory = mkdtempSync(join(tmpdir(), 'zego-relay-bench-'));
+  const runs: RunFigures[] = [];
+  try {
+    for (const targets of options.fanOuts ?? [1, 5]) {
+      const urls = Array.from({ length: targets }, (_unused, index) => `http://127.0.0.1:${sinkPort}/t${index}`);
+      for (const relay of ['naive', 'zego-relay'] as const) {
+        await admin.flushall();
+        sink.child.send('reset');
+        const port = await freePort();
+        const child =
+          relay === 'naive'
+            ? await forkChild(here('./naive-relay.js'), [], {
+                NAIVE_PORT: String(port), NAIVE_REDIS_URL: redis.url, NAIVE_TARGETS: urls.join(','), NAIVE_PREFIX: 'naive',
+              })
+            : await forkChild(here('./relay-process.js'), [writeRelayConfig(directory, redis.url, port, urls)], {
+                LOG_LEVEL: options.logLevel ?? 'info',
+              });
+        await child.firstMessage;
+        try {
+          const bodies = Array.from({ length: callbacks }, () => signedCallback());
+          const started = performance.now();
+          const rejected = await send(port, bodies, senders);
+          await waitForCount(sink.child, callbacks * targets, 180_000);
+          const seconds = (performance.now() - started) / 1000;
+          const figures: RunFigures = { relay, targets, callbacks, seconds, perSecond: callbacks / seconds, rejected };
+          runs.push(figures);
+          log(`e2e ${relay.padEnd(10)} targets ${targets}: ${callbacks} callbacks in ${seconds.toFixed(2)} s = ${figures.perSecond.toFixed(0)}/s (rejected ${rejected})`);
+        } finally {
+          await stopChild(child.child);
+        }
+      }
+    }
+  } finally {
+    await stopChild(sink.child);
+    admin.disconnect();
+    await redis.stop();
+    rmSync(directory, { recursive: true, force: true });
+  }
+  const ratios = [...new Set(runs.map((run) => run.targets))].map((targets) => {
+    const ours = runs.find((run) => run.targets === targets && run.relay === 'zego-relay')!;
+    const naive = runs.find((run) => run.targets === targets && run.relay === 'naive')!;
+    return { targets, ratio: ours.perSecond / naive.perSecond };
+  });
+  for (const { targets, ratio } of ratios) log(`e2e ratio zego-relay / naive, targets ${targets}: ${ratio.toFixed(2)} (goal >= 1.0)`);
+  return { title: 'End to end: callbacks delivered per second (Redis appendfsync always)', runs, ratios };
+}
+
+function writeRelayConfig(directory: string, redisUrl: string, port: number, urls: string[]): string {
+  const file = join(directory, `relay-${randomUUID()}.yaml`);
+  const config = {
+    mode: 'production',
+    server: { host: '127.0.0.1', port },
+    redis: { url: redisUrl, prefix: 'bench' },
+    zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }] },
+    targets: urls.map((url, index) => ({ name: `t${index}`, url, events: ['*'] })),
+  };
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+/** A mix_stop callback signed the way ZEGO signs it, unique by task id and nonce. */
+function signedCallback(): string {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const nonce = String(Math.floor(Math.random() * 1e15));
+  return JSON.stringify({
+    appid: APP_ID, channel_id: '2222', event: 'mix_stop', mix_stream_alias: 'aaa',
+    mix_url: 'rtmp://rtmp.wsdemo.zego.im/zegodemo/aaa', publish_id: 'abc', seq: '1234',
+    task_id: `${APP_ID}:${randomUUID()}`, timestamp, nonce, signature: zegoSignature(SECRET, timestamp, nonce),
+  });
+}
+
+/** POSTs every body with `senders` in parallel over keep-alive; returns how many got no 2xx. */
+async function send(port: number, bodies: string[], senders: number): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: senders });
+  let next = 0;
+  let rejected = 0;
+  const post = (body: string) =>
+    new Promise<number>((resolve) => {
+      const outgoing = request(
+        { host: '127.0.0.1', port, path: '/zego/callback', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode ?? 0));
+        },
+      );
+      outgoing.on('error', () => resolve(0));
+      outgoing.end(body);
+    });
+  await Promise.all(
+    Array.from({ length: senders }, async () => {
+      while (next < bodies.length) {
+        const status = await post(bodies[next++]!);
+        if (status < 200 || status >= 300) rejected += 1;
+      }
+    }),
+  );
+  agent.destroy();
+  return rejected;
+}
+
+async function waitForCount(sink: ChildProcess, expected: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const count = await new Promise<number>((resolve) => {
+      sink.once('message', (message) => resolve((message as { count: number }).count));
+      sink.send('count');
+    });
+    if (count >= expected) return;
+    if (Date.now() > deadline) throw new Error(`only ${count} of ${expected} deliveries arrived within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function forkChild(file: string, args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; firstMessage: Promise<unknown> }> {
+  const child = fork(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const firstMessage = new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)));
+  });
+  return { child, firstMessage };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const callbacks = process.argv[2] ? Number(process.argv[2]) : undefined;
+  await endToEnd({ ...(callbacks ? { callbacks } : {}) });
+}

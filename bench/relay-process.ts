@@ -1,0 +1,17 @@
+/**
+ * zego-relay for the benchmark: receiver and delivery workers in ONE process, as `--role all`
+ * runs them, from the config file in argv[2]. Forked by bench/e2e.ts; sends 'ready' over IPC.
+ */
+import { loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/ops/logger.js';
+import { startReceiver } from '../src/receive/server.js';
+import { startWorkers } from '../workers/delivery.js';
+
+const config = loadConfig({ path: process.argv[2] });
+const logger = createLogger();
+const receiver = await startReceiver(config, { logger });
+const workers = await startWorkers(config, { logger });
+process.send?.('ready');
+process.on('SIGTERM', () => {
+  void Promise.all([receiver.close(), workers.close()]).then(() => process.exit(0));
+});
