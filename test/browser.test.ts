@@ -100,7 +100,7 @@ describe.skipIf(!available)('Bull Board in headless Chromium', () => {
 
     await page.goto(`${admin.url}/admin/queues/queue/deliver-billing?status=failed`);
     await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain(id);
-    expect(await page.locator('body').innerText()).toContain('410');
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('410');
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   }, 60_000);
 
