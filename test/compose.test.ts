@@ -1,0 +1,169 @@
+/**
+ * docker-compose.yml, Dockerfile and .env.example checked against the code (no Docker engine
+ * here): each service runs a real CLI command and role, passes only environment the relay reads,
+ * mounts a config that exists and validates with that environment, has a healthcheck on the
+ * admin port of that config; the worker scales; the image is multi-stage and runs as `node`.
+ * Every check fails when the compose file drifts from the code.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { parseConfig } from '../src/config/load.js';
+import { ROLES } from '../src/cli/start.js';
+import { runCli } from './helpers/cli.js';
+
+const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
+const read = (path: string) => readFileSync(root(path), 'utf8');
+
+interface Service {
+  build?: unknown;
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
+  container_name?: string;
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+  stop_grace_period?: string;
+}
+
+const composeText = read('docker-compose.yml');
+const compose = parse(composeText, { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+const { redis, receiver, worker } = compose.services as Record<'redis' | 'receiver' | 'worker', Service>;
+const relayServices = { receiver: receiver!, worker: worker! };
+
+/** The variables the code itself reads (CONTRACT.md), beyond the `${VAR}`s of the config file. */
+const CODE_ENV = ['RELAY_CONFIG', 'REDIS_URL', 'PORT', 'LOG_LEVEL'];
+
+/** .env.example as docker-compose would read it. */
+const exampleEnv = Object.fromEntries(
+  read('.env.example').split('\n').filter((line) => /^[A-Z_][A-Z0-9_]*=/.test(line)).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+);
+
+/** Compose's own interpolation of `${VAR}`, `${VAR:-default}` and `${VAR:?message}` from .env. */
+function interpolate(value: string, env: Record<string, string>): string {
+  return value.replace(/\$\{([A-Z_][A-Z0-9_]*)(?::([-?])([^}]*))?\}/g, (_all, name: string, kind?: string, rest?: string) => {
+    if (env[name]) return env[name]!;
+    if (kind === '?') throw new Error(`compose needs ${name}: ${rest}`);
+    return kind === '-' ? (rest ?? '') : '';
+  });
+}
+
+function containerEnvironment(service: Service): Record<string, string> {
+  return Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, interpolate(String(value), exampleEnv)]));
+}
+
+function mountedConfig(service: Service): { source: string; target: string; mode: string } {
+  const env = containerEnvironment(service);
+  const mount = (service.volumes ?? []).map((volume) => volume.split(':')).find(([, target]) => target === env.RELAY_CONFIG);
+  expect(mount, 'a volume mounts the file RELAY_CONFIG names').toBeDefined();
+  return { source: mount![0]!, target: mount![1]!, mode: mount![2] ?? 'rw' };
+}
+
+describe('docker-compose.yml', () => {
+  it('has redis with AOF (fsync choice explained), noeviction, a volume and a redis-cli healthcheck', () => {
+    expect(redis?.image).toMatch(/^redis:7/);
+    const command = redis!.command!.join(' ');
+    expect(command).toContain('--appendonly yes');
+    expect(command).toMatch(/--appendfsync (always|everysec)/);
+    expect(command).toContain('--maxmemory-policy noeviction');
+    expect(composeText).toMatch(/#.*appendfsync (always|everysec)/);
+    const [volume] = redis!.volumes!;
+    expect(volume).toMatch(/^[a-z-]+:\/data$/);
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume!.split(':')[0]);
+    expect(redis!.healthcheck!.test).toEqual(['CMD', 'redis-cli', 'ping']);
+  });
+
+  for (const [name, service] of Object.entries(relayServices)) {
+    describe(name, () => {
+      it('runs a real zego-relay command and role from the image built by the Dockerfile', async () => {
+        expect(service.build).toBe('.');
+        const [command, flag, role] = service.command!;
+        expect([command, flag]).toEqual(['start', '--role']);
+        expect(ROLES).toContain(role);
+        expect(role).toBe(name);
+        const help = await runCli([...service.command!, '--help']);
+        expect(help.code).toBe(0);
+      });
+
+      it('passes only environment the relay reads, and everything the mounted config needs', () => {
+        const config = read(mountedConfig(service).source);
+        const configVars = new Set([...config.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((match) => match[1]!));
+        const required = [...config.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((match) => match[1]!);
+        const environment = Object.keys(service.environment ?? {});
+        for (const key of environment) {
+          expect(CODE_ENV.includes(key) || configVars.has(key) || key === 'RELAY_MODE', `${key} is read by nothing`).toBe(true);
+        }
+        for (const key of required) expect(environment, `${key} (used in the config without a default)`).toContain(key);
+        for (const key of environment.filter((k) => !CODE_ENV.includes(k))) {
+          expect(Object.keys(exampleEnv).includes(key) || !/\$\{/.test(String(service.environment![key])), `${key} missing from .env.example`).toBe(true);
+        }
+        const env = containerEnvironment(service);
+        expect(env.RELAY_MODE).toBe('production');
+        expect(new URL(env.REDIS_URL!).hostname).toBe('redis');
+        expect(Object.keys(compose.services)).toContain(new URL(env.REDIS_URL!).hostname);
+      });
+
+      it('mounts an existing config read-only that validates with the compose environment', () => {
+        const mount = mountedConfig(service);
+        expect(mount.mode).toBe('ro');
+        expect(mount.source.startsWith('./')).toBe(true);
+        expect(existsSync(root(mount.source.slice(2)))).toBe(true);
+        const config = parseConfig(read(mount.source.slice(2)), { env: containerEnvironment(service), source: mount.source });
+        expect(config.mode).toBe('production');
+        expect(config.redis.url).toBe('redis://redis:6379');
+        expect(config.admin.host).toBe('0.0.0.0');
+      });
+
+      it('has a healthcheck on the admin port of its config, waits for a healthy redis, stops gracefully', () => {
+        const mount = mountedConfig(service);
+        const config = parseConfig(read(mount.source.slice(2)), { env: containerEnvironment(service) });
+        const test = service.healthcheck!.test.join(' ');
+        expect(test).toMatch(/^CMD node -e /);
+        expect(test).toContain(`http://127.0.0.1:${config.admin.port}/readyz`);
+        expect(service.depends_on?.redis?.condition).toBe('service_healthy');
+        const grace = Number(/^(\d+)s$/.exec(service.stop_grace_period ?? '')?.[1]);
+        expect(grace * 1000).toBeGreaterThan(config.delivery.shutdownTimeout);
+      });
+    });
+  }
+
+  it('publishes the callback port, keeps admin off public interfaces, and leaves the worker scalable', () => {
+    const config = parseConfig(read('config/production.yaml'), { env: containerEnvironment(receiver!) });
+    const ports = receiver!.ports!.map((port) => port.split(':'));
+    expect(ports).toContainEqual([String(config.server.port), String(config.server.port)]);
+    for (const port of ports.filter((parts) => parts.at(-1) === String(config.admin.port))) expect(port[0]).toBe('127.0.0.1');
+    expect(worker!.ports).toBeUndefined();
+    expect(worker!.container_name).toBeUndefined();
+    expect(receiver!.container_name).toBeUndefined();
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const stages = [...dockerfile.matchAll(/^FROM (\S+)(?: AS (\S+))?/gm)];
+
+  it('is multi-stage on a Node LTS image, builds in one stage and ships production dependencies only', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const [, image] of stages) expect(image).toMatch(/^node:(22|24)(-slim)?$/);
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(dockerfile.slice(0, dockerfile.lastIndexOf('\nFROM '))).toContain('npm run build');
+    expect(runtime).toMatch(/npm ci --omit=dev --ignore-scripts/);
+    expect(runtime).toContain('COPY --from=build /app/dist ./dist');
+    expect(runtime).not.toMatch(/^RUN .*npm run build/m);
+  });
+
+  it('runs bin/zego-relay.js as the non-root node user, and copies only paths that exist', () => {
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toContain('ENTRYPOINT ["node", "bin/zego-relay.js"]');
+    expect(existsSync(root('bin/zego-relay.js'))).toBe(true);
+    for (const [, sources] of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
+      for (const source of sources!.split(' ')) expect(existsSync(root(source)), `COPY ${source}`).toBe(true);
+    }
+    const ignored = read('.dockerignore').split('\n');
+    for (const needed of ['src', 'workers', 'bin', 'config', 'package.json']) expect(ignored).not.toContain(needed);
+  });
+});
