@@ -28,10 +28,6 @@ export const checkConfigCommand: Command = {
   help,
   async run(argv, io) {
     const options = parseOptions('check-config', argv, { config: { type: 'string' } });
-    if (options.help) {
-      say(io.stdout, help);
-      return ExitCode.ok;
-    }
     const path = resolveConfigPath(options.config as string | undefined, io.env);
     let config: RelayConfig;
     try {

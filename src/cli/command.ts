@@ -46,14 +46,14 @@ export class UsageError extends Error {
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /**
- * Parses a command's options (no positionals); `--help`/`-h` is always accepted. Unknown options
- * and missing values become a UsageError naming the command.
+ * Parses a command's options (no positionals). `--help`/`-h` is handled before (main.ts prints
+ * the command's help). Unknown options and missing values become a UsageError naming the command.
  */
 export function parseOptions<T extends Options>(command: string, argv: readonly string[], options: T) {
   try {
     return parseArgs({
       args: [...argv],
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      options,
       strict: true,
       allowPositionals: false,
     }).values;

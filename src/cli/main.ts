@@ -45,6 +45,10 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
   const command = COMMANDS.find((candidate) => candidate.name === name);
   try {
     if (!command) throw new UsageError(`unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      say(io.stdout, command.help);
+      return ExitCode.ok;
+    }
     return await command.run(rest, io);
   } catch (error) {
     if (error instanceof UsageError) {

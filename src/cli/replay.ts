@@ -37,10 +37,6 @@ export const replayCommand: Command = {
     const values = parseOptions('replay', argv, {
       target: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, config: { type: 'string' },
     });
-    if (values.help) {
-      say(io.stdout, help);
-      return ExitCode.ok;
-    }
     const target = values.target as string | undefined;
     if (!target) throw new UsageError('--target NAME is required (see zego-relay replay --help)', 'replay');
     const since = values.since as string | undefined;

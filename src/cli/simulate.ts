@@ -76,10 +76,6 @@ export const simulateCommand: Command = {
       url: { type: 'string' }, 'app-id': { type: 'string' }, secret: { type: 'string' }, event: { type: 'string' },
       count: { type: 'string' }, concurrency: { type: 'string' }, timeout: { type: 'string' }, 'retry-scale': { type: 'string' },
     });
-    if (values.help) {
-      say(io.stdout, help);
-      return ExitCode.ok;
-    }
     const options = readOptions(values as Record<string, string | undefined>);
     const tally = await simulate(options, io);
     say(io.stdout, summary(tally).join('\n'));

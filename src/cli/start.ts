@@ -46,10 +46,6 @@ export const startCommand: Command = {
   help,
   async run(argv, io) {
     const values = parseOptions('start', argv, { role: { type: 'string' }, config: { type: 'string' } });
-    if (values.help) {
-      say(io.stdout, help);
-      return ExitCode.ok;
-    }
     const role = (values.role ?? 'all') as Role;
     if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}, got "${String(values.role)}"`, 'start');
 
