@@ -1,0 +1,24 @@
+/**
+ * The receiver role as `zego-relay start --role receiver` runs it (one target, info-level JSON
+ * logs), in a child process of bench/ingest.ts. BENCH_REDIS_URL, BENCH_PREFIX, BENCH_APP_ID and
+ * BENCH_SECRET come from the parent.
+ */
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/ops/logger.js';
+import { startReceiver } from '../../src/receive/server.js';
+
+const env = process.env;
+const config = parseConfig(
+  JSON.stringify({
+    server: { host: '127.0.0.1', port: 0 },
+    redis: { url: env.BENCH_REDIS_URL, prefix: env.BENCH_PREFIX },
+    zego: { apps: [{ appId: env.BENCH_APP_ID, callbackSecrets: [env.BENCH_SECRET] }] },
+    targets: [{ name: 'billing', url: 'http://127.0.0.1:9/unused', events: ['mix_*'] }],
+  }),
+  { env: {}, source: 'bench' },
+);
+const receiver = await startReceiver(config, { logger: createLogger('info') });
+process.send?.({ port: receiver.port });
+process.on('SIGTERM', () => {
+  void receiver.close().then(() => process.exit(0));
+});
