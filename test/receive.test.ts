@@ -1,30 +1,14 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/ops/logger.js';
 import { createReceiverApp } from '../src/receive/app.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { UNROUTED_QUEUE, deliveryQueueName, type DeliveryJobData } from '../src/store/queues.js';
-import { sharedRedis } from './helpers/redis.js';
-import { APP_ID, SECRET, formBody, jsonBody, mixStopFields, sign, testConfig, type TestConfigOptions } from './helpers/zego.js';
+import { APP_ID, SECRET, formBody, jsonBody, mixStopFields, sign, testConfig, useTestRedis, type TestConfigOptions } from './helpers/zego.js';
 
-let redisUrl: string;
-let stopRedis: () => Promise<void>;
-let inspector: Redis;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  ({ url: redisUrl, stop: stopRedis } = await sharedRedis());
-  inspector = new Redis(redisUrl);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  inspector.disconnect();
-  await stopRedis();
-});
+const redis = useTestRedis();
 
 interface Receiver {
   config: RelayConfig;
@@ -37,9 +21,9 @@ interface Receiver {
 }
 
 async function receiver(options: Omit<TestConfigOptions, 'redisUrl'> = {}, now?: () => number): Promise<Receiver> {
-  const config = testConfig({ redisUrl, ...options });
+  const config = testConfig({ redisUrl: redis.url, ...options });
   const handle = await startReceiver(config, { logger: silentLogger, ...(now ? { now } : {}) });
-  cleanups.push(() => handle.close());
+  redis.cleanup(() => handle.close());
   const url = `http://127.0.0.1:${handle.port}${config.server.callbackPath}`;
   return {
     config,
@@ -53,15 +37,15 @@ async function receiver(options: Omit<TestConfigOptions, 'redisUrl'> = {}, now?:
       return { status: response.status, body: await response.json(), headers: response.headers };
     },
     queue(name) {
-      const queue = new Queue<DeliveryJobData>(name, { connection: inspector, prefix: config.redis.prefix });
-      cleanups.push(() => queue.close());
+      const queue = new Queue<DeliveryJobData>(name, { connection: redis.inspector, prefix: config.redis.prefix });
+      redis.cleanup(() => queue.close());
       return queue;
     },
-    keysUnderPrefix: () => inspector.keys(`${config.redis.prefix}:*`),
+    keysUnderPrefix: () => redis.inspector.keys(`${config.redis.prefix}:*`),
     async queuesReady() {
       const deadline = Date.now() + 5_000;
       for (;;) {
-        const keys = await inspector.keys(`${config.redis.prefix}:*`);
+        const keys = await redis.inspector.keys(`${config.redis.prefix}:*`);
         if (keys.filter((key) => key.endsWith(':meta')).length === config.targets.length + 1) return keys.sort();
         if (Date.now() > deadline) throw new Error('the queues did not start');
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -165,8 +149,8 @@ describe('POST callbackPath: storing', () => {
     const signed = sign(mixStopFields());
     const response = await relay.post(jsonBody(signed));
     const prefix = relay.config.redis.prefix;
-    expect(await inspector.ttl(`${prefix}:seen:${response.body.id}`)).toBeGreaterThan(7_190);
-    const nonceTtl = await inspector.ttl(`${prefix}:nonce:${APP_ID}:${signed.nonce as string}`);
+    expect(await redis.inspector.ttl(`${prefix}:seen:${response.body.id}`)).toBeGreaterThan(7_190);
+    const nonceTtl = await redis.inspector.ttl(`${prefix}:nonce:${APP_ID}:${signed.nonce as string}`);
     expect(nonceTtl).toBeGreaterThan(250);
     expect(nonceTtl).toBeLessThanOrEqual(260);
   });
@@ -265,14 +249,14 @@ describe('other paths and methods', () => {
   });
 
   it('answers an unexpected error with 500 and a generic message', async () => {
-    const config = testConfig({ redisUrl });
-    const redis = new Redis(redisUrl);
-    cleanups.push(async () => redis.disconnect());
+    const config = testConfig({ redisUrl: redis.url });
+    const readiness = new Redis(redis.url);
+    redis.cleanup(async () => readiness.disconnect());
     const store = { store: async () => { throw new TypeError('secret internals'); } };
-    const app = createReceiverApp({ config, store, redis, logger: silentLogger });
+    const app = createReceiverApp({ config, store, redis: readiness, logger: silentLogger });
     const { createServer } = await import('node:http');
     const server = createServer(app.callback()).listen(0, '127.0.0.1');
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    redis.cleanup(() => new Promise((resolve) => server.close(resolve)));
     await new Promise((resolve) => server.once('listening', resolve));
     const port = (server.address() as import('node:net').AddressInfo).port;
     const response = await fetch(`http://127.0.0.1:${port}/zego/callback`, {

@@ -3,37 +3,22 @@ import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/ops/logger.js';
 import { CallbackStore, type CallbackToStore } from '../src/store/callback-store.js';
 import { deliveryQueueName, markerKeys } from '../src/store/queues.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';
-import { sharedRedis, startRedisServer } from './helpers/redis.js';
-import { APP_ID, testConfig } from './helpers/zego.js';
+import { startRedisServer } from './helpers/redis.js';
+import { APP_ID, testConfig, useTestRedis } from './helpers/zego.js';
 
-let redisUrl: string;
-let stopRedis: () => Promise<void>;
-let inspector: Redis;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  ({ url: redisUrl, stop: stopRedis } = await sharedRedis());
-  inspector = new Redis(redisUrl);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  inspector.disconnect();
-  await stopRedis();
-});
+const redis = useTestRedis();
 
 function openStore() {
-  const config = testConfig({ redisUrl });
+  const config = testConfig({ redisUrl: redis.url });
   const store = CallbackStore.open(config, silentLogger);
-  cleanups.push(() => store.close());
-  const queue = new Queue(deliveryQueueName('billing'), { connection: inspector, prefix: config.redis.prefix });
-  cleanups.push(() => queue.close());
+  redis.cleanup(() => store.close());
+  const queue = new Queue(deliveryQueueName('billing'), { connection: redis.inspector, prefix: config.redis.prefix });
+  redis.cleanup(() => queue.close());
   return { config, store, queue };
 }
 
@@ -62,14 +47,14 @@ describe('CallbackStore', () => {
     expect(await store.store(first)).toBe('stored');
     const forged = callback({ nonce: first.nonce });
     expect(await store.store(forged)).toBe('replayed');
-    expect(await inspector.exists(markerKeys.seen(config.redis.prefix, forged.callbackId))).toBe(0);
+    expect(await redis.inspector.exists(markerKeys.seen(config.redis.prefix, forged.callbackId))).toBe(0);
     expect(await queue.getJobCountByTypes('wait')).toBe(1);
   });
 
   it('never leaves a callback marked seen without its job, even when Redis forgets the scripts (SCRIPT FLUSH)', async () => {
     const { store, queue, config } = openStore();
     expect(await store.store(callback())).toBe('stored');
-    await inspector.script('FLUSH');
+    await redis.inspector.script('FLUSH');
     const next = callback();
     const seenKey = markerKeys.seen(config.redis.prefix, next.callbackId);
     let outcome: string;
@@ -82,7 +67,7 @@ describe('CallbackStore', () => {
     if (outcome === 'stored') expect(await queue.getJob(next.callbackId)).toBeDefined();
     else {
       expect(outcome).toBe('UnavailableError');
-      expect(await inspector.exists(seenKey)).toBe(0);
+      expect(await redis.inspector.exists(seenKey)).toBe(0);
       expect(await store.store({ ...next })).toBe('stored');
     }
     expect((await queue.getJob(next.callbackId))?.data.callbackId).toBe(next.callbackId);
@@ -103,14 +88,14 @@ describe('checkRedisSettings', () => {
 
   it('warns about AOF off and an evicting maxmemory-policy, once each', async () => {
     const server = await startRedisServer();
-    const redis = new Redis(server.url);
-    cleanups.push(async () => {
-      redis.disconnect();
+    const client = new Redis(server.url);
+    redis.cleanup(async () => {
+      client.disconnect();
       await server.stop();
     });
-    await redis.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
     const { logger, warnings } = capturingLogger();
-    const report = await checkRedisSettings(redis, logger);
+    const report = await checkRedisSettings(client, logger);
     expect(report).toMatchObject({ maxmemoryPolicy: 'allkeys-lru', appendonly: 'no' });
     await new Promise((resolve) => setImmediate(resolve));
     expect(warnings()).toEqual([expect.stringMatching(/maxmemory-policy is "allkeys-lru"/), expect.stringMatching(/AOF is off/)]);
@@ -118,16 +103,16 @@ describe('checkRedisSettings', () => {
 
   it('is quiet about a safe Redis, and does not throw when Redis cannot answer', async () => {
     const server = await startRedisServer({ appendfsync: 'everysec' });
-    const redis = new Redis(server.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-    redis.on('error', () => {});
-    cleanups.push(async () => {
-      redis.disconnect();
+    const client = new Redis(server.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    client.on('error', () => {});
+    redis.cleanup(async () => {
+      client.disconnect();
       await server.stop();
     });
     const { logger, warnings } = capturingLogger();
-    expect((await checkRedisSettings(redis, logger)).warnings).toEqual([]);
+    expect((await checkRedisSettings(client, logger)).warnings).toEqual([]);
     await server.kill();
-    expect((await checkRedisSettings(redis, logger)).warnings).toEqual([]);
+    expect((await checkRedisSettings(client, logger)).warnings).toEqual([]);
     expect(warnings()).toEqual([]);
   });
 });
