@@ -139,6 +139,13 @@ targets:
     expect(issues).toEqual(expect.arrayContaining([expect.stringMatching(/^targets\[1\]\.name/), expect.stringMatching(/^zego\.apps\[1\]\.appId/)]));
   });
 
+  it('reserves the target name of the unrouted queue', () => {
+    expect(issuesOf(`${minimal}
+targets:
+  - { name: unrouted, url: "http://127.0.0.1:1/", events: ["*"] }
+`)).toEqual([expect.stringMatching(/^targets\[0\]\.name: "unrouted" is reserved/)]);
+  });
+
   it('reports YAML syntax errors and an unreadable file', () => {
     expect(issuesOf('server: [')[0]).toMatch(/^YAML/);
     expect(() => loadConfig({ path: '/nonexistent/relay.yaml', env: {} })).toThrow(/ENOENT/);

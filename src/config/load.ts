@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { UNROUTED_QUEUE } from '../store/queues.js';
 import { substituteTree, type Environment } from './env-substitution.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 
@@ -136,6 +137,9 @@ function crossCheck(config: Parsed): string[] {
   const seenTargets = new Set<string>();
   config.targets.forEach((target, index) => {
     if (seenTargets.has(target.name)) problems.push(`targets[${index}].name: "${target.name}" is used twice`);
+    if (target.name === UNROUTED_QUEUE) {
+      problems.push(`targets[${index}].name: "${UNROUTED_QUEUE}" is reserved for callbacks that match no target`);
+    }
     seenTargets.add(target.name);
   });
   const seenApps = new Set<string>();

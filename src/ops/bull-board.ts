@@ -9,13 +9,6 @@ import { KoaAdapter } from '@bull-board/koa';
 import type { Queue } from 'bullmq';
 import type { Middleware } from 'koa';
 
-/**
- * @bull-board/koa pins its own copy of @bull-board/api (a patch version behind ours), so the two
- * `IServerAdapter` types are nominally different; the adapter only stores what createBullBoard
- * hands it, so the shapes agree at run time.
- */
-type ServerAdapter = Parameters<typeof createBullBoard>[0]['serverAdapter'];
-
 /** Where Bull Board is served on the admin listener. */
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -33,8 +26,8 @@ export function bullBoardMiddleware(queues: Iterable<Queue>, options: BullBoardO
   serverAdapter.setBasePath(basePath);
   createBullBoard({
     queues: [...queues].map((queue) => new BullMQAdapter(queue, { readOnlyMode: options.readOnly, allowRetries: !options.readOnly })),
-    serverAdapter: serverAdapter as unknown as ServerAdapter,
+    serverAdapter,
     options: { uiConfig: { boardTitle: 'zego-relay', hideDocsLink: true } },
   });
-  return serverAdapter.registerPlugin() as unknown as Middleware;
+  return serverAdapter.registerPlugin();
 }
