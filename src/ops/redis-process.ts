@@ -63,11 +63,15 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   let child: ChildProcess | undefined;
 
   const launch = async () => {
-    child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'], detached: options.ownProcessGroup ?? false });
-    child.on('error', (error) => {
-      throw new Error(`cannot start redis-server from PATH: ${error.message}`);
+    const started = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'], detached: options.ownProcessGroup ?? false });
+    child = started;
+    // A missing binary or a port already taken ends the child at once: fail the start, don't poll on.
+    let failure: Error | undefined;
+    started.once('error', (error) => (failure = new Error(`cannot start redis-server from PATH: ${error.message}`)));
+    started.once('exit', (code, signal) => {
+      failure ??= new Error(`redis-server exited during start-up (code ${code}, signal ${signal}); is port ${port} free?`);
     });
-    await waitUntilAnswers(port);
+    await waitUntilAnswers(port, () => failure);
   };
   const kill = async () => {
     const running = child;
@@ -106,9 +110,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   };
 }
 
-async function waitUntilAnswers(port: number, timeoutMs = 10_000): Promise<void> {
+async function waitUntilAnswers(port: number, startFailure: () => Error | undefined, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    const failure = startFailure();
+    if (failure) throw failure;
     const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => {});
     try {
