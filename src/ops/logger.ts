@@ -7,6 +7,9 @@ import { pino, type Logger } from 'pino';
 export type { Logger };
 
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
+  // Asynchronous writes: a synchronous write per callback was ~7% of the receiver's CPU. pino
+  // flushes what is buffered when the process exits; only a SIGKILL can lose the last lines.
+  const destination = pino.destination({ dest: 1, sync: false });
   return pino({
     level,
     base: { service: 'zego-relay' },
@@ -14,7 +17,7 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): L
       paths: ['secret', '*.secret', 'signature', '*.signature', 'password', '*.password', 'headers.authorization', '*.headers.authorization'],
       censor: '[redacted]',
     },
-  });
+  }, destination);
 }
 
 /** A logger that writes nothing, for tests and library use. */

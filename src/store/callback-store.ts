@@ -2,11 +2,11 @@
  * The receiver's durable write: a callback is either a replayed nonce, a duplicate of one already
  * stored, or new, in which case one BullMQ job per matching target (or one in the unrouted queue)
  * and the seen marker are written in ONE MULTI/EXEC. A crash can therefore never leave a callback
- * marked seen without its jobs. Two round trips at most; any Redis error or a wait beyond
+ * marked seen without its jobs. One round trip (see claim-script.ts); any Redis error or a wait beyond
  * PRODUCER_COMMAND_TIMEOUT_MS becomes UnavailableError (503), so ZEGO retries.
  */
 import { Job, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { deliveryJobOptions } from '../deliver/job-options.js';
 import { UnavailableError } from '../errors.js';
@@ -30,8 +30,8 @@ export interface CallbackToStore {
 /** `replayed`: the nonce came before with another callback id; nothing was written. */
 export type StoreOutcome = 'stored' | 'duplicate' | 'replayed';
 
-type ClaimingRedis = Redis & {
-  [CLAIM_COMMAND](nonceKey: string, seenKey: string, callbackId: string, nonceTtlSeconds: number): Promise<ClaimResult>;
+type ClaimingPipeline = ChainableCommander & {
+  [CLAIM_COMMAND](nonceKey: string, seenKey: string, guardKey: string, callbackId: string, nonceTtlSeconds: number): ChainableCommander;
 };
 
 /** The BullMQ scripts a job insert may run (Job.addJob picks one by the job's options). */
@@ -67,7 +67,7 @@ export class CallbackStore {
     private readonly logger: Logger,
   ) {
     this.writer = connection.duplicate({ enableAutoPipelining: true, connectionName: 'zego-relay:receiver-writer' });
-    this.writer.defineCommand(CLAIM_COMMAND, { numberOfKeys: 2, lua: CLAIM_SCRIPT });
+    this.writer.defineCommand(CLAIM_COMMAND, { numberOfKeys: 3, lua: CLAIM_SCRIPT });
     // A nonce must stay bound while a captured (timestamp, nonce, signature) could still pass the
     // timestamp check: the tolerance on both sides, plus a margin for clock steps.
     this.nonceTtlSeconds = 2 * config.zego.timestampToleranceSeconds + 60;
@@ -121,47 +121,34 @@ export class CallbackStore {
   private async write(callback: CallbackToStore, receivedAt: number): Promise<StoreOutcome> {
     const { prefix } = this.config.redis;
     const seenKey = markerKeys.seen(prefix, callback.callbackId);
+    const guardKey = markerKeys.guard(prefix, callback.callbackId);
     await this.queuesReady();
-    const claim = await (this.writer as ClaimingRedis)[CLAIM_COMMAND](
+
+    // One pipeline, written to the socket in one piece so no other callback's commands interleave:
+    // WATCH guard, the admission script (writes guard unless the callback is new), then MULTI with
+    // the jobs and the seen marker, EXEC. A duplicate or replay aborts the EXEC: nothing is stored.
+    const pipeline = this.writer.pipeline();
+    pipeline.watch(guardKey);
+    (pipeline as unknown as ClaimingPipeline)[CLAIM_COMMAND](
       markerKeys.nonce(prefix, callback.appId, callback.nonce),
       seenKey,
+      guardKey,
       callback.callbackId,
       this.nonceTtlSeconds,
     );
-    if (claim === 'replayed') return 'replayed';
-    if (claim === 'duplicate') return 'duplicate';
+    // ioredis' Pipeline has multi() (it counts open transactions) but its types leave it out.
+    (pipeline as unknown as { multi(): void }).multi();
+    const targets = this.queueJobs(pipeline, callback, receivedAt);
+    pipeline.set(seenKey, '1', 'EX', this.dedupeSeconds);
+    // Inside a pipeline with an open MULTI, exec() queues the EXEC command; the second one sends.
+    pipeline.exec();
+    const replies = (await pipeline.exec()) ?? [];
 
-    const data: DeliveryJobData = {
-      callbackId: callback.callbackId,
-      event: callback.event,
-      appId: callback.appId,
-      body: callback.body,
-      receivedAt,
-    };
-    const multi = this.writer.multi();
-    // Job.addJob runs BullMQ's insert script by name through `runCommand`.
-    const transaction = Object.assign(multi, {
-      runCommand(name: string, args: unknown[]) {
-        (multi as unknown as Record<string, (args: unknown[]) => unknown>)[name]!(args);
-        return transaction;
-      },
-    }) as unknown as JobTransaction & typeof multi;
-    const targets = matchTargets(this.config.targets, callback.event, callback.appId);
-    const adds: Promise<unknown>[] = [];
-    for (const target of targets) {
-      const options = deliveryJobOptions(target, this.config.retention, callback.callbackId);
-      adds.push(new Job(this.queue(target.name), callback.event, data, options, callback.callbackId).addJob(transaction));
-    }
-    if (targets.length === 0) {
-      // Kept, never dropped: an operator can see and replay what no target wanted.
-      const unrouted = this.queue(UNROUTED_QUEUE);
-      adds.push(new Job(unrouted, callback.event, data, { jobId: callback.callbackId }, callback.callbackId).addJob(transaction));
-    }
-    await Promise.all(adds); // each add is queued on the MULTI synchronously; this only surfaces errors
-    multi.set(seenKey, '1', 'EX', this.dedupeSeconds);
-
-    const results = await multi.exec();
-    const failed = results === null ? new Error('the transaction was aborted') : results.find(([error]) => error)?.[0];
+    // The EXEC decides, not the script's verdict: after a NOSCRIPT, ioredis re-sends the script on
+    // its own, after this EXEC, when it would already see the seen marker.
+    const exec = replies[replies.length - 1];
+    const committed = exec?.[1] as unknown[] | null | undefined;
+    const failed = exec?.[0] ?? committed?.find((reply): reply is Error => reply instanceof Error);
     if (failed) {
       // MULTI does not roll back a command that fails at run time (e.g. NOSCRIPT after SCRIPT
       // FLUSH): forget the seen marker so ZEGO's retry stores the callback instead of a duplicate.
@@ -169,8 +156,46 @@ export class CallbackStore {
       if (failed.message.includes('NOSCRIPT')) await this.reloadScripts();
       throw new UnavailableError(undefined, failed);
     }
-    if (targets.length === 0) callbacksUnrouted.inc({ event: eventLabel(callback.event) });
+    if (!committed) {
+      // Aborted: the admission script wrote the guard (replay or duplicate). A 'new' verdict here
+      // means another process touched the guard meanwhile; ZEGO's retry will settle it.
+      const [claimError, verdict] = replies[1] ?? [];
+      if (claimError) throw new UnavailableError(undefined, claimError);
+      if (verdict === 'replayed' || verdict === 'duplicate') return verdict;
+      throw new UnavailableError(undefined, new Error('the transaction was aborted'));
+    }
+    if (targets === 0) callbacksUnrouted.inc({ event: eventLabel(callback.event) });
     return 'stored';
+  }
+
+  /** Queues the callback's job for each matching target (or the unrouted queue); returns the count of targets. */
+  private queueJobs(pipeline: ChainableCommander, callback: CallbackToStore, receivedAt: number): number {
+    const data: DeliveryJobData = {
+      callbackId: callback.callbackId,
+      event: callback.event,
+      appId: callback.appId,
+      body: callback.body,
+      receivedAt,
+    };
+    // Job.addJob runs BullMQ's insert script by name through `runCommand`.
+    const transaction = Object.assign(pipeline, {
+      runCommand(name: string, args: unknown[]) {
+        (pipeline as unknown as Record<string, (args: unknown[]) => unknown>)[name]!(args);
+        return transaction;
+      },
+    }) as unknown as JobTransaction;
+    const targets = matchTargets(this.config.targets, callback.event, callback.appId);
+    for (const target of targets) {
+      const options = deliveryJobOptions(target, this.config.retention, callback.callbackId);
+      // Each add is queued on the pipeline synchronously; its own promise settles with the EXEC.
+      void new Job(this.queue(target.name), callback.event, data, options, callback.callbackId).addJob(transaction).catch(() => {});
+    }
+    if (targets.length === 0) {
+      // Kept, never dropped: an operator can see and replay what no target wanted.
+      const unrouted = this.queue(UNROUTED_QUEUE);
+      void new Job(unrouted, callback.event, data, { jobId: callback.callbackId }, callback.callbackId).addJob(transaction).catch(() => {});
+    }
+    return targets.length;
   }
 
   /**

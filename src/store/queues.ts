@@ -20,6 +20,8 @@ export const markerKeys = {
   seen: (prefix: string, callbackId: string) => `${prefix}:seen:${callbackId}`,
   /** The callback id a nonce first came with (replay defense). */
   nonce: (prefix: string, appId: string, nonce: string) => `${prefix}:nonce:${appId}:${nonce}`,
+  /** WATCHed while a callback is stored; the admission script writes it to abort the EXEC. */
+  guard: (prefix: string, callbackId: string) => `${prefix}:guard:${callbackId}`,
 };
 
 /** The payload of every delivery job (and of an unrouted callback). */
