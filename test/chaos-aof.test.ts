@@ -1,0 +1,54 @@
+/**
+ * What each `appendfsync` policy keeps when the redis-server PROCESS dies (SIGKILL) while
+ * callbacks stream in: the receiver answers 200 only after Redis confirmed the write, and every
+ * policy hands the write to the kernel before Redis replies, so a process crash loses no
+ * acknowledged callback under any of them. (A power loss or kernel crash is where they differ:
+ * that cannot be simulated here; docs/RELIABILITY.md says what each gives.)
+ */
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/ops/logger.js';
+import { startReceiver } from '../src/receive/server.js';
+import { deliveryQueueName, type DeliveryJobData } from '../src/store/queues.js';
+import { startRedisServer } from './helpers/redis.js';
+import { APP_ID, SECRET, testConfig } from './helpers/zego.js';
+import { ZegoSender } from './helpers/zego-sender.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe.each(['always', 'everysec', 'no'] as const)('Redis with appendfsync %s, SIGKILLed mid-stream', (appendfsync) => {
+  it('still holds every callback it acknowledged after the restart', async () => {
+    const redis = await startRedisServer({ appendfsync });
+    cleanups.push(() => redis.stop());
+    const config = testConfig({ redisUrl: redis.url });
+    const receiver = await startReceiver(config, { logger: silentLogger });
+    cleanups.push(() => receiver.close());
+    const sender = new ZegoSender({
+      url: `http://127.0.0.1:${receiver.port}${config.server.callbackPath}`, appId: APP_ID, secret: SECRET,
+      events: ['mix_stop'], retryScale: 0.05, resendRatio: 0,
+    });
+    const sending = sender.run(300, 100);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await redis.kill();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await redis.restart();
+    await sending;
+
+    const acknowledged = [...sender.callbacks.values()].flatMap((sent) => (sent.acknowledgedId ? [sent.acknowledgedId] : []));
+    const answers = sender.answers();
+    expect(answers.get('503') ?? 0, 'the kill was felt').toBeGreaterThan(0);
+    expect(acknowledged.length).toBeGreaterThan(250);
+    const inspector = new Redis(redis.url);
+    const queue = new Queue<DeliveryJobData>(deliveryQueueName('billing'), { connection: inspector, prefix: config.redis.prefix });
+    cleanups.push(async () => {
+      await queue.close();
+      inspector.disconnect();
+    });
+    const stored = new Set((await queue.getJobs(['waiting'], 0, -1)).map((job) => job.id));
+    expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
+  }, 30_000);
+});
