@@ -5,7 +5,8 @@
  * The target is a separate process (bench/sink.ts). Reported: callbacks delivered per second and
  * zego-relay's ratio to the naive relay (goal >= 1.0), for one target and for a fan-out to five.
  *
- * `endToEnd()` is the section bench/run.ts calls; `node dist/bench/e2e.js [N]` runs it alone.
+ * `endToEndSection` is the section bench/run.ts runs (BENCH_SECTIONS=e2e; E2E_CALLBACKS sets N);
+ * `node dist/bench/e2e.js [N]` runs it alone on a redis-server of its own.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -14,9 +15,9 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { freePort, startRedisServer } from '../src/ops/redis-process.js';
+import { freePort, startRedisServer, type RedisServer } from '../src/ops/redis-process.js';
 import { zegoSignature } from '../src/receive/signature.js';
+import type { BenchSection } from './lib/section.js';
 
 const APP_ID = '111111';
 const SECRET = 'bench-callback-secret';
@@ -31,6 +32,8 @@ export interface EndToEndOptions {
   /** zego-relay's LOG_LEVEL (per-attempt lines are info). @defaultValue info */
   logLevel?: string;
   log?: (line: string) => void;
+  /** A redis-server with `appendfsync always` to use (each run gets its own key prefix); else one is started. */
+  redis?: RedisServer;
 }
 
 export interface RunFigures {
@@ -61,8 +64,7 @@ export async function endToEnd(options: EndToEndOptions = {}): Promise<EndToEndR
   const callbacks = options.callbacks ?? 5_000;
   const senders = options.senders ?? 50;
   const log = options.log ?? ((line: string) => console.log(line));
-  const redis = await startRedisServer({ appendfsync: 'always' });
-  const admin = new Redis(redis.url);
+  const redis = options.redis ?? (await startRedisServer({ appendfsync: 'always' }));
   const sink = await forkChild(here('./sink.js'), [], {});
   const sinkPort = ((await sink.firstMessage) as { port: number }).port;
   const directory = mkdtempSync(join(tmpdir(), 'zego-relay-bench-'));
@@ -71,15 +73,15 @@ export async function endToEnd(options: EndToEndOptions = {}): Promise<EndToEndR
     for (const targets of options.fanOuts ?? [1, 5]) {
       const urls = Array.from({ length: targets }, (_unused, index) => `http://127.0.0.1:${sinkPort}/t${index}`);
       for (const relay of ['naive', 'zego-relay'] as const) {
-        await admin.flushall();
+        const prefix = `e2e-${relay}-${targets}-${randomUUID()}`;
         sink.child.send('reset');
         const port = await freePort();
         const child =
           relay === 'naive'
             ? await forkChild(here('./naive-relay.js'), [], {
-                NAIVE_PORT: String(port), NAIVE_REDIS_URL: redis.url, NAIVE_TARGETS: urls.join(','), NAIVE_PREFIX: 'naive',
+                NAIVE_PORT: String(port), NAIVE_REDIS_URL: redis.url, NAIVE_TARGETS: urls.join(','), NAIVE_PREFIX: prefix,
               })
-            : await forkChild(here('./relay-process.js'), [writeRelayConfig(directory, redis.url, port, urls)], {
+            : await forkChild(here('./relay-process.js'), [writeRelayConfig(directory, redis.url, prefix, port, urls)], {
                 LOG_LEVEL: options.logLevel ?? 'info',
               });
         await child.firstMessage;
@@ -100,8 +102,7 @@ export async function endToEnd(options: EndToEndOptions = {}): Promise<EndToEndR
     }
   } finally {
     await stopChild(sink.child);
-    admin.disconnect();
-    await redis.stop();
+    if (!options.redis) await redis.stop();
     rmSync(directory, { recursive: true, force: true });
   }
   const ratios = [...new Set(runs.map((run) => run.targets))].map((targets) => {
@@ -113,12 +114,21 @@ export async function endToEnd(options: EndToEndOptions = {}): Promise<EndToEndR
   return { title: 'End to end: callbacks delivered per second (Redis appendfsync always)', runs, ratios };
 }
 
-function writeRelayConfig(directory: string, redisUrl: string, port: number, urls: string[]): string {
+/** The `e2e` section of `npm run bench`. */
+export const endToEndSection: BenchSection = {
+  name: 'e2e',
+  async run(context) {
+    const callbacks = process.env.E2E_CALLBACKS ? Number(process.env.E2E_CALLBACKS) : undefined;
+    await endToEnd({ redis: context.redis, ...(callbacks ? { callbacks } : {}) });
+  },
+};
+
+function writeRelayConfig(directory: string, redisUrl: string, prefix: string, port: number, urls: string[]): string {
   const file = join(directory, `relay-${randomUUID()}.yaml`);
   const config = {
     mode: 'production',
     server: { host: '127.0.0.1', port },
-    redis: { url: redisUrl, prefix: 'bench' },
+    redis: { url: redisUrl, prefix },
     zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }] },
     targets: urls.map((url, index) => ({ name: `t${index}`, url, events: ['*'] })),
   };

@@ -4,10 +4,11 @@
  * the seconds of each load run. Add a section: write a BenchSection and list it below.
  */
 import { startRedisServer } from '../src/ops/redis-process.js';
+import { endToEndSection } from './e2e.js';
 import { ingestSection } from './ingest.js';
 import type { BenchSection } from './lib/section.js';
 
-const SECTIONS: readonly BenchSection[] = [ingestSection];
+const SECTIONS: readonly BenchSection[] = [ingestSection, endToEndSection];
 
 function selectedSections(): BenchSection[] {
   const wanted = process.env.BENCH_SECTIONS?.split(',').map((name) => name.trim()).filter(Boolean);

@@ -25,7 +25,7 @@ async function healthyLatencies(other: Responder): Promise<number[]> {
     redisUrl: redis.url,
     targets: [
       { name: 'healthy', url: healthy.url, concurrency: 5 },
-      { name: 'sick', url: sick.url, concurrency: 5, timeout: 500, retry: { schedule: [30, 30, 30, 30], jitter: 0 } },
+      { name: 'sick', url: sick.url, concurrency: 5, timeout: 2_000, retry: { schedule: [30, 30, 30, 30], jitter: 0 } },
     ],
   });
   try {
@@ -54,9 +54,9 @@ describe('target isolation', () => {
     const summary = (latencies: number[]) => ({ p50: latencies[Math.floor(latencies.length / 2)]!, max: latencies.at(-1)! });
     const [before, during] = [summary(baseline), summary(withSickNeighbour)];
     console.log(`healthy target latency ms: neighbour healthy p50 ${before.p50} max ${before.max}; neighbour timing out p50 ${during.p50} max ${during.max}`);
-    // The sick target's requests each hang for its 500 ms timeout with all 5 of its slots busy;
+    // The sick target's requests each hang for its 2 s timeout with all 5 of its slots busy;
     // if the healthy target shared anything with it, its latency would approach that.
-    expect(during.p50).toBeLessThan(100);
-    expect(during.max).toBeLessThan(400);
+    expect(during.p50).toBeLessThan(150);
+    expect(during.max).toBeLessThan(1_000);
   }, 60_000);
 });
