@@ -123,6 +123,7 @@ export class CallbackStore {
     const seenKey = markerKeys.seen(prefix, callback.callbackId);
     const guardKey = markerKeys.guard(prefix, callback.callbackId);
     await this.queuesReady();
+    await this.writerReady();
 
     // One pipeline, written to the socket in one piece so no other callback's commands interleave:
     // WATCH guard, the admission script (writes guard unless the callback is new), then MULTI with
@@ -237,6 +238,15 @@ export class CallbackStore {
       this.ready = ready;
     }
     return this.ready;
+  }
+
+  /**
+   * The writer connects on its own after the store is built; without an offline queue a pipeline
+   * sent before it is ready fails. store()'s deadline bounds this wait while Redis is down.
+   */
+  private writerReady(): Promise<void> {
+    if (this.writer.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => this.writer.once('ready', () => resolve()));
   }
 
   /** Defines on the writer the BullMQ insert scripts the queues defined on their connection. */
