@@ -2,9 +2,8 @@
  * The backlog scenario of bench/backlog.ts, scaled down to 5,000 deliveries: one target down while
  * they pile up, then back. Everything drains, the healthy target's latency stays bounded meanwhile,
  * and the relay's memory does not grow with the backlog (it lives in Redis). Runs the compiled
- * CLI: `npm run build` first (`npm test` does).
+ * CLI, built by test/global-setup.ts.
  */
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatBacklog, runBacklog } from '../bench/backlog.js';
 import { startRedisServer, type RedisServer } from '../src/ops/redis-process.js';
@@ -12,7 +11,6 @@ import { startRedisServer, type RedisServer } from '../src/ops/redis-process.js'
 let redis: RedisServer;
 
 beforeAll(async () => {
-  if (!existsSync('dist/src/cli/main.js')) throw new Error('run `npm run build` first: the backlog test runs the compiled CLI');
   redis = await startRedisServer({ appendfsync: 'always' });
 });
 afterAll(async () => {

@@ -7,10 +7,10 @@
  * under one webhook-id; nothing reached a target that the sender did not send; the duplicate rate
  * is printed (and written to CHAOS_REPORT_FILE when set, for docs/RELIABILITY.md).
  *
- * Runs the compiled CLI: `npm run build` first (`npm test` does).
+ * Runs the compiled CLI, built by test/global-setup.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,7 +33,6 @@ const targets: TargetServer[] = [];
 let redis: RedisServer | undefined;
 
 beforeAll(() => {
-  if (!existsSync('dist/src/cli/main.js')) throw new Error('run `npm run build` first: the chaos test runs the compiled CLI');
 });
 afterAll(async () => {
   await Promise.all(relays.map((relay) => relay.kill()));

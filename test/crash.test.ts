@@ -2,11 +2,10 @@
  * Crash safety with real processes: a worker process (dist/workers/main.js) killed mid-delivery,
  * Redis killed and restarted with AOF, and SIGTERM's bounded wait for deliveries in flight.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { openDeliveryBench, testConfigInput, type BenchOptions, type DeliveryBench } from './helpers/delivery.js';
@@ -19,10 +18,9 @@ let redis: { url: string; stop: () => Promise<void> };
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  // The worker process runs the compiled JS.
-  await promisify(execFile)('npm', ['run', 'build'], { timeout: 120_000 });
+  // The worker process runs the compiled JS, built by test/global-setup.ts.
   redis = await sharedRedis();
-}, 150_000);
+});
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
