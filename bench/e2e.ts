@@ -17,7 +17,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startRedisServer, type RedisServer } from '../src/ops/redis-process.js';
 import { zegoSignature } from '../src/receive/signature.js';
+import { sampleRss, type RssFigures } from './lib/rss.js';
 import type { BenchSection } from './lib/section.js';
+import { formatNumber, megabytes, perSecond, ratioOf, type SectionFigures } from './report.js';
 
 const APP_ID = '111111';
 const SECRET = 'bench-callback-secret';
@@ -48,6 +50,8 @@ export interface RunFigures {
   acceptSeconds: number;
   /** POSTs the relay did not answer 2xx. */
   rejected: number;
+  /** The relay process's RSS: once ready (before the first POST), highest, after the last delivery. */
+  rss: RssFigures;
 }
 
 export interface EndToEndResult {
@@ -85,6 +89,7 @@ export async function endToEnd(options: EndToEndOptions = {}): Promise<EndToEndR
                 LOG_LEVEL: options.logLevel ?? 'info',
               });
         await child.firstMessage;
+        const rssSampler = sampleRss(child.child.pid!);
         try {
           const bodies = Array.from({ length: callbacks }, () => signedCallback());
           const started = performance.now();
@@ -92,10 +97,12 @@ export async function endToEnd(options: EndToEndOptions = {}): Promise<EndToEndR
           const acceptSeconds = (performance.now() - started) / 1000;
           await waitForCount(sink.child, callbacks * targets, 180_000);
           const seconds = (performance.now() - started) / 1000;
-          const figures: RunFigures = { relay, targets, callbacks, seconds, perSecond: callbacks / seconds, acceptSeconds, rejected };
+          const rss = rssSampler.stop();
+          const figures: RunFigures = { relay, targets, callbacks, seconds, perSecond: callbacks / seconds, acceptSeconds, rejected, rss };
           runs.push(figures);
           log(`e2e ${relay.padEnd(10)} targets ${targets}: ${callbacks} callbacks in ${seconds.toFixed(2)} s = ${figures.perSecond.toFixed(0)}/s (all answered after ${acceptSeconds.toFixed(2)} s, rejected ${rejected})`);
         } finally {
+          rssSampler.stop();
           await stopChild(child.child);
         }
       }
@@ -108,7 +115,7 @@ export async function endToEnd(options: EndToEndOptions = {}): Promise<EndToEndR
   const ratios = [...new Set(runs.map((run) => run.targets))].map((targets) => {
     const ours = runs.find((run) => run.targets === targets && run.relay === 'zego-relay')!;
     const naive = runs.find((run) => run.targets === targets && run.relay === 'naive')!;
-    return { targets, ratio: ours.perSecond / naive.perSecond };
+    return { targets, ratio: ratioOf(ours.perSecond, naive.perSecond) };
   });
   for (const { targets, ratio } of ratios) log(`e2e ratio zego-relay / naive, targets ${targets}: ${ratio.toFixed(2)} (goal >= 1.0)`);
   return { title: 'End to end: callbacks delivered per second (Redis appendfsync always)', runs, ratios };
@@ -118,10 +125,43 @@ export async function endToEnd(options: EndToEndOptions = {}): Promise<EndToEndR
 export const endToEndSection: BenchSection = {
   name: 'e2e',
   async run(context) {
-    const callbacks = process.env.E2E_CALLBACKS ? Number(process.env.E2E_CALLBACKS) : undefined;
-    await endToEnd({ redis: context.redis, ...(callbacks ? { callbacks } : {}) });
+    const callbacks = Number(process.env.E2E_CALLBACKS ?? (context.quick ? 1_000 : 5_000));
+    return endToEndFigures(await endToEnd({ redis: context.redis, callbacks }));
   },
 };
+
+/** Issue 5's goal for zego-relay / naive, callbacks delivered per second. */
+export const END_TO_END_RATIO_GOAL = 1.0;
+
+/** The report's tables: one per target count (delivered/s, ratio), and the relays' RSS. */
+export function endToEndFigures(result: EndToEndResult): SectionFigures[] {
+  const find = (relay: RunFigures['relay'], targets: number) => result.runs.find((run) => run.relay === relay && run.targets === targets)!;
+  const throughput = result.ratios.map(({ targets, ratio }): SectionFigures => {
+    const ours = find('zego-relay', targets);
+    const naive = find('naive', targets);
+    const rejected = ours.rejected + naive.rejected;
+    return {
+      id: targets === 1 ? 'e2e' : `fanout-${targets}`,
+      title: targets === 1 ? 'End to end, one target' : `Fan-out, ${targets} targets`,
+      baselineName: 'naive relay',
+      rows: [
+        { measure: 'callbacks delivered/s (to every target)', value: perSecond(ours.perSecond), baseline: perSecond(naive.perSecond), ratio, goal: END_TO_END_RATIO_GOAL },
+        { measure: `seconds for ${formatNumber(ours.callbacks)} callbacks`, value: `${ours.seconds.toFixed(2)} s`, baseline: `${naive.seconds.toFixed(2)} s` },
+        { measure: 'every POST answered after', value: `${ours.acceptSeconds.toFixed(2)} s`, baseline: `${naive.acceptSeconds.toFixed(2)} s` },
+        { measure: 'POSTs not answered 2xx', value: String(ours.rejected), baseline: String(naive.rejected) },
+      ],
+      ...(rejected > 0 ? { notes: [`${rejected} POSTs were not answered 2xx.`] } : {}),
+    };
+  });
+  const rssRows = result.runs
+    .filter((run) => run.relay === 'zego-relay')
+    .map((ours) => {
+      const naive = find('naive', ours.targets);
+      const span = (rss: RssFigures) => `${megabytes(rss.startBytes)} / ${megabytes(rss.peakBytes)} / ${megabytes(rss.endBytes)}`;
+      return { measure: `RSS start / peak / end, ${ours.targets} target${ours.targets > 1 ? 's' : ''}`, value: span(ours.rss), baseline: span(naive.rss) };
+    });
+  return [...throughput, { id: 'relay-rss', title: 'Relay RSS during the end-to-end runs', baselineName: 'naive relay', rows: rssRows }];
+}
 
 function writeRelayConfig(directory: string, redisUrl: string, prefix: string, port: number, urls: string[]): string {
   const file = join(directory, `relay-${randomUUID()}.yaml`);

@@ -8,6 +8,7 @@ import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
 import { startChildServer } from './lib/child-server.js';
 import { formatRow, measureLoad, type LoadResult } from './lib/load.js';
 import type { BenchContext, BenchSection } from './lib/section.js';
+import { formatNumber, milliseconds, perSecond, ratioOf, type SectionFigures } from './report.js';
 
 const APP_ID = '111111';
 const SECRET = 'bench-secret';
@@ -42,8 +43,25 @@ export const ingestSection: BenchSection = {
       context,
     );
     console.log(formatRow('receiver role (stores each)', receiver));
-    const ratio = receiver.requestsPerSecond / bare.requestsPerSecond;
+    const ratio = ratioOf(receiver.requestsPerSecond, bare.requestsPerSecond);
     console.log(`ratio receiver/bare: ${ratio.toFixed(2)} (goal >= ${INGEST_RATIO_GOAL.toFixed(2)}) ${ratio >= INGEST_RATIO_GOAL ? 'OK' : 'BELOW GOAL'}`);
     if (receiver.failures > 0) console.log(`WARNING: ${receiver.failures} receiver requests were not answered 2xx`);
+    return [ingestFigures(bare, receiver)];
   },
 };
+
+function ingestFigures(bare: LoadResult, receiver: LoadResult): SectionFigures {
+  const failed = [receiver, bare].some((result) => result.failures > 0);
+  return {
+    id: 'ingest',
+    title: 'Ingest',
+    baselineName: 'bare Koa',
+    rows: [
+      { measure: 'requests/s', value: perSecond(receiver.requestsPerSecond), baseline: perSecond(bare.requestsPerSecond), ratio: ratioOf(receiver.requestsPerSecond, bare.requestsPerSecond), goal: INGEST_RATIO_GOAL },
+      { measure: 'latency p50', value: milliseconds(receiver.p50Ms), baseline: milliseconds(bare.p50Ms) },
+      { measure: 'latency p99', value: milliseconds(receiver.p99Ms), baseline: milliseconds(bare.p99Ms) },
+      { measure: 'requests measured (not 2xx)', value: `${formatNumber(receiver.requests)} (${receiver.failures})`, baseline: `${formatNumber(bare.requests)} (${bare.failures})` },
+    ],
+    ...(failed ? { notes: ['Some requests were not answered 2xx: the figures above count them.'] } : {}),
+  };
+}

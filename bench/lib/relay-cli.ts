@@ -5,8 +5,9 @@
  * restart) and the backlog benchmark (RSS over time).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { readRssBytes } from './rss.js';
 
 /** bin/zego-relay.js, from the source tree (bench/lib) or from dist/bench/lib. */
 const BIN = ['../../bin/zego-relay.js', '../../../bin/zego-relay.js']
@@ -88,15 +89,7 @@ export async function startRelayCli(options: RelayCliOptions): Promise<RelayCli>
       }
       return exited;
     },
-    rssBytes() {
-      if (exit) return undefined;
-      try {
-        const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-        return kb === undefined ? undefined : Number(kb) * 1024;
-      } catch {
-        return undefined;
-      }
-    },
+    rssBytes: () => (exit ? undefined : readRssBytes(pid)),
   };
 
   await new Promise<void>((resolve, reject) => {

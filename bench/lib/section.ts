@@ -1,8 +1,10 @@
 /**
- * What a benchmark section is: a name and a function that measures something and returns rows to
- * print. `bench/run.ts` runs the sections in order on one shared redis-server.
+ * What a benchmark section is: a name and a function that measures something, prints as it goes
+ * and returns its figures as report tables. `bench/run.ts` runs the sections in order on one shared
+ * redis-server, prints every table side by side at the end and writes docs/BENCHMARKS.md.
  */
 import type { RedisServer } from '../../src/ops/redis-process.js';
+import type { SectionFigures } from '../report.js';
 
 export interface BenchContext {
   /** A redis-server started for the run (AOF, appendfsync always). Use your own key prefix. */
@@ -11,9 +13,12 @@ export interface BenchContext {
   durationSeconds: number;
   /** Unmeasured seconds before each load run (BENCH_WARMUP, default 2). */
   warmupSeconds: number;
+  /** BENCH_QUICK=1: a smoke run, sections scale their N down. */
+  quick?: boolean;
 }
 
 export interface BenchSection {
   name: string;
-  run(context: BenchContext): Promise<void>;
+  /** Resolves to the section's tables (none: it only prints). */
+  run(context: BenchContext): Promise<SectionFigures[] | void>;
 }
