@@ -230,7 +230,12 @@ async function waitForCount(sink: ChildProcess, expected: number, timeoutMs: num
 }
 
 async function forkChild(file: string, args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; firstMessage: Promise<unknown> }> {
-  const child = fork(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(file, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    // BENCH_PROFILE_DIR=dir writes a .cpuprofile of each relay and sink process, as in ingest.
+    execArgv: process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [],
+  });
   const firstMessage = new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)));

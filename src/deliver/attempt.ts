@@ -39,23 +39,24 @@ export function createTargetClient(target: Target, delivery: RelayConfig['delive
   const agent = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
   // Tracked rather than given an AbortSignal: one shared signal would collect a listener per request.
   const inFlight = new Set<{ destroy(error?: Error): void }>();
+  // Everything but the body and headers is fixed per target: set it once, not on every attempt
+  // (got normalizes and validates each option it is given).
+  const client = got.extend({
+    agent,
+    retry: { limit: 0 },
+    timeout: { request: target.timeout },
+    followRedirect: false,
+    throwHttpErrors: false,
+    // The answer is read only for its status; never inflate a compressed one.
+    decompress: false,
+  });
 
   return {
     async attempt(data, attempt) {
       const started = performance.now();
       const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
       const headers = attemptHeaders({ target, data, attempt, timestampSeconds: Math.floor(Date.now() / 1000) });
-      const stream = got.stream.post(target.url, {
-        body: data.body,
-        headers,
-        agent,
-        retry: { limit: 0 },
-        timeout: { request: target.timeout },
-        followRedirect: false,
-        throwHttpErrors: false,
-        // The answer is read only for its status; never inflate a compressed one.
-        decompress: false,
-      });
+      const stream = client.stream.post(target.url, { body: data.body, headers });
       inFlight.add(stream);
       let response: Response;
       try {

@@ -13,8 +13,10 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): L
   return pino({
     level,
     base: { service: 'zego-relay' },
+    // A safety net: no log call passes these. Exact paths only; leading wildcards make pino walk
+    // every logged object, which cost ~2% of the relay's CPU with two lines per callback.
     redact: {
-      paths: ['secret', '*.secret', 'signature', '*.signature', 'password', '*.password', 'headers.authorization', '*.headers.authorization'],
+      paths: ['secret', 'signature', 'password', 'headers.authorization', 'err.options.headers.authorization'],
       censor: '[redacted]',
     },
   }, destination);
