@@ -105,7 +105,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     },
     stop: async () => {
       await kill();
-      rmSync(dir, { recursive: true, force: true });
+      // A SIGKILLed Redis may leave its AOF-rewrite child writing into the dir for a moment.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }
