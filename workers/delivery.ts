@@ -1,8 +1,9 @@
 /**
- * The delivery role: one worker per configured target. `zego-relay start --role worker|all`
- * and workers/main.ts call startWorkers.
+ * The delivery role: one worker per configured target, plus the unrouted queue's archiver.
+ * `zego-relay start --role worker|all` and workers/main.ts call startWorkers.
  */
 import type { RelayConfig } from '../src/config/load.js';
+import { startUnroutedArchiver } from '../src/deliver/unrouted.js';
 import { startDeliveryWorker } from '../src/deliver/worker.js';
 import type { Logger } from '../src/ops/logger.js';
 
@@ -18,13 +19,14 @@ export interface WorkersHandle {
 export async function startWorkers(config: RelayConfig, options: { logger: Logger }): Promise<WorkersHandle> {
   const { logger } = options;
   const workers = config.targets.map((target) => startDeliveryWorker(target, config, logger));
-  await Promise.all(workers.map((worker) => worker.ready()));
+  const unrouted = startUnroutedArchiver(config, logger);
+  await Promise.all([...workers.map((worker) => worker.ready()), unrouted.ready()]);
   logger.info({ targets: workers.map((worker) => worker.target.name) }, 'delivery workers started');
   let closing: Promise<void> | undefined;
   return {
     close() {
       closing ??= (async () => {
-        await Promise.all(workers.map((worker) => worker.close(config.delivery.shutdownTimeout)));
+        await Promise.all([...workers.map((worker) => worker.close(config.delivery.shutdownTimeout)), unrouted.close()]);
         logger.info('delivery workers stopped');
       })();
       return closing;

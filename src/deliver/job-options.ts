@@ -18,3 +18,11 @@ export function deliveryJobOptions(target: Target, retention: RelayConfig['reten
     removeOnFail: { age: Math.ceil(retention.deadLetterAge / 1000) },
   };
 }
+
+/**
+ * A callback no target wanted: kept (as a completed job of the unrouted queue, see unrouted.ts)
+ * as long as a dead letter, then trimmed, so unrouted traffic cannot grow Redis without bound.
+ */
+export function unroutedJobOptions(retention: RelayConfig['retention'], callbackId: string): JobsOptions {
+  return { jobId: callbackId, removeOnComplete: { age: Math.ceil(retention.deadLetterAge / 1000) } };
+}

@@ -8,7 +8,7 @@
 import { Job, type Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
-import { deliveryJobOptions } from '../deliver/job-options.js';
+import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.js';
 import { UnavailableError } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
 import { callbacksUnrouted, eventLabel } from '../ops/metrics.js';
@@ -194,7 +194,8 @@ export class CallbackStore {
     if (targets.length === 0) {
       // Kept, never dropped: an operator can see and replay what no target wanted.
       const unrouted = this.queue(UNROUTED_QUEUE);
-      void new Job(unrouted, callback.event, data, { jobId: callback.callbackId }, callback.callbackId).addJob(transaction).catch(() => {});
+      const options = unroutedJobOptions(this.config.retention, callback.callbackId);
+      void new Job(unrouted, callback.event, data, options, callback.callbackId).addJob(transaction).catch(() => {});
     }
     return targets.length;
   }

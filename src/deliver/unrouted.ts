@@ -1,0 +1,37 @@
+/**
+ * The unrouted queue's worker. A callback that matched no target is stored there by the receiver
+ * (and counted); this worker only marks it completed, so it stays visible in Bull Board (with its
+ * body) for retention.deadLetterAge and is then trimmed, instead of waiting in Redis forever.
+ */
+import { Worker } from 'bullmq';
+import type { RelayConfig } from '../config/load.js';
+import type { Logger } from '../ops/logger.js';
+import { UNROUTED_QUEUE, type DeliveryJobData } from '../store/queues.js';
+import { createWorkerConnection } from '../store/redis.js';
+
+export interface UnroutedArchiver {
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function startUnroutedArchiver(config: RelayConfig, logger: Logger): UnroutedArchiver {
+  const connection = createWorkerConnection(config.redis.url, 'worker:unrouted');
+  const log = logger.child({ queue: UNROUTED_QUEUE });
+  const worker = new Worker<DeliveryJobData>(
+    UNROUTED_QUEUE,
+    async (job) => {
+      log.info({ callbackId: job.data.callbackId, event: job.data.event, appId: job.data.appId }, 'callback matched no target; kept as unrouted');
+      return { unrouted: true };
+    },
+    { connection, prefix: config.redis.prefix, concurrency: 1 },
+  );
+  // Redis outages are expected; without a listener an 'error' event would end the process.
+  worker.on('error', (error) => log.error({ err: error }, 'unrouted worker error'));
+  return {
+    ready: () => worker.waitUntilReady().then(() => undefined),
+    async close() {
+      await worker.close();
+      connection.disconnect();
+    },
+  };
+}

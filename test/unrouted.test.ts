@@ -1,0 +1,45 @@
+/**
+ * A callback that matches no target is kept, visible and bounded: the receiver stores it in the
+ * unrouted queue, the worker role marks it completed (not delivered anywhere), and it carries the
+ * dead-letter retention so unrouted traffic cannot grow Redis without bound.
+ */
+import { Queue } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/ops/logger.js';
+import { startReceiver } from '../src/receive/server.js';
+import { UNROUTED_QUEUE, type DeliveryJobData } from '../src/store/queues.js';
+import { startWorkers } from '../workers/delivery.js';
+import { APP_ID, jsonBody, sign, testConfig, useTestRedis } from './helpers/zego.js';
+
+const redis = useTestRedis();
+
+describe('an unrouted callback', () => {
+  it('is completed by the worker role and kept for the dead-letter retention, then trimmed', async () => {
+    const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'billing', events: ['mix_stop'] }] });
+    const receiver = await startReceiver(config, { logger: silentLogger });
+    redis.cleanup(() => receiver.close());
+    const queue = new Queue<DeliveryJobData>(UNROUTED_QUEUE, { connection: redis.inspector, prefix: config.redis.prefix });
+    redis.cleanup(() => queue.close());
+
+    const response = await fetch(`http://127.0.0.1:${receiver.port}${config.server.callbackPath}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: jsonBody(sign({ appid: APP_ID, event: 'stream_create', stream_sid: 's1', stream_seq: '1' })),
+    });
+    const { id } = (await response.json()) as { id: string };
+    expect(response.status).toBe(200);
+    expect(await (await queue.getJob(id))?.getState()).toBe('waiting');
+
+    const workers = await startWorkers(config, { logger: silentLogger });
+    redis.cleanup(() => workers.close());
+    const deadline = Date.now() + 5_000;
+    while ((await (await queue.getJob(id))?.getState()) !== 'completed') {
+      if (Date.now() > deadline) throw new Error('the unrouted callback was not completed within 5 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const job = await queue.getJob(id);
+    expect(job?.returnvalue).toEqual({ unrouted: true });
+    expect(job?.data.event).toBe('stream_create');
+    expect(job?.opts.removeOnComplete).toEqual({ age: config.retention.deadLetterAge / 1000 });
+  });
+});
