@@ -94,6 +94,19 @@ describe('POST callbackPath: storing', () => {
     expect((await relay.post(jsonBody(genuine))).body.duplicate).toBe(true);
   });
 
+  it("binds a re-send's fresh nonce too, so it cannot carry a forged body later", async () => {
+    const relay = await receiver();
+    const fields = mixStopFields();
+    expect((await relay.post(jsonBody(sign(fields)))).status).toBe(200);
+    const resend = sign(fields);
+    expect((await relay.post(jsonBody(resend))).body.duplicate).toBe(true);
+    const forged = { ...mixStopFields({ channel_id: 'attacker' }), timestamp: resend.timestamp!, nonce: resend.nonce!, signature: resend.signature! };
+    const response = await relay.post(jsonBody(forged));
+    expect(response.status).toBe(401);
+    expect(response.body.error.code).toBe('replayed_nonce');
+    expect(await relay.queue(billing).getJobCountByTypes('wait')).toBe(1);
+  });
+
   it('forwards a 64-bit room_session_id byte-exact and tells ...982 from ...983', async () => {
     const relay = await receiver();
     const room = (id: string) =>

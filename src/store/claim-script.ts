@@ -18,12 +18,14 @@ if bound and bound ~= ARGV[1] then
 elseif redis.call('EXISTS', KEYS[2]) == 1 then
   verdict = 'duplicate'
 end
-if verdict ~= 'new' then
-  redis.call('SET', KEYS[3], '1', 'PX', 1000)
-  return verdict
-end
+-- Bind an unbound nonce whatever the verdict: a re-send (duplicate) comes with a fresh nonce, and
+-- left unbound, that nonce could carry a forged body next. This write is outside the MULTI, so it
+-- stays even when the EXEC below aborts.
 if not bound then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+if verdict ~= 'new' then
+  redis.call('SET', KEYS[3], '1', 'PX', 1000)
 end
 return verdict
 `;
