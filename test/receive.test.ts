@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/ops/logger.js';
+import { callbacksReceived } from '../src/ops/metrics.js';
 import { createReceiverApp } from '../src/receive/app.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { UNROUTED_QUEUE, deliveryQueueName, type DeliveryJobData } from '../src/store/queues.js';
@@ -92,6 +93,21 @@ describe('POST callbackPath: storing', () => {
     expect(await relay.queue(billing).getJobCountByTypes('wait')).toBe(1);
     // The genuine callback sent again with its own nonce is still just a duplicate.
     expect((await relay.post(jsonBody(genuine))).body.duplicate).toBe(true);
+  });
+
+  it('labels metrics with bounded event names, and only once the sender is authenticated', async () => {
+    const relay = await receiver();
+    const labelsNow = async () => new Set((await callbacksReceived.get()).values.map((value) => String(value.labels.event)));
+    const before = await labelsNow();
+    for (let index = 0; index < 20; index += 1) {
+      const invented = { appid: '999', event: `transcode_${index}x`, stream_sid: 's', stream_seq: String(index) };
+      expect((await relay.post(jsonBody(sign(invented)))).status).toBe(401);
+    }
+    const family = sign({ appid: APP_ID, event: 'transcode_finished', task_id: 't1' });
+    expect((await relay.post(jsonBody(family))).status).toBe(200);
+    const added = [...(await labelsNow())].filter((label) => !before.has(label));
+    expect(added.every((label) => label === 'none' || label === 'transcode_*'), added.join(', ')).toBe(true);
+    expect([...(await labelsNow())]).toContain('transcode_*');
   });
 
   it("binds a re-send's fresh nonce too, so it cannot carry a forged body later", async () => {

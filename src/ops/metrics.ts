@@ -1,25 +1,24 @@
 /**
  * Prometheus metrics, one registry per process, served on the admin listener's /metrics.
- * Names are fixed by CONTRACT.md. Label values are bounded: `event` is a known ZEGO event name or
- * `other`, so a sender cannot blow up the series count with invented events.
+ * Names are fixed by CONTRACT.md. Label values are bounded: `event` is a known ZEGO event name, a
+ * family (`transcode_*`) or `other`, so a sender cannot blow up the series count with invented events.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { KNOWN_EVENTS, KNOWN_EVENT_FAMILIES } from '../receive/events.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'zego_relay_' });
 
-export const KNOWN_EVENTS = new Set([
-  'mix_start', 'mix_stop', 'stream_create', 'stream_close', 'room_login', 'room_logout', 'room_create', 'room_close',
-  'record', 'snapshot', 'compose', 'procedure',
-]);
-
-/** A bounded label value for an event name. */
+/**
+ * A bounded label value for an event name: the name of a known event, `transcode_*` or `censor_*`
+ * for a family member (their suffixes are open-ended), `other` for the rest, `none` when unknown
+ * (a request rejected before its event was read or authenticated).
+ */
 export function eventLabel(event: string | undefined): string {
   if (!event) return 'none';
-  if (KNOWN_EVENTS.has(event) || event.startsWith('transcode_') || event.startsWith('censor_')) {
-    return event.length <= 64 ? event : 'other';
-  }
-  return 'other';
+  if (KNOWN_EVENTS.has(event)) return event;
+  const family = KNOWN_EVENT_FAMILIES.find((prefix) => event.startsWith(prefix));
+  return family ? `${family}*` : 'other';
 }
 
 /** outcome: stored, duplicate, or the error code of a rejection (bad_signature, unavailable, ...). */
@@ -37,7 +36,7 @@ export const callbacksUnrouted = new Counter({
   registers: [registry],
 });
 
-/** outcome: delivered, retry (failed attempt, will retry), dead (dead-lettered), gone (410). */
+/** outcome: delivered, retry (failed attempt, will retry), dead (dead-lettered, a 410 included). */
 export const deliveries = new Counter({
   name: 'zego_relay_deliveries_total',
   help: 'Delivery attempts, by target and outcome (delivered, retry, dead).',

@@ -42,6 +42,8 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
   return async (ctx) => {
     const started = performance.now();
     let callback: Callback | undefined;
+    // Set once the signature verified: only then may the sender's event name become a label.
+    let authenticated = false;
     let id: string | undefined;
     let outcome = 'internal_error';
     let status = 500;
@@ -50,6 +52,7 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
       callback = validateCallback(decodeBody(await readCallbackBody(ctx.req, bodyLimit)), validation);
       const receivedAt = now();
       authenticate(callback, { secretsByApp: secrets, toleranceSeconds, now: receivedAt });
+      authenticated = true;
       id = callbackId(callback);
       const stored = await store.store(
         { callbackId: id, event: callback.event, appId: callback.appId, nonce: callback.nonce, body: callback.forwardBody },
@@ -69,7 +72,7 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
       }
       throw error;
     } finally {
-      callbacksReceived.inc({ event: eventLabel(callback?.event), outcome });
+      callbacksReceived.inc({ event: eventLabel(authenticated ? callback?.event : undefined), outcome });
       const line = {
         callbackId: id,
         event: callback?.event,

@@ -3,7 +3,15 @@
  * both spellings, each event's identity fields, the fields that must be scalars and the 255-byte
  * limits.
  */
-import { KNOWN_EVENTS } from '../ops/metrics.js';
+
+/** The events ZEGO.md names; `transcode_*` and `censor_*` are families (see isKnownEvent). */
+export const KNOWN_EVENTS: ReadonlySet<string> = new Set([
+  'mix_start', 'mix_stop', 'stream_create', 'stream_close', 'room_login', 'room_logout', 'room_create', 'room_close',
+  'record', 'snapshot', 'compose', 'procedure',
+]);
+
+/** Event families ZEGO.md names by prefix. */
+export const KNOWN_EVENT_FAMILIES = ['transcode_', 'censor_'] as const;
 
 /** The common fields, by the name the relay uses, with the spellings ZEGO sends. */
 export const COMMON_FIELDS = {
@@ -57,5 +65,5 @@ export const SCALAR_FIELDS: ReadonlySet<string> = new Set([
 
 /** An event ZEGO.md lists (including the transcode_* and censor_* families). */
 export function isKnownEvent(event: string): boolean {
-  return KNOWN_EVENTS.has(event) || event.startsWith('transcode_') || event.startsWith('censor_');
+  return KNOWN_EVENTS.has(event) || KNOWN_EVENT_FAMILIES.some((family) => event.startsWith(family));
 }
