@@ -74,6 +74,51 @@ describe('CallbackStore', () => {
   });
 });
 
+describe('CallbackStore during a Redis outage', () => {
+  it('answers each store unavailable within the deadline, keeps no listener per request, and writes none of them later', async () => {
+    const server = await startRedisServer();
+    const config = testConfig({ redisUrl: server.url });
+    const store = CallbackStore.open(config, silentLogger);
+    redis.cleanup(async () => {
+      await store.close();
+      await server.stop();
+    });
+    expect(await store.store(callback())).toBe('stored');
+    // The writer is private; its listener count is the leak this test is about.
+    const writer = (store as unknown as { writer: Redis }).writer;
+    const baseline = writer.listenerCount('ready');
+    await server.kill();
+    // Let the writer notice, so the stores below wait for it to reconnect (the path that leaked).
+    const noticed = Date.now() + 2_000;
+    while (writer.status === 'ready' && Date.now() < noticed) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(writer.status).not.toBe('ready');
+
+    const refused = Array.from({ length: 30 }, () => callback());
+    const started = Date.now();
+    const outcomes = await Promise.allSettled(refused.map((one) => store.store(one)));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(outcomes.every((outcome) => outcome.status === 'rejected' && (outcome.reason as Error).name === 'UnavailableError')).toBe(true);
+    // ioredis may hold one 'ready' listener of its own while reconnecting; one per request is the leak.
+    expect(writer.listenerCount('ready')).toBeLessThanOrEqual(baseline + 1);
+
+    await server.restart();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        expect(await store.store(callback())).toBe('stored');
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    const inspector = new Redis(server.url);
+    redis.cleanup(async () => inspector.disconnect());
+    const seen = await Promise.all(refused.map((one) => inspector.exists(markerKeys.seen(config.redis.prefix, one.callbackId))));
+    expect(seen.reduce((sum, exists) => sum + exists, 0)).toBe(0);
+  });
+});
+
 describe('checkRedisSettings', () => {
   function capturingLogger() {
     const lines: { level: number; msg: string }[] = [];

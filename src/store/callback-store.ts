@@ -5,12 +5,14 @@
  * marked seen without its jobs. One round trip (see claim-script.ts); any Redis error or a wait beyond
  * PRODUCER_COMMAND_TIMEOUT_MS becomes UnavailableError (503), so ZEGO retries.
  */
+import { once } from 'node:events';
 import { Job, type Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.js';
 import { UnavailableError } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
+import { withTimeout } from '../ops/with-timeout.js';
 import { callbacksUnrouted, eventLabel } from '../ops/metrics.js';
 import { matchTargets } from '../route/match.js';
 import { CLAIM_COMMAND, CLAIM_SCRIPT, type ClaimResult } from './claim-script.js';
@@ -86,23 +88,16 @@ export class CallbackStore {
    * @throws UnavailableError when Redis does not confirm within PRODUCER_COMMAND_TIMEOUT_MS.
    */
   async store(callback: CallbackToStore, receivedAt = Date.now()): Promise<StoreOutcome> {
-    const work = this.write(callback, receivedAt);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new UnavailableError(undefined, new Error(`Redis did not answer within ${PRODUCER_COMMAND_TIMEOUT_MS} ms`))),
-        PRODUCER_COMMAND_TIMEOUT_MS,
-      );
-    });
-    // When the deadline wins, the write may still finish later: harmless (ZEGO's retry then gets
-    // `duplicate`), but its outcome must not surface as an unhandled rejection.
-    work.catch(() => {});
+    // When the deadline wins, a write already sent may still commit later: harmless (ZEGO's retry
+    // then gets `duplicate`). A write still waiting for the connection is dropped (writerReady).
     try {
-      return await Promise.race([work, deadline]);
+      return await withTimeout(
+        this.write(callback, receivedAt, Date.now() + PRODUCER_COMMAND_TIMEOUT_MS),
+        PRODUCER_COMMAND_TIMEOUT_MS,
+        () => new UnavailableError(undefined, new Error(`Redis did not answer within ${PRODUCER_COMMAND_TIMEOUT_MS} ms`)),
+      );
     } catch (error) {
       throw error instanceof UnavailableError ? error : new UnavailableError(undefined, error);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -118,12 +113,14 @@ export class CallbackStore {
     }
   }
 
-  private async write(callback: CallbackToStore, receivedAt: number): Promise<StoreOutcome> {
+  private async write(callback: CallbackToStore, receivedAt: number, deadline: number): Promise<StoreOutcome> {
     const { prefix } = this.config.redis;
     const seenKey = markerKeys.seen(prefix, callback.callbackId);
     const guardKey = markerKeys.guard(prefix, callback.callbackId);
     await this.queuesReady();
-    await this.writerReady();
+    // Past the deadline the caller has answered 503 already: don't write after the fact.
+    if (Date.now() >= deadline) throw new UnavailableError();
+    await this.writerReady(deadline);
 
     // One pipeline, written to the socket in one piece so no other callback's commands interleave:
     // WATCH guard, the admission script (writes guard unless the callback is new), then MULTI with
@@ -245,9 +242,10 @@ export class CallbackStore {
    * The writer connects on its own after the store is built; without an offline queue a pipeline
    * sent before it is ready fails. store()'s deadline bounds this wait while Redis is down.
    */
-  private writerReady(): Promise<void> {
-    if (this.writer.status === 'ready') return Promise.resolve();
-    return new Promise((resolve) => this.writer.once('ready', () => resolve()));
+  private async writerReady(deadline: number): Promise<void> {
+    if (this.writer.status === 'ready') return;
+    // Bounded, and the listener goes with the wait: a long outage must not pile up one per request.
+    await once(this.writer, 'ready', { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
   }
 
   /** Defines on the writer the BullMQ insert scripts the queues defined on their connection. */
