@@ -74,7 +74,7 @@ export class CallbackStore {
     // timestamp check: the tolerance on both sides, plus a margin for clock steps.
     this.nonceTtlSeconds = 2 * config.zego.timestampToleranceSeconds + 60;
     this.dedupeSeconds = Math.max(1, Math.ceil(config.zego.dedupeWindow / 1000));
-    this.queues = this.openQueues();
+    this.queues = openQueues(this.config, this.connection);
     this.watchConnection();
   }
 
@@ -230,7 +230,7 @@ export class CallbackStore {
         this.logger.warn({ err: error }, 'BullMQ queues failed to start; opening them again');
         this.ready = undefined;
         const stale = this.queues;
-        this.queues = this.openQueues();
+        this.queues = openQueues(this.config, this.connection);
         for (const queue of stale.values()) void queue.close().catch(() => {});
       });
       this.ready = ready;
@@ -255,13 +255,6 @@ export class CallbackStore {
       if (!BULLMQ_ADD_SCRIPTS.test(name) || defined[name] || typeof script.lua !== 'string') continue;
       this.writer.defineCommand(name, { lua: script.lua, ...(typeof script.numberOfKeys === 'number' ? { numberOfKeys: script.numberOfKeys } : {}) });
     }
-  }
-
-  private openQueues(): Map<string, Queue<DeliveryJobData>> {
-    const queues = openQueues(this.config, this.connection);
-    // Queues re-emit the connection's errors; the connection's own listener logs them once.
-    for (const queue of queues.values()) queue.on('error', () => {});
-    return queues;
   }
 
   /** One warning when Redis goes away and one line when it is back, not one per reconnect attempt. */

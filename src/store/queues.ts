@@ -49,5 +49,8 @@ export function openQueues(config: RelayConfig, connection: Redis): Map<string, 
     queues.set(target.name, new Queue<DeliveryJobData>(deliveryQueueName(target.name), options));
   }
   queues.set(UNROUTED_QUEUE, new Queue<DeliveryJobData>(UNROUTED_QUEUE, options));
+  // Queues re-emit their connection's errors; the caller's connection listener reports them once.
+  // Without a listener BullMQ prints each one as a stack trace on stderr, outside the JSON logs.
+  for (const queue of queues.values()) queue.on('error', () => {});
   return queues;
 }
