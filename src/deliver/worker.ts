@@ -21,6 +21,9 @@ import { BACKOFF_TYPE } from './job-options.js';
  */
 const MAX_STALLED_COUNT = 3;
 
+/** BullMQ's failedReason for a job that stalled more than MAX_STALLED_COUNT times (moveStalledJobsToWait). */
+const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
+
 /** After a forced shutdown has aborted the requests, how long to wait for BullMQ to settle. */
 const FORCED_CLOSE_GRACE_MS = 2_000;
 
@@ -106,7 +109,7 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
   worker.on('error', (error) => log.error({ err: error }, 'delivery worker error'));
   worker.on('failed', (job, error) => {
     // Failures the processor did not see: a job that stalled too often (its worker kept dying).
-    if (job && error.message.includes('stalled')) {
+    if (job && error.message === STALLED_TOO_OFTEN) {
       deliveries.inc({ target: target.name, outcome: 'dead' });
       log.error({ callbackId: job.data.callbackId, error: error.message }, 'delivery dead-lettered after repeated crashes');
     }
