@@ -9,9 +9,9 @@ import type { RelayConfig, Target } from '../config/load.js';
 /** The name of the custom backoff strategy every delivery worker registers. */
 export const BACKOFF_TYPE = 'zego-relay-schedule';
 
-export function deliveryJobOptions(target: Target, retention: RelayConfig['retention'], callbackId: string): JobsOptions {
+export function deliveryJobOptions(target: Target, retention: RelayConfig['retention'], callbackId?: string): JobsOptions {
   return {
-    jobId: callbackId,
+    ...(callbackId === undefined ? {} : { jobId: callbackId }),
     attempts: 1 + target.retry.schedule.length,
     backoff: { type: BACKOFF_TYPE },
     removeOnComplete: { age: Math.ceil(retention.completedAge / 1000), count: retention.completedCount },

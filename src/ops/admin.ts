@@ -10,6 +10,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { openQueues } from '../store/queues.js';
+import { closeServer } from './close-server.js';
 import { createProducerConnection } from '../store/redis.js';
 import { basicAuth } from './basic-auth.js';
 import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
@@ -88,11 +89,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
     port,
     url: `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`,
     close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
-      await closed;
-      clearTimeout(cut);
+      await closeServer(server, CLOSE_GRACE_MS);
       await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
       await connection.quit().catch(() => connection.disconnect());
     },

@@ -6,6 +6,7 @@ import type Router from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { redisUp } from './metrics.js';
+import { withTimeout } from './with-timeout.js';
 
 export interface HealthOptions {
   /** The loaded configuration: holding one means it validated. */
@@ -36,13 +37,8 @@ export function healthRoutes(router: Router, options: HealthOptions): Router {
 
 /** True when Redis answers PING within `timeoutMs`; never throws, never waits longer. */
 export async function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    return await Promise.race([redis.ping().then((reply) => reply === 'PONG', () => false), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTimeout(redis.ping(), timeoutMs, () => new Error('PING timed out')).then(
+    (reply) => reply === 'PONG',
+    () => false,
+  );
 }

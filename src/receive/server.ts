@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RelayConfig } from '../config/load.js';
+import { closeServer } from '../ops/close-server.js';
 import type { Logger } from '../ops/logger.js';
 import { CallbackStore } from '../store/callback-store.js';
 import { checkRedisSettings } from '../store/redis-check.js';
@@ -55,11 +56,7 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
-      await closed;
-      clearTimeout(grace);
+      await closeServer(server, CLOSE_GRACE_MS);
       await store.close();
     })();
     return closing;

@@ -6,7 +6,7 @@
  * PRODUCER_COMMAND_TIMEOUT_MS becomes UnavailableError (503), so ZEGO retries.
  */
 import { once } from 'node:events';
-import { Job, type Queue } from 'bullmq';
+import { Job, type JobsOptions, type Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.js';
@@ -57,6 +57,8 @@ export class CallbackStore {
    */
   private readonly writer: Redis;
   private readonly nonceTtlSeconds: number;
+  /** Each target's job options but the job id, built once (they depend on the config only). */
+  private readonly jobOptions: ReadonlyMap<string, JobsOptions>;
   private readonly dedupeSeconds: number;
 
   /**
@@ -74,6 +76,7 @@ export class CallbackStore {
     // timestamp check: the tolerance on both sides, plus a margin for clock steps.
     this.nonceTtlSeconds = 2 * config.zego.timestampToleranceSeconds + 60;
     this.dedupeSeconds = Math.max(1, Math.ceil(config.zego.dedupeWindow / 1000));
+    this.jobOptions = new Map(config.targets.map((target) => [target.name, deliveryJobOptions(target, config.retention)]));
     this.queues = openQueues(this.config, this.connection);
     this.watchConnection();
   }
@@ -163,6 +166,8 @@ export class CallbackStore {
       throw new UnavailableError(undefined, new Error('the transaction was aborted'));
     }
     if (targets === 0) callbacksUnrouted.inc({ event: eventLabel(callback.event) });
+    // Past the dedupe window a callback is new again; if its old job is still kept (a dead letter
+    // lives 30 days) BullMQ's add leaves that job as it is. ZEGO never re-sends that late.
     return 'stored';
   }
 
@@ -184,7 +189,7 @@ export class CallbackStore {
     }) as unknown as JobTransaction;
     const targets = matchTargets(this.config.targets, callback.event, callback.appId);
     for (const target of targets) {
-      const options = deliveryJobOptions(target, this.config.retention, callback.callbackId);
+      const options = { ...this.jobOptions.get(target.name), jobId: callback.callbackId };
       // Each add is queued on the pipeline synchronously; its own promise settles with the EXEC.
       void new Job(this.queue(target.name), callback.event, data, options, callback.callbackId).addJob(transaction).catch(() => {});
     }
