@@ -6,34 +6,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { openDeliveryBench, testConfigInput, type BenchOptions, type DeliveryBench } from './helpers/delivery.js';
-import { sharedRedis, startRedisServer } from './helpers/redis.js';
+import { startRedisServer, useTestRedis } from './helpers/redis.js';
 import { ok, startTargetServer, type TargetServer } from './helpers/targets.js';
 
 const WORKER_ENTRY = 'dist/workers/main.js';
 const directory = mkdtempSync(join(tmpdir(), 'zego-relay-crash-'));
-let redis: { url: string; stop: () => Promise<void> };
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  // The worker process runs the compiled JS, built by test/global-setup.ts.
-  redis = await sharedRedis();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await redis.stop();
-  rmSync(directory, { recursive: true, force: true });
-});
+// The worker process runs the compiled JS, built by test/global-setup.ts.
+const redis = useTestRedis();
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function target(...args: Parameters<typeof startTargetServer>): Promise<TargetServer> {
   const server = await startTargetServer(...args);
-  cleanups.push(() => server.close());
+  redis.cleanup(() => server.close());
   return server;
 }
 
@@ -43,7 +32,7 @@ async function setup(options: BenchOptions): Promise<{ file: string; relay: Deli
   const file = join(directory, `${String(input.redis && (input.redis as { prefix: string }).prefix)}.yaml`);
   writeFileSync(file, JSON.stringify(input));
   const relay = await openDeliveryBench(parseConfig(JSON.stringify(input), { env: {}, source: file }));
-  cleanups.push(() => relay.close());
+  redis.cleanup(() => relay.close());
   return { file, relay };
 }
 
@@ -56,7 +45,7 @@ interface WorkerProcess {
 async function startWorkerProcess(file: string): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [WORKER_ENTRY, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  cleanups.push(async () => {
+  redis.cleanup(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
   });
@@ -104,7 +93,7 @@ describe('a worker killed with SIGKILL mid-delivery', () => {
 describe('Redis killed and restarted (AOF, appendfsync always) mid-run', () => {
   it('loses no job that was added: every one is delivered', async () => {
     const store = await startRedisServer({ appendfsync: 'always' });
-    cleanups.push(() => store.stop());
+    redis.cleanup(() => store.stop());
     const server = await target(() => ({ status: 200, delayMs: 5 }));
     const { relay } = await setup({
       redisUrl: store.url,

@@ -1,35 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { replayDeadLetters, UnknownTargetError } from '../src/deliver/replay.js';
 import { USER_AGENT } from '../src/deliver/user-agent.js';
 import { callback, openDeliveryBench, type BenchOptions, type DeliveryBench } from './helpers/delivery.js';
-import { sharedRedis } from './helpers/redis.js';
+import { useTestRedis } from './helpers/redis.js';
 import { always, flaky, ok, startTargetServer, type TargetServer } from './helpers/targets.js';
 
-let redis: { url: string; stop: () => Promise<void> };
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  redis = await sharedRedis();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await redis.stop();
-});
+const redis = useTestRedis();
 
 async function target(...args: Parameters<typeof startTargetServer>): Promise<TargetServer> {
   const server = await startTargetServer(...args);
-  cleanups.push(() => server.close());
+  redis.cleanup(() => server.close());
   return server;
 }
 
 async function bench(options: Omit<BenchOptions, 'redisUrl'>): Promise<DeliveryBench> {
   const opened = await openDeliveryBench({ redisUrl: redis.url, ...options });
-  cleanups.push(() => opened.close());
+  redis.cleanup(() => opened.close());
   return opened;
 }
 

@@ -9,12 +9,12 @@ import { Agent, request as httpRequest } from 'node:http';
 import { Queue } from 'bullmq';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { UNROUTED_QUEUE, deliveryQueueName, type DeliveryJobData } from '../src/store/queues.js';
-import { sharedRedis, startRedisServer } from './helpers/redis.js';
+import { startRedisServer, useTestRedis } from './helpers/redis.js';
 import { APP_ID, formBody, jsonBody, mixStopFields, sign, testConfig, type Fields } from './helpers/zego.js';
 
 /** Small, so that huge strings reach it cheaply. */
@@ -26,20 +26,9 @@ const STATUS_OF_CODE: Record<string, number> = {
   not_found: 404, method_not_allowed: 405, payload_too_large: 413, unsupported_media_type: 415, unavailable: 503,
 };
 
-let redis: { url: string; stop: () => Promise<void> };
+const redis = useTestRedis();
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  redis = await sharedRedis();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  agent.destroy();
-  await redis.stop();
-});
+afterAll(() => agent.destroy());
 
 interface Sent {
   method: string;
@@ -201,7 +190,7 @@ function requests(callbackPath: string): fc.Arbitrary<Sent> {
 async function receiver(redisUrl: string): Promise<{ config: RelayConfig; handle: ReceiverHandle }> {
   const config = testConfig({ redisUrl, server: { bodyLimit: BODY_LIMIT } });
   const handle = await startReceiver(config, { logger: silentLogger });
-  cleanups.push(() => handle.close());
+  redis.cleanup(() => handle.close());
   return { config, handle };
 }
 
@@ -237,10 +226,10 @@ describe('fuzzing the receiver', () => {
 
     // Nothing stored but the 200s: one job per stored callback, carrying the body that was sent.
     const inspector = new Redis(redis.url);
-    cleanups.push(async () => inspector.disconnect());
+    redis.cleanup(async () => inspector.disconnect());
     const queue = new Queue<DeliveryJobData>(deliveryQueueName('billing'), { connection: inspector, prefix: config.redis.prefix });
     const unrouted = new Queue<DeliveryJobData>(UNROUTED_QUEUE, { connection: inspector, prefix: config.redis.prefix });
-    cleanups.push(async () => {
+    redis.cleanup(async () => {
       await queue.obliterate({ force: true });
       await Promise.all([queue.close(), unrouted.close()]);
     });
@@ -258,7 +247,7 @@ describe('fuzzing the receiver', () => {
 
   it('while Redis is down: 503 unavailable within 2 s for valid callbacks, the usual 4xx for the rest, never a hang', async () => {
     const store = await startRedisServer();
-    cleanups.push(() => store.stop());
+    redis.cleanup(() => store.stop());
     const { config, handle } = await receiver(store.url);
     await store.kill();
     let unavailable = 0;

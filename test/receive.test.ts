@@ -7,7 +7,8 @@ import { callbacksReceived } from '../src/ops/metrics.js';
 import { createReceiverApp } from '../src/receive/app.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { UNROUTED_QUEUE, deliveryQueueName, type DeliveryJobData } from '../src/store/queues.js';
-import { APP_ID, SECRET, formBody, jsonBody, mixStopFields, sign, testConfig, useTestRedis, type TestConfigOptions } from './helpers/zego.js';
+import { APP_ID, SECRET, formBody, jsonBody, mixStopFields, sign, testConfig, type TestConfigOptions } from './helpers/zego.js';
+import { useTestRedis } from './helpers/redis.js';
 
 const redis = useTestRedis();
 

@@ -8,8 +8,8 @@ import { silentLogger } from '../src/ops/logger.js';
 import { CallbackStore, type CallbackToStore } from '../src/store/callback-store.js';
 import { deliveryQueueName, markerKeys } from '../src/store/queues.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';
-import { startRedisServer } from './helpers/redis.js';
-import { APP_ID, testConfig, useTestRedis } from './helpers/zego.js';
+import { startRedisServer, useTestRedis } from './helpers/redis.js';
+import { APP_ID, testConfig } from './helpers/zego.js';
 
 const redis = useTestRedis();
 

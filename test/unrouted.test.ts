@@ -9,7 +9,8 @@ import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { UNROUTED_QUEUE, type DeliveryJobData } from '../src/store/queues.js';
 import { startWorkers } from '../workers/delivery.js';
-import { APP_ID, jsonBody, sign, testConfig, useTestRedis } from './helpers/zego.js';
+import { APP_ID, jsonBody, sign, testConfig } from './helpers/zego.js';
+import { useTestRedis } from './helpers/redis.js';
 
 const redis = useTestRedis();
 

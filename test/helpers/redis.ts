@@ -1,3 +1,5 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startRedisServer } from '../../src/ops/redis-process.js';
 
 export { freePort, startRedisServer, type RedisServer } from '../../src/ops/redis-process.js';
@@ -10,4 +12,45 @@ export async function sharedRedis(): Promise<{ url: string; stop: () => Promise<
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
   const server = await startRedisServer();
   return { url: server.url, stop: server.stop };
+}
+
+export interface TestRedis {
+  /** The URL of the file's Redis (REDIS_URL or a private server). */
+  readonly url: string;
+  /** A plain client for looking at what the relay wrote. */
+  readonly inspector: Redis;
+  /** Registers a cleanup run after the current test, last registered first. */
+  cleanup(step: () => Promise<unknown>): void;
+}
+
+/**
+ * Per-file Redis for a test file: starts it before the file, runs each test's
+ * cleanups after it, stops it after the file. Call at the top level of a test file.
+ */
+export function useTestRedis(): TestRedis {
+  let url = '';
+  let stop: () => Promise<void> = async () => {};
+  let inspector: Redis | undefined;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  beforeAll(async () => {
+    ({ url, stop } = await sharedRedis());
+    inspector = new Redis(url);
+  });
+  afterEach(async () => {
+    for (const step of cleanups.splice(0).reverse()) await step();
+  });
+  afterAll(async () => {
+    inspector?.disconnect();
+    await stop();
+  });
+  return {
+    get url() {
+      return url;
+    },
+    get inspector() {
+      if (!inspector) throw new Error('useTestRedis: Redis is not started yet (use it inside a test)');
+      return inspector;
+    },
+    cleanup: (step) => cleanups.push(step),
+  };
 }

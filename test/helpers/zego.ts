@@ -3,11 +3,8 @@
  * callback and breaks exactly one thing. Also a config for the receiver under test.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll } from 'vitest';
 import { parseConfig, type RelayConfig } from '../../src/config/load.js';
 import { zegoSignature } from '../../src/receive/signature.js';
-import { sharedRedis } from './redis.js';
 
 export const APP_ID = '111111';
 export const SECRET = 'test-callback-secret';
@@ -93,45 +90,4 @@ export function testConfig(options: TestConfigOptions): RelayConfig {
   };
   // JSON is YAML: the real loader validates it exactly as it would a file.
   return parseConfig(JSON.stringify(config), { env: {} });
-}
-
-export interface TestRedis {
-  /** The URL of the file's Redis (REDIS_URL or a private server). */
-  readonly url: string;
-  /** A plain client for looking at what the relay wrote. */
-  readonly inspector: Redis;
-  /** Registers a cleanup run after the current test, last registered first. */
-  cleanup(step: () => Promise<unknown>): void;
-}
-
-/**
- * Per-file Redis for receiver and store tests: starts it before the file, runs each test's
- * cleanups after it, stops it after the file. Call at the top level of a test file.
- */
-export function useTestRedis(): TestRedis {
-  let url = '';
-  let stop: () => Promise<void> = async () => {};
-  let inspector: Redis | undefined;
-  const cleanups: (() => Promise<unknown>)[] = [];
-  beforeAll(async () => {
-    ({ url, stop } = await sharedRedis());
-    inspector = new Redis(url);
-  });
-  afterEach(async () => {
-    for (const step of cleanups.splice(0).reverse()) await step();
-  });
-  afterAll(async () => {
-    inspector?.disconnect();
-    await stop();
-  });
-  return {
-    get url() {
-      return url;
-    },
-    get inspector() {
-      if (!inspector) throw new Error('useTestRedis: Redis is not started yet (use it inside a test)');
-      return inspector;
-    },
-    cleanup: (step) => cleanups.push(step),
-  };
 }
