@@ -2,6 +2,7 @@
  * `GET /healthz` (the process is up) and `GET /readyz` (Redis answers a PING within a second and
  * the configuration is loaded; else 503), mounted on both the public and the admin listener.
  */
+import { once } from 'node:events';
 import type Router from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
@@ -35,10 +36,15 @@ export function healthRoutes(router: Router, options: HealthOptions): Router {
   return router;
 }
 
-/** True when Redis answers PING within `timeoutMs`; never throws, never waits longer. */
+/**
+ * True when Redis answers PING within `timeoutMs`; never throws, never waits longer. A connection
+ * still (re)connecting is given that time to become ready: right after start-up it is not down.
+ */
 export async function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
-  return withTimeout(redis.ping(), timeoutMs, () => new Error('PING timed out')).then(
-    (reply) => reply === 'PONG',
-    () => false,
-  );
+  const signal = AbortSignal.timeout(timeoutMs);
+  const ping = async () => {
+    if (redis.status !== 'ready') await once(redis, 'ready', { signal });
+    return (await redis.ping()) === 'PONG';
+  };
+  return withTimeout(ping(), timeoutMs, () => new Error('PING timed out')).catch(() => false);
 }
