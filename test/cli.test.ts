@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { verifyZegoSignature } from '../src/receive/signature.js';
 import { deliveryQueueName } from '../src/store/queues.js';
 import { runCli } from './helpers/cli.js';
-import { sharedRedis } from './helpers/redis.js';
+import { freePort, sharedRedis } from './helpers/redis.js';
 import { TEST_APP_ID, TEST_SECRET, testConfigObject } from './helpers/relay-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zego-relay-cli-'));
@@ -196,6 +196,14 @@ describe('replay', () => {
       expect(await queue.getJobCounts('failed', 'waiting')).toEqual({ failed: 0, waiting: 2 });
       const badSince = await runCli(['replay', '--target', 'billing', '--since', 'yesterday', '--config', path]);
       expect(badSince.code).toBe(2);
+
+      const nobodyHome = writeConfig('replay-down.yaml', testConfigObject({ redisUrl: `redis://127.0.0.1:${await freePort()}` }));
+      const started = Date.now();
+      const down = await runCli(['replay', '--target', 'billing', '--config', nobodyHome]);
+      expect(down.code).toBe(1);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(down.stdout).toContain('re-queued 0 dead letters of target billing before stopping');
+      expect(down.stderr).toMatch(/did not answer within 5 s: check that Redis runs/);
     } finally {
       await queue.obliterate({ force: true });
       await queue.close();

@@ -2,11 +2,10 @@
  * `zego-relay replay --target NAME [--since 24h] [--limit N]`: re-queues a target's dead letters
  * (most recently failed first) with a fresh retry schedule, and prints how many.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, UnavailableError } from '../errors.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
 import { replayDeadLetters, UnknownTargetError } from '../deliver/replay.js';
-import { withTimeout } from '../ops/with-timeout.js';
 import { ExitCode, parseOptions, positiveInteger, say, UsageError, type Command } from './command.js';
 
 const help = `Usage: zego-relay replay --target NAME [--since DURATION] [--limit N] [--config FILE]
@@ -26,9 +25,6 @@ Options:
 Exit codes: 0 done (also when there was nothing to replay), 1 failed (invalid config, unknown
 target, Redis unreachable), 2 usage error.`;
 
-/** How long replay waits for Redis before giving up. */
-const REPLAY_TIMEOUT_MS = 60_000;
-
 export const replayCommand: Command = {
   name: 'replay',
   summary: "re-queue a target's dead-lettered deliveries",
@@ -46,17 +42,19 @@ export const replayCommand: Command = {
     }
     const limit = values.limit === undefined ? undefined : positiveInteger('limit', values.limit as string, 1, 'replay');
 
+    let replayed = 0;
     try {
       const config = loadConfig({ path: resolveConfigPath(values.config as string | undefined, io.env), env: io.env });
-      const replayed = await withTimeout(
-        replayDeadLetters({ config, target, sinceMs, limit }),
-        REPLAY_TIMEOUT_MS,
-        () => new ReplayTimeoutError(config.redis.url, REPLAY_TIMEOUT_MS),
-      );
+      replayed = await replayDeadLetters({ config, target, sinceMs, limit, onReplayed: (count) => (replayed = count) });
       say(io.stdout, `re-queued ${replayed} dead letter${replayed === 1 ? '' : 's'} of target ${target}`);
       return ExitCode.ok;
     } catch (error) {
-      if (error instanceof ConfigError || error instanceof UnknownTargetError || error instanceof ReplayTimeoutError) {
+      if (error instanceof UnavailableError) {
+        say(io.stdout, `re-queued ${replayed} dead letter${replayed === 1 ? '' : 's'} of target ${target} before stopping`);
+        say(io.stderr, `zego-relay replay: ${error.message}: check that Redis runs (REDIS_URL, redis.url), then run the same command again to re-queue the rest`);
+        return ExitCode.failure;
+      }
+      if (error instanceof ConfigError || error instanceof UnknownTargetError) {
         say(io.stderr, `zego-relay replay: ${error.message}`);
         return ExitCode.failure;
       }
@@ -64,11 +62,3 @@ export const replayCommand: Command = {
     }
   },
 };
-
-/** Redis did not let the replay finish in time. */
-class ReplayTimeoutError extends Error {
-  constructor(url: string, timeoutMs: number) {
-    super(`Redis at ${new URL(url).host} did not answer within ${timeoutMs / 1000} s: check that it runs (REDIS_URL, redis.url) and try again`);
-    this.name = 'ReplayTimeoutError';
-  }
-}

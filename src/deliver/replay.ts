@@ -2,9 +2,11 @@
  * Re-queues dead letters (BullMQ failed jobs) of a target with a fresh set of attempts.
  * `zego-relay replay --target NAME [--since 24h] [--limit N]` calls this.
  */
+import { once } from 'node:events';
 import { Queue, type Job } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
-import { createWorkerConnection } from '../store/redis.js';
+import { UnavailableError } from '../errors.js';
+import { createProducerConnection } from '../store/redis.js';
 import { deliveryQueueName, type DeliveryJobData } from '../store/queues.js';
 
 /** `replay` named a target the configuration does not have. */
@@ -24,7 +26,12 @@ export interface ReplayOptions {
   readonly limit?: number;
   /** The clock, for tests. @defaultValue Date.now */
   readonly now?: () => number;
+  /** Called after each re-queued dead letter with the count so far (progress, partial counts). */
+  readonly onReplayed?: (count: number) => void;
 }
+
+/** How long replay waits for Redis to answer at all before giving up. */
+const CONNECT_TIMEOUT_MS = 5_000;
 
 const PAGE_SIZE = 500;
 
@@ -38,9 +45,18 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<number>
   if (!config.targets.some((candidate) => candidate.name === target)) {
     throw new UnknownTargetError(target, config.targets.map((candidate) => candidate.name));
   }
-  const connection = createWorkerConnection(config.redis.url, 'replay');
+  // A fail-fast connection: every command answers or fails within seconds, so a long replay is
+  // never cut by an overall deadline and a Redis outage never hangs it.
+  const connection = createProducerConnection(config.redis.url, 'replay');
+  connection.on('error', () => {});
   const queue = new Queue<DeliveryJobData>(deliveryQueueName(target), { connection, prefix: config.redis.prefix });
+  queue.on('error', () => {});
   try {
+    try {
+      if (connection.status !== 'ready') await once(connection, 'ready', { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) });
+    } catch {
+      throw new UnavailableError(`Redis at ${new URL(config.redis.url).host} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
+    }
     const cutoff = sinceMs === undefined ? -Infinity : (options.now ?? Date.now)() - sinceMs;
     const chosen = await recentDeadLetters(queue, cutoff, limit ?? Infinity);
     let replayed = 0;
@@ -48,13 +64,15 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<number>
       try {
         await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
         replayed += 1;
-      } catch {
+        options.onReplayed?.(replayed);
+      } catch (error) {
+        if (connection.status !== 'ready') throw new UnavailableError(`Redis went away after ${replayed} re-queued`, error);
         // Removed (retention) or retried by someone else meanwhile: nothing to re-queue.
       }
     }
     return replayed;
   } finally {
-    await queue.close();
+    await queue.close().catch(() => {});
     connection.disconnect();
   }
 }
