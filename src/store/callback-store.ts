@@ -194,7 +194,7 @@ export class CallbackStore {
       void new Job(this.queue(target.name), callback.event, data, options, callback.callbackId).addJob(transaction).catch(() => {});
     }
     if (targets.length === 0) {
-      // Kept, never dropped: an operator can see and replay what no target wanted.
+      // Kept, never dropped: it stays visible in Bull Board for the dead-letter retention.
       const unrouted = this.queue(UNROUTED_QUEUE);
       const options = unroutedJobOptions(this.config.retention, callback.callbackId);
       void new Job(unrouted, callback.event, data, options, callback.callbackId).addJob(transaction).catch(() => {});
