@@ -8,7 +8,7 @@
  * `endToEndSection` is the section bench/run.ts runs (BENCH_SECTIONS=e2e; E2E_CALLBACKS sets N);
  * `node dist/bench/e2e.js [N]` runs it alone on a redis-server of its own.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, startRedisServer, type RedisServer } from '../src/ops/redis-process.js';
 import { zegoSignature } from '../src/receive/signature.js';
 import { sampleRss, type RssFigures } from './lib/rss.js';
+import { forkBenchChild, stopBenchChild } from './lib/child-server.js';
 import type { BenchSection } from './lib/section.js';
 import { formatNumber, megabytes, perSecond, ratioOf, type SectionFigures } from './report.js';
 
@@ -230,12 +231,7 @@ async function waitForCount(sink: ChildProcess, expected: number, timeoutMs: num
 }
 
 async function forkChild(file: string, args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; firstMessage: Promise<unknown> }> {
-  const child = fork(file, args, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    // BENCH_PROFILE_DIR=dir writes a .cpuprofile of each relay and sink process, as in ingest.
-    execArgv: process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [],
-  });
+  const child = forkBenchChild(file, args, env);
   const firstMessage = new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)));
@@ -243,14 +239,8 @@ async function forkChild(file: string, args: string[], env: Record<string, strin
   return { child, firstMessage };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
+/** The relays get longer than the default to finish their deliveries in flight. */
+const stopChild = (child: ChildProcess) => stopBenchChild(child, 10_000);
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const callbacks = process.argv[2] ? Number(process.argv[2]) : undefined;

@@ -9,15 +9,30 @@ export interface ChildServer {
   stop(): Promise<void>;
 }
 
-/** Forks `module` with `env` and resolves once it reported its port (or rejects after 15 s). */
-export async function startChildServer(module: URL, env: Record<string, string> = {}): Promise<ChildServer> {
-  const child: ChildProcess = fork(module, [], {
+/** Forks a benchmark process: stdout (JSON logs) discarded, stderr shown, IPC for "ready". */
+export function forkBenchChild(module: string | URL, args: readonly string[] = [], env: Record<string, string> = {}): ChildProcess {
+  return fork(module, [...args], {
     env: { ...process.env, ...env },
     // stdout (the relay's JSON logs) goes nowhere, as with a log shipper that keeps up.
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    // BENCH_PROFILE_DIR=dir writes a .cpuprofile of each server (open it in Chrome DevTools).
+    // BENCH_PROFILE_DIR=dir writes a .cpuprofile of each process (open it in Chrome DevTools).
     execArgv: process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [],
   });
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the child has exited. */
+export async function stopBenchChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(force);
+}
+
+/** Forks `module` with `env` and resolves once it reported its port (or rejects after 15 s). */
+export async function startChildServer(module: URL, env: Record<string, string> = {}): Promise<ChildServer> {
+  const child = forkBenchChild(module, [], env);
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${module.pathname} did not start within 15 s`)), 15_000);
     child.once('message', (message: { port?: number }) => {
@@ -30,15 +45,5 @@ export async function startChildServer(module: URL, env: Record<string, string> 
       reject(new Error(`${module.pathname} exited with ${code}`));
     });
   });
-  return {
-    port,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(force);
-    },
-  };
+  return { port, stop: () => stopBenchChild(child) };
 }
