@@ -59,7 +59,7 @@ describe('help and exit codes', () => {
 
 describe('check-config', () => {
   it('prints targets and routes of a valid config, warns about doubtful settings, never prints secrets', async () => {
-    const config = testConfigObject({ redisUrl: 'redis://127.0.0.1:6379' });
+    const config = testConfigObject({ redisUrl: 'redis://127.0.0.1:9' });
     const path = writeConfig('doubtful.yaml', {
       ...config,
       zego: { apps: [{ appId: TEST_APP_ID, callbackSecrets: [TEST_SECRET, 'changeme'] }] },

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
+import { redisSettingsForUrl } from '../src/config/redis-topology.js';
 import { redisAnswers } from '../src/ops/private-redis.js';
 import { freePort } from '../src/ops/redis-process.js';
 import { spawnCli, runCli } from './helpers/cli.js';
@@ -62,7 +63,7 @@ describe('zego-relay start', () => {
       await relay.waitFor(/try it /);
       expect(relay.output.stdout).toContain('started a private redis-server');
       expect(relay.output.stderr).toContain('private redis-server started by the relay');
-      expect(await redisAnswers(redisUrl)).toBe(true);
+      expect(await redisAnswers(redisSettingsForUrl(redisUrl))).toBe(true);
       const callbackUrl = /callbacks +POST (\S+)/.exec(relay.output.stderr)![1]!;
 
       const response = await fetch(callbackUrl, {
@@ -81,7 +82,7 @@ describe('zego-relay start', () => {
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('private redis-server stopped (AOF flushed)');
       expect(result.stdout).toContain('"msg":"zego-relay stopped"');
-      expect(await redisAnswers(redisUrl)).toBe(false);
+      expect(await redisAnswers(redisSettingsForUrl(redisUrl))).toBe(false);
       expect(existsSync(join(dir, 'data', 'redis', 'appendonlydir'))).toBe(true);
 
       const everything = result.stdout + result.stderr;
@@ -94,7 +95,7 @@ describe('zego-relay start', () => {
       await relay.exited;
       target.close();
       // Belt and braces: the private Redis runs in its own process group; never leave it behind.
-      if (await redisAnswers(redisUrl)) await shutdownRedis(redisUrl);
+      if (await redisAnswers(redisSettingsForUrl(redisUrl))) await shutdownRedis(redisUrl);
     }
   });
 

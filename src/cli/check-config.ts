@@ -1,23 +1,30 @@
 /**
  * `zego-relay check-config`: validates a config file the way `start` would, prints what it would
- * run (targets and which events route where) and warns about doubtful settings. Never prints a
- * secret. Exit 0 valid (even with warnings), 1 invalid.
+ * run (targets and which events route where), the Redis topology it finds (unless --offline) and
+ * warns about doubtful settings. Never prints a secret. Exit 0 valid (even with warnings), 1 invalid.
+ * An unreachable Redis is reported, not a failure: the file may be checked away from production.
  */
 import { ConfigError } from '../errors.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
 import { ExitCode, parseOptions, say, type Command } from './command.js';
 import { configWarnings, routingTable } from './config-warnings.js';
+import { describeRedis } from '../config/redis-topology.js';
+import { describeRedisError } from '../store/redis-outage.js';
+import { formatTopology, probeTopology, topologyWarnings, type TopologyReport } from '../store/redis-topology-probe.js';
 import { formatSchedule, reachableHost, safeUrl } from './show.js';
 
-const help = `Usage: zego-relay check-config [--config FILE]
+const help = `Usage: zego-relay check-config [--config FILE] [--offline]
 
 Validates the configuration, prints the targets and which events route where, and warns about
 doubtful settings (a target that matches nothing, a placeholder secret, no admin password, ...).
-Secrets are never printed.
+It also connects to Redis and shows the topology it finds: a cluster's masters, slots and
+replicas, or the Sentinel primary and its replicas; it warns when redis.waitReplicas asks for
+more replicas than exist or a master has no replica. Secrets are never printed.
 
 Options:
   --config FILE   the YAML file (default: $RELAY_CONFIG, else config/relay.yaml)
+  --offline       do not connect to Redis
   -h, --help      this text
 
 Exit codes: 0 valid (warnings are printed but do not fail), 1 invalid, 2 usage error.`;
@@ -27,7 +34,7 @@ export const checkConfigCommand: Command = {
   summary: 'validate the config, print targets and routes, warn about doubtful settings',
   help,
   async run(argv, io) {
-    const options = parseOptions('check-config', argv, { config: { type: 'string' } });
+    const options = parseOptions('check-config', argv, { config: { type: 'string' }, offline: { type: 'boolean' } });
     const path = resolveConfigPath(options.config as string | undefined, io.env);
     let config: RelayConfig;
     try {
@@ -38,8 +45,11 @@ export const checkConfigCommand: Command = {
       say(io.stderr, 'Fix the values named above, then run check-config again.');
       return ExitCode.failure;
     }
-    say(io.stdout, describeConfig(config).join('\n'));
-    const warnings = configWarnings(config);
+    const probe: { report?: TopologyReport; error?: unknown } = options.offline
+      ? {}
+      : await probeTopology(config.redis).then((report) => ({ report }), (error: unknown) => ({ error }));
+    say(io.stdout, describeConfig(config, redisFindings(probe)).join('\n'));
+    const warnings = [...configWarnings(config), ...(probe.report ? topologyWarnings(probe.report, config.redis.waitReplicas) : [])];
     if (warnings.length > 0) {
       say(io.stdout, `\nwarnings (${warnings.length}):`);
       for (const warning of warnings) say(io.stdout, `  - ${warning}`);
@@ -49,14 +59,22 @@ export const checkConfigCommand: Command = {
   },
 };
 
-/** The human summary of a loaded config: listeners, Redis, apps, targets, routes. */
-export function describeConfig(config: RelayConfig): string[] {
+/** What the Redis probe found, as lines under `redis:` (none when --offline). */
+function redisFindings(probe: { report?: TopologyReport; error?: unknown }): string[] {
+  if (probe.report) return formatTopology(probe.report);
+  if (probe.error !== undefined) return [`not reachable from here: ${describeRedisError(probe.error).message} (topology not checked)`];
+  return [];
+}
+
+/** The human summary of a loaded config: listeners, Redis (and what was found there), apps, targets, routes. */
+export function describeConfig(config: RelayConfig, redisLines: readonly string[] = []): string[] {
   const { server, admin } = config;
   const lines = [
     `config: ${config.source} (mode: ${config.mode})`,
     `callbacks: POST http://${reachableHost(server.host)}:${server.port}${server.callbackPath} (listening on ${server.host}:${server.port})`,
     `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${admin.password ? `, Bull Board at /admin/queues${admin.readOnly ? ' read-only' : ''}` : '; Bull Board off: no admin.password'})`,
-    `redis: ${safeUrl(config.redis.url)} (key prefix ${config.redis.prefix})`,
+    `redis: ${describeRedis(config.redis)} (key prefix ${config.redis.prefix}, waitReplicas ${config.redis.waitReplicas}${config.redis.tls ? ', TLS' : ''})`,
+    ...redisLines.map((line) => `  ${line}`),
     `apps: ${config.zego.apps.map((app) => `${app.appId} (${app.callbackSecrets.length} secret${app.callbackSecrets.length > 1 ? 's' : ''})`).join(', ')}`,
     '',
     `targets (${config.targets.length}):`,

@@ -4,6 +4,7 @@
  * are never printed, except the built-in development secret, which is public by design.
  */
 import { DEVELOPMENT_SECRET, type RelayConfig } from '../config/load.js';
+import { describeRedis } from '../config/redis-topology.js';
 import { USER_AGENT } from '../deliver/user-agent.js';
 import { reachableHost, safeUrl } from './show.js';
 
@@ -39,7 +40,7 @@ export function startBanner(facts: BannerFacts): string[] {
   lines.push(
     `  admin      ${facts.adminUrl}/metrics · /healthz · /readyz · ${config.admin.password ? `Bull Board ${facts.adminUrl}/admin/queues` : 'Bull Board off (set ADMIN_PASSWORD)'}`,
   );
-  lines.push(`  redis      ${safeUrl(config.redis.url)}${facts.privateRedis ? ` (private redis-server started by the relay, data in ${facts.redisDir}; set REDIS_URL to use your own)` : ''}`);
+  lines.push(`  redis      ${describeRedis(config.redis)}${facts.privateRedis ? ` (private redis-server started by the relay, data in ${facts.redisDir}; set REDIS_URL to use your own)` : ''}`);
   if (facts.role !== 'receiver') {
     lines.push(`  targets    ${config.targets.length ? config.targets.map((target) => `${target.name} -> ${safeUrl(target.url)}`).join(', ') : 'none'}`);
   }

@@ -1,6 +1,7 @@
 /**
  * Loads the configuration once: YAML file, `${VAR}` substitution, environment overrides
- * (REDIS_URL, PORT), validation, defaults merged into each target, then deep-frozen.
+ * (REDIS_URL, PORT), validation, defaults merged into each target, Redis TLS files read, then
+ * deep-frozen.
  * Nothing else in the code reads the YAML or `process.env` for configuration.
  */
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { UNROUTED_QUEUE } from '../store/queues.js';
 import { substituteTree, type Environment } from './env-substitution.js';
+import { resolveRedis, type RedisSettings } from './redis-topology.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = 'config/relay.yaml';
@@ -47,7 +49,7 @@ export interface RelayConfig {
   readonly mode: Parsed['mode'];
   readonly server: Readonly<Parsed['server']>;
   readonly admin: Readonly<Parsed['admin']>;
-  readonly redis: Readonly<Parsed['redis']>;
+  readonly redis: RedisSettings;
   readonly zego: {
     readonly apps: readonly { readonly appId: string; readonly callbackSecrets: readonly string[] }[];
     readonly timestampToleranceSeconds: number;
@@ -97,8 +99,10 @@ export function parseConfig(text: string, options: { env?: Environment; source?:
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues), source);
   const problems = crossCheck(result.data);
-  if (problems.length > 0) throw new ConfigError(problems, source);
-  return deepFreeze(resolve(result.data, source));
+  const redis = resolveRedis(result.data.redis, Boolean(env.REDIS_URL));
+  problems.push(...redis.problems);
+  if (problems.length > 0 || !redis.settings) throw new ConfigError(problems, source);
+  return deepFreeze(resolve(result.data, redis.settings, source));
 }
 
 function applyEnvironmentOverrides(raw: unknown, env: Environment): void {
@@ -157,7 +161,7 @@ function crossCheck(config: Parsed): string[] {
   return problems;
 }
 
-function resolve(config: Parsed, source: string): RelayConfig {
+function resolve(config: Parsed, redis: RedisSettings, source: string): RelayConfig {
   const { defaults } = config;
   const targets: Target[] = config.targets.map((target) => ({
     name: target.name,
@@ -178,7 +182,7 @@ function resolve(config: Parsed, source: string): RelayConfig {
     mode: config.mode,
     server: config.server,
     admin: config.admin,
-    redis: config.redis,
+    redis,
     zego: config.zego,
     delivery: config.delivery,
     retention: config.retention,

@@ -3,6 +3,8 @@
  * `loadConfig` (load.ts) validates once at start-up; the rest of the code only sees `RelayConfig`.
  */
 import { z } from 'zod';
+import { integer } from './primitives.js';
+import { redisSchema } from './redis-schema.js';
 import { parseDuration, parseSize } from './units.js';
 
 /** A duration: milliseconds as a number, or `500ms`, `5s`, `5m`, `2h`, `3d`. */
@@ -24,13 +26,6 @@ const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
   }
   return bytes;
 });
-
-/** Integers may arrive as strings after `${VAR}` substitution (`port: ${PORT:-8080}`). */
-const integer = (min: number, max: number) =>
-  z.preprocess(
-    (value) => (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value),
-    z.number().int().min(min).max(max),
-  );
 
 const boolean = z.preprocess(
   (value) => (value === 'true' ? true : value === 'false' ? false : value),
@@ -134,14 +129,8 @@ export const configSchema = z.strictObject({
       readOnly: boolean.default(false),
     })
     .prefault({}),
-  redis: z
-    .strictObject({
-      /** Overridden by REDIS_URL. @defaultValue redis://127.0.0.1:6379 */
-      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
-      /** Key prefix of every queue and marker. @defaultValue zego-relay */
-      prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must match [A-Za-z0-9_.-]+').default('zego-relay'),
-    })
-    .prefault({}),
+  /** Which Redis (one, a cluster or a Sentinel-watched primary), TLS, waitReplicas, key prefix. */
+  redis: redisSchema,
   zego: z.strictObject({
     apps: z
       .array(

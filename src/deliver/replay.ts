@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { Queue, type Job } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
+import { describeRedis } from '../config/redis-topology.js';
 import { createProducerConnection } from '../store/redis.js';
 import { deliveryQueueName, type DeliveryJobData } from '../store/queues.js';
 
@@ -47,7 +48,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<number>
   }
   // A fail-fast connection: every command answers or fails within seconds, so a long replay is
   // never cut by an overall deadline and a Redis outage never hangs it.
-  const connection = createProducerConnection(config.redis.url, 'replay');
+  const connection = createProducerConnection(config.redis, 'replay');
   connection.on('error', () => {});
   const queue = new Queue<DeliveryJobData>(deliveryQueueName(target), { connection, prefix: config.redis.prefix });
   queue.on('error', () => {});
@@ -55,7 +56,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<number>
     try {
       if (connection.status !== 'ready') await once(connection, 'ready', { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) });
     } catch {
-      throw new UnavailableError(`Redis at ${new URL(config.redis.url).host} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
+      throw new UnavailableError(`Redis (${describeRedis(config.redis)}) did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
     }
     const cutoff = sinceMs === undefined ? -Infinity : (options.now ?? Date.now)() - sinceMs;
     const chosen = await recentDeadLetters(queue, cutoff, limit ?? Infinity);

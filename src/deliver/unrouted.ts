@@ -8,6 +8,7 @@ import type { RelayConfig } from '../config/load.js';
 import type { Logger } from '../ops/logger.js';
 import { UNROUTED_QUEUE, type DeliveryJobData } from '../store/queues.js';
 import { createWorkerConnection } from '../store/redis.js';
+import { workerOutageLog } from '../store/redis-outage.js';
 
 export interface UnroutedArchiver {
   ready(): Promise<void>;
@@ -15,7 +16,8 @@ export interface UnroutedArchiver {
 }
 
 export function startUnroutedArchiver(config: RelayConfig, logger: Logger): UnroutedArchiver {
-  const connection = createWorkerConnection(config.redis.url, 'worker:unrouted');
+  const outage = workerOutageLog(logger);
+  const connection = createWorkerConnection(config.redis, { name: 'worker:unrouted', outage });
   const log = logger.child({ queue: UNROUTED_QUEUE });
   const worker = new Worker<DeliveryJobData>(
     UNROUTED_QUEUE,
@@ -25,8 +27,11 @@ export function startUnroutedArchiver(config: RelayConfig, logger: Logger): Unro
     },
     { connection, prefix: config.redis.prefix, concurrency: 1 },
   );
-  // Redis outages are expected; without a listener an 'error' event would end the process.
-  worker.on('error', (error) => log.error({ err: error }, 'unrouted worker error'));
+  // Redis outages are expected (reported once by the outage log); without a listener an 'error'
+  // event would end the process.
+  worker.on('error', (error) => {
+    if (!outage.absorbs(error)) log.error({ err: error }, 'unrouted worker error');
+  });
   return {
     ready: () => worker.waitUntilReady().then(() => undefined),
     async close() {

@@ -10,6 +10,7 @@ import type { RelayConfig, Target } from '../config/load.js';
 import { DeliveryError } from '../errors.js';
 import { deliveries, deliveryDuration } from '../ops/metrics.js';
 import { createWorkerConnection } from '../store/redis.js';
+import { workerOutageLog } from '../store/redis-outage.js';
 import { deliveryQueueName, type DeliveryJobData } from '../store/queues.js';
 import { createTargetClient, type AttemptResult } from './attempt.js';
 import { retryDelay } from './backoff.js';
@@ -40,7 +41,8 @@ export interface DeliveryWorker {
 
 /** Starts the worker of one target. Jobs are fetched as soon as the connection is up. */
 export function startDeliveryWorker(target: Target, config: RelayConfig, logger: Logger): DeliveryWorker {
-  const connection = createWorkerConnection(config.redis.url, `worker:${target.name}`);
+  const outage = workerOutageLog(logger);
+  const connection = createWorkerConnection(config.redis, { name: `worker:${target.name}`, outage });
   const client = createTargetClient(target, config.delivery);
   let forcedShutdown = false;
   const log = logger.child({ target: target.name });
@@ -104,9 +106,11 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
         }),
     },
   });
-  // Without a listener an 'error' event would crash the process; Redis outages are expected and
-  // the connection retries on its own.
-  worker.on('error', (error) => log.error({ err: error }, 'delivery worker error'));
+  // Without a listener an 'error' event would crash the process. Redis outages are expected and
+  // the connection retries on its own: the role's outage log reports them once, not per retry.
+  worker.on('error', (error) => {
+    if (!outage.absorbs(error)) log.error({ err: error }, 'delivery worker error');
+  });
   worker.on('failed', (job, error) => {
     // Failures the processor did not see: a job that stalled too often (its worker kept dying).
     if (job && error.message === STALLED_TOO_OFTEN) {

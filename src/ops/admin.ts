@@ -11,7 +11,7 @@ import Koa from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { openQueues } from '../store/queues.js';
 import { closeServer } from './close-server.js';
-import { createProducerConnection } from '../store/redis.js';
+import { closeConnection, createProducerConnection } from '../store/redis.js';
 import { basicAuth } from './basic-auth.js';
 import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
 import { DEMO_SINK_PATH, demoSinkHandler } from './demo-sink.js';
@@ -44,7 +44,7 @@ const CLOSE_GRACE_MS = 2_000;
  */
 export async function startAdmin(config: RelayConfig, options: AdminOptions): Promise<AdminHandle> {
   const logger = options.logger.child({ component: 'admin' });
-  const connection = createProducerConnection(config.redis.url, 'admin');
+  const connection = createProducerConnection(config.redis, 'admin');
   // ioredis reports every failed reconnect as an 'error' event; /readyz and redis_up say it better.
   connection.on('error', (error: Error) => logger.debug({ err: error.message }, 'admin Redis connection error'));
   const queues = openQueues(config, connection);
@@ -91,7 +91,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
     close: async () => {
       await closeServer(server, CLOSE_GRACE_MS);
       await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
-      await connection.quit().catch(() => connection.disconnect());
+      await closeConnection(connection);
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import type Router from '@koa/router';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/redis.js';
 import type { RelayConfig } from '../config/load.js';
 import { redisUp } from './metrics.js';
 import { withTimeout } from './with-timeout.js';
@@ -13,7 +13,7 @@ export interface HealthOptions {
   /** The loaded configuration: holding one means it validated. */
   readonly config: RelayConfig;
   /** A fail-fast connection (createProducerConnection), so /readyz never hangs. */
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** How long /readyz waits for PONG. @defaultValue 1000 */
   readonly timeoutMs?: number;
 }
@@ -40,7 +40,7 @@ export function healthRoutes(router: Router, options: HealthOptions): Router {
  * True when Redis answers PING within `timeoutMs`; never throws, never waits longer. A connection
  * still (re)connecting is given that time to become ready: right after start-up it is not down.
  */
-export async function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
+export async function pingWithin(redis: RedisConnection, timeoutMs: number): Promise<boolean> {
   const signal = AbortSignal.timeout(timeoutMs);
   const ping = async () => {
     if (redis.status !== 'ready') await once(redis, 'ready', { signal });

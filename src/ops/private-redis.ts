@@ -12,8 +12,9 @@
  */
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
+import { describeRedis, type RedisSettings } from '../config/redis-topology.js';
+import { closeConnection, createProducerConnection } from '../store/redis.js';
 import type { Environment } from '../config/env-substitution.js';
 import type { Logger } from './logger.js';
 import { startRedisServer, type RedisServer } from './redis-process.js';
@@ -51,18 +52,20 @@ const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 /**
  * Makes sure a Redis answers at `config.redis.url`, starting a private one when allowed:
- * REDIS_URL unset, a plain `redis://` URL on this machine without credentials. An external or
+ * REDIS_URL unset, a plain `redis://` URL on this machine without credentials (never for a
+ * cluster or Sentinel, which the operator runs). An external or
  * explicitly named Redis that does not answer yet is left alone: the relay waits and reconnects,
  * and /readyz says 503 meanwhile.
  */
 export async function ensureRedis(config: RelayConfig, options: EnsureRedisOptions): Promise<RedisSupply> {
   const env = options.env ?? process.env;
   const external: RedisSupply = { privateServer: undefined, stop: async () => {} };
-  const url = new URL(config.redis.url);
-  const shownUrl = `${url.protocol}//${url.host}`;
-  if (await redisAnswers(config.redis.url)) return external;
+  const { topology } = config.redis;
+  const shownUrl = describeRedis(config.redis);
+  if (await redisAnswers(config.redis)) return external;
 
-  const mayStartPrivate = !env.REDIS_URL && url.protocol === 'redis:' && LOCAL_HOSTS.has(url.hostname) && !url.password;
+  const mayStartPrivate =
+    !env.REDIS_URL && topology.kind === 'single' && !config.redis.tls && LOCAL_HOSTS.has(topology.node.host) && !config.redis.password;
   if (!mayStartPrivate) {
     options.logger.warn({ redis: shownUrl }, 'Redis does not answer yet; the relay keeps trying (readyz is 503 meanwhile)');
     return external;
@@ -71,7 +74,7 @@ export async function ensureRedis(config: RelayConfig, options: EnsureRedisOptio
 
   const dir = resolve(options.dataDir ?? PRIVATE_REDIS_DIR);
   mkdirSync(dir, { recursive: true });
-  const server = await startRedisServer({ port: Number(url.port || 6379), dir, appendfsync: 'everysec', ownProcessGroup: true });
+  const server = await startRedisServer({ port: topology.node.port, dir, appendfsync: 'everysec', ownProcessGroup: true });
   options.logger.info(
     { redis: shownUrl, dir, appendfsync: 'everysec', maxmemoryPolicy: 'noeviction' },
     'no Redis was answering: started a private redis-server (stopped with the relay; set REDIS_URL to use your own)',
@@ -85,9 +88,12 @@ export async function ensureRedis(config: RelayConfig, options: EnsureRedisOptio
   };
 }
 
-/** True when a Redis at `url` answers PING within about a second. */
-export async function redisAnswers(url: string, timeoutMs = 1_000): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+/** True when the configured Redis answers PING within about a second. */
+export async function redisAnswers(settings: RedisSettings, timeoutMs = 1_000): Promise<boolean> {
+  const client = createProducerConnection(settings, {
+    name: 'probe',
+    overrides: { lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null },
+  });
   client.on('error', () => {});
   try {
     await client.connect();

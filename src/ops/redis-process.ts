@@ -20,6 +20,8 @@ export interface RedisServerOptions {
    * stops Redis last, after its workers have finished with it (npm start's private Redis).
    */
   ownProcessGroup?: boolean;
+  /** More `--name value` arguments (a TLS port, cluster mode, replication), after the defaults. */
+  extraArgs?: readonly string[];
 }
 
 export interface RedisServer {
@@ -59,6 +61,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
     '--maxmemory-policy', 'noeviction', '--loglevel', 'warning',
     ...(options.appendfsync ? ['--appendonly', 'yes', '--appendfsync', options.appendfsync] : ['--appendonly', 'no']),
+    ...(options.extraArgs ?? []),
   ];
   let child: ChildProcess | undefined;
 

@@ -18,6 +18,7 @@ import { matchTargets } from '../route/match.js';
 import { CLAIM_COMMAND, CLAIM_SCRIPT, type ClaimResult } from './claim-script.js';
 import { UNROUTED_QUEUE, markerKeys, openQueues, type DeliveryJobData } from './queues.js';
 import { PRODUCER_COMMAND_TIMEOUT_MS, createProducerConnection } from './redis.js';
+import { outageLog } from './redis-outage.js';
 
 /** What the receiver knows about a callback when it stores it. */
 export interface CallbackToStore {
@@ -81,9 +82,10 @@ export class CallbackStore {
     this.watchConnection();
   }
 
-  /** A store on a new producer connection to `config.redis.url`. */
+  /** A store on a new producer connection to `config.redis` (one Redis or Sentinel: this store's MULTI spans slots). */
   static open(config: RelayConfig, logger: Logger): CallbackStore {
-    return new CallbackStore(config, createProducerConnection(config.redis.url, 'receiver'), logger);
+    const outage = outageLog(logger, 'receiver', 'callbacks are answered 503 until it is back');
+    return new CallbackStore(config, createProducerConnection(config.redis, { name: 'receiver', outage }) as Redis, logger);
   }
 
   /**
@@ -262,20 +264,10 @@ export class CallbackStore {
     }
   }
 
-  /** One warning when Redis goes away and one line when it is back, not one per reconnect attempt. */
+  /** The connection's outage log (store/redis-outage.ts) reports Redis going away and coming back. */
   private watchConnection(): void {
-    // The writer fails along with the connection; one of them reporting is enough.
+    // The writer fails along with the connection; the connection's report is enough.
     this.writer.on('error', () => {});
-    let healthy = true;
-    this.connection.on('error', (error: Error) => {
-      if (!healthy) return;
-      healthy = false;
-      this.logger.warn({ err: error }, 'Redis is unreachable; callbacks are answered 503 until it is back');
-    });
-    this.connection.on('ready', () => {
-      if (healthy) return;
-      healthy = true;
-      this.logger.info('Redis is reachable again');
-    });
+    this.connection.on('error', () => {});
   }
 }

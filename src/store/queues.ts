@@ -3,8 +3,8 @@
  * One BullMQ queue per target keeps targets isolated (own concurrency, limiter, backlog).
  */
 import { Queue, type QueueOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
+import type { RedisConnection } from './redis.js';
 
 /** The queue of one target's deliveries. BullMQ forbids ':' in queue names. */
 export function deliveryQueueName(targetName: string): string {
@@ -42,7 +42,7 @@ export interface DeliveryJobData {
  * Board only read and add; workers open their own). Event streams are kept short: nothing here
  * consumes them beyond Bull Board's view, and a long stream is Redis memory per job.
  */
-export function openQueues(config: RelayConfig, connection: Redis): Map<string, Queue<DeliveryJobData>> {
+export function openQueues(config: RelayConfig, connection: RedisConnection): Map<string, Queue<DeliveryJobData>> {
   const options: QueueOptions = { connection, prefix: config.redis.prefix, streams: { events: { maxLen: 1000 } } };
   const queues = new Map<string, Queue<DeliveryJobData>>();
   for (const target of config.targets) {

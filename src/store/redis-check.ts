@@ -3,7 +3,7 @@
  * may silently drop stored callbacks under memory pressure; without AOF a Redis crash loses every
  * callback acknowledged since the last snapshot. Both break "200 means stored", so say it loudly.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './redis.js';
 import type { Logger } from '../ops/logger.js';
 
 export interface RedisSettingsReport {
@@ -19,7 +19,7 @@ export interface RedisSettingsReport {
  * Reads `maxmemory-policy` and `appendonly` and logs one warning per unsafe setting. Never throws:
  * a refused CONFIG GET is reported at info level, since the relay works without knowing.
  */
-export async function checkRedisSettings(redis: Redis, logger: Logger): Promise<RedisSettingsReport> {
+export async function checkRedisSettings(redis: RedisConnection, logger: Logger): Promise<RedisSettingsReport> {
   const maxmemoryPolicy = await configGet(redis, 'maxmemory-policy');
   const appendonly = await configGet(redis, 'appendonly');
   const warnings: string[] = [];
@@ -38,7 +38,7 @@ export async function checkRedisSettings(redis: Redis, logger: Logger): Promise<
   return { ...(maxmemoryPolicy !== undefined ? { maxmemoryPolicy } : {}), ...(appendonly !== undefined ? { appendonly } : {}), warnings };
 }
 
-async function configGet(redis: Redis, name: string): Promise<string | undefined> {
+async function configGet(redis: RedisConnection, name: string): Promise<string | undefined> {
   try {
     const reply = (await redis.config('GET', name)) as unknown;
     return Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : undefined;

@@ -4,11 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { parseConfig, type RelayConfig } from '../../src/config/load.js';
 import { deliveryJobOptions } from '../../src/deliver/job-options.js';
 import { silentLogger } from '../../src/ops/logger.js';
 import { openQueues, type DeliveryJobData } from '../../src/store/queues.js';
+import { createWorkerConnection, type RedisConnection } from '../../src/store/redis.js';
 import { startWorkers, type WorkersHandle } from '../../workers/delivery.js';
 
 export interface TargetInput {
@@ -61,7 +61,7 @@ export function callback(overrides: Partial<DeliveryJobData> = {}): DeliveryJobD
 
 export interface DeliveryBench {
   readonly config: RelayConfig;
-  readonly connection: Redis;
+  readonly connection: RedisConnection;
   queue(target: string): Queue<DeliveryJobData>;
   /** Adds a delivery job for `target` the way the receiver does. */
   enqueue(target: string, data?: DeliveryJobData): Promise<DeliveryJobData>;
@@ -74,7 +74,7 @@ export interface DeliveryBench {
 
 export async function openDeliveryBench(options: BenchOptions | RelayConfig): Promise<DeliveryBench> {
   const config = 'targets' in options && 'source' in options ? options : testConfig(options as BenchOptions);
-  const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+  const connection = createWorkerConnection(config.redis, 'test-bench');
   // Tests that kill Redis expect refused connections; ioredis retries on its own.
   connection.on('error', () => {});
   const queues = openQueues(config, connection);

@@ -69,10 +69,12 @@ export function formBody(fields: Fields): string {
 }
 
 export interface TestConfigOptions {
-  redisUrl: string;
+  /** One Redis; or give `redis` (url, cluster or sentinel, tls, waitReplicas) instead. */
+  redisUrl?: string;
+  redis?: Record<string, unknown>;
   /** Default: a fresh `test-<uuid>` prefix. */
   prefix?: string;
-  targets?: { name: string; events: string[]; appIds?: string[] }[];
+  targets?: { name: string; events: string[]; appIds?: string[]; url?: string; retry?: Record<string, unknown> }[];
   zego?: Record<string, unknown>;
   server?: Record<string, unknown>;
 }
@@ -81,7 +83,7 @@ export interface TestConfigOptions {
 export function testConfig(options: TestConfigOptions): RelayConfig {
   const config = {
     server: { host: '127.0.0.1', port: 0, ...options.server },
-    redis: { url: options.redisUrl, prefix: options.prefix ?? `test-${randomUUID()}` },
+    redis: { ...(options.redis ?? { url: options.redisUrl }), prefix: options.prefix ?? `test-${randomUUID()}` },
     zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }], ...options.zego },
     targets: (options.targets ?? [{ name: 'billing', events: ['*'] }]).map((target) => ({
       url: 'http://127.0.0.1:9/unused',
