@@ -75,7 +75,7 @@ export function formatTopology(report: TopologyReport): string[] {
   }
   for (const master of report.masters) {
     lines.push(
-      `${report.kind === 'cluster' ? 'master' : 'primary'} ${master.address}` +
+      `  ${report.kind === 'cluster' ? 'master' : 'primary'} ${master.address}` +
         (report.kind === 'cluster' ? `  slots ${master.slots.join(', ')} (${master.slotCount})` : '') +
         `  replicas: ${master.replicas.length > 0 ? master.replicas.join(', ') : 'none'}`,
     );
@@ -90,24 +90,29 @@ async function probeSingle(connection: Redis): Promise<TopologyReport> {
   return { kind: 'single', masters: [{ address: `${host}:${port}`, slots: [], slotCount: 0, replicas }] };
 }
 
-type SlotRange = [number, number, [string, number, ...unknown[]], ...[string, number, ...unknown[]][]];
-
 async function probeCluster(connection: Cluster): Promise<TopologyReport> {
-  const ranges = (await connection.cluster('SLOTS')) as unknown as SlotRange[];
-  const byMaster = new Map<string, { slots: string[]; slotCount: number; replicas: Set<string> }>();
+  // CLUSTER NODES, not SLOTS: SLOTS leaves out a replica until it has reported a replication offset.
+  const lines = String(await connection.cluster('NODES')).trim().split('\n');
+  const nodes = lines.map((line) => {
+    const [id, address, flags, masterId, , , , linkState, ...slots] = line.trim().split(' ');
+    return { id: id!, address: (address ?? '').split('@')[0]!, flags: (flags ?? '').split(','), masterId: masterId!, linkState, slots };
+  });
+  const healthy = (node: (typeof nodes)[number]) =>
+    node.linkState === 'connected' && !node.flags.some((flag) => flag === 'fail' || flag === 'fail?' || flag === 'noaddr' || flag === 'handshake');
   let covered = 0;
-  for (const [start, end, master, ...replicas] of ranges) {
-    const address = `${master[0]}:${master[1]}`;
-    const entry = byMaster.get(address) ?? { slots: [], slotCount: 0, replicas: new Set<string>() };
-    byMaster.set(address, entry);
-    entry.slots.push(start === end ? String(start) : `${start}-${end}`);
-    entry.slotCount += end - start + 1;
-    covered += end - start + 1;
-    // CLUSTER SLOTS leaves out replicas in the FAIL state.
-    for (const replica of replicas) entry.replicas.add(`${replica[0]}:${replica[1]}`);
-  }
-  const masters = [...byMaster]
-    .map(([address, entry]) => ({ address, slots: entry.slots, slotCount: entry.slotCount, replicas: [...entry.replicas].sort() }))
+  const masters = nodes
+    .filter((node) => node.flags.includes('master') && node.slots.some((range) => !range.startsWith('[')))
+    .map((master) => {
+      const ranges = master.slots.filter((range) => !range.startsWith('['));
+      const slotCount = ranges.reduce((sum, range) => {
+        const [start, end] = range.split('-').map(Number);
+        return sum + (end ?? start!) - start! + 1;
+      }, 0);
+      // A failed master's slots are not served, whatever the map says.
+      if (healthy(master)) covered += slotCount;
+      const replicas = nodes.filter((node) => node.masterId === master.id && healthy(node)).map((node) => node.address).sort();
+      return { address: master.address, slots: ranges, slotCount, replicas };
+    })
     .sort((a, b) => a.address.localeCompare(b.address));
   return { kind: 'cluster', masters, slotsCovered: covered };
 }

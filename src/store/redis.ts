@@ -83,6 +83,7 @@ function connect(settings: RedisSettings, purpose: ConnectionPurpose, kind: Redi
       // is known, a worker waits. (ioredis keeps each node's own queue on regardless.)
       enableOfflineQueue: options.enableOfflineQueue ?? true,
       enableReadyCheck: true,
+      lazyConnect: options.lazyConnect ?? false,
       clusterRetryStrategy: (times) => (options.retryStrategy ? options.retryStrategy(times) : options.retryStrategy === null ? null : reconnect(times)),
       // Nodes announce IP addresses; keep the name the operator wrote, so TLS checks it.
       ...(tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
