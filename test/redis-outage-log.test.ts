@@ -2,11 +2,10 @@
  * While Redis is unreachable each role says so once, and once more when it is back, however many
  * connections it holds and however often they retry (it was ~2 lines a second per worker).
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReceiver } from '../src/receive/server.js';
 import { startWorkers } from '../workers/delivery.js';
+import { capturingLogger } from './helpers/log-capture.js';
 import { startRedisServer } from './helpers/redis.js';
 import { testConfig } from './helpers/zego.js';
 
@@ -14,24 +13,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-interface Line {
-  level: number;
-  msg: string;
-  role?: string;
-  err?: { message?: string; command?: unknown };
-}
-
-function capturingLogger() {
-  const lines: Line[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString('utf8').split('\n')) if (text.trim()) lines.push(JSON.parse(text) as Line);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
-}
 
 const WARN = 40;
 

@@ -4,9 +4,11 @@
  * emits an 'error' per failed reconnect, and BullMQ re-emits them from each worker: without this,
  * an outage logged about two lines a second per target.
  */
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../ops/logger.js';
-import type { RedisConnection } from './redis.js';
+
+/** What the factory (redis.ts) builds; named here too so that the two files do not import each other. */
+type RedisConnection = Redis | Cluster;
 
 /** ioredis and network failures that mean "Redis is not reachable", not "a command failed". */
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED']);

@@ -20,6 +20,8 @@ export interface Try {
   readonly duplicate?: boolean;
   /** Part of a deliberate re-send of an acknowledged callback, not of the first delivery. */
   readonly resend: boolean;
+  /** Date.now() when the answer (or its absence) was known. */
+  readonly at?: number;
 }
 
 export interface SentCallback {
@@ -128,10 +130,10 @@ export class ZegoSender {
       });
       const answer = (await response.json().catch(() => ({}))) as { id?: string; duplicate?: boolean };
       return response.status === 200
-        ? { body, answer: 200, resend, ...(answer.id ? { id: answer.id } : {}), duplicate: answer.duplicate === true }
-        : { body, answer: response.status, resend };
+        ? { body, answer: 200, resend, at: Date.now(), ...(answer.id ? { id: answer.id } : {}), duplicate: answer.duplicate === true }
+        : { body, answer: response.status, resend, at: Date.now() };
     } catch (error) {
-      return { body, answer: (error as Error).name === 'TimeoutError' ? 'timeout' : 'error', resend };
+      return { body, answer: (error as Error).name === 'TimeoutError' ? 'timeout' : 'error', resend, at: Date.now() };
     }
   }
 }
