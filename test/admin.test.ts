@@ -9,7 +9,7 @@ import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver } from '../src/receive/server.js';
-import { deliveryQueueName } from '../src/store/queues.js';
+import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { createWorkerConnection } from '../src/store/redis.js';
 import { sharedRedis, startRedisServer } from './helpers/redis.js';
 import { testConfig } from './helpers/relay-config.js';
@@ -37,8 +37,8 @@ async function withAdmin(config: RelayConfig, body: (admin: AdminHandle) => Prom
 /** Puts one dead letter (a failed job) in the billing queue the way a worker would. */
 async function deadLetterOne(config: RelayConfig): Promise<void> {
   const connection = createWorkerConnection(config.redis, 'test-dead-letter');
-  const queue = new Queue(deliveryQueueName('billing'), { connection, prefix: config.redis.prefix });
-  const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410 gone'); }, { connection, prefix: config.redis.prefix });
+  const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
+  const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410 gone'); }, queueOptions(config, deliveryQueueName('billing'), connection));
   const failed = new Promise<void>((resolve) => worker.on('failed', () => resolve()));
   await queue.add('deliver', { callbackId: 'cb_test', event: 'mix_stop', appId: '424242', body: '{}', receivedAt: Date.now() }, { jobId: 'cb_test' });
   await failed;

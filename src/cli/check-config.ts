@@ -7,6 +7,7 @@
 import { ConfigError } from '../errors.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
+import { intakeKeys } from '../store/names.js';
 import { ExitCode, parseOptions, say, type Command } from './command.js';
 import { configWarnings, routingTable } from './config-warnings.js';
 import { describeRedis } from '../config/redis-topology.js';
@@ -75,6 +76,7 @@ export function describeConfig(config: RelayConfig, redisLines: readonly string[
     `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${admin.password ? `, Bull Board at /admin/queues${admin.readOnly ? ' read-only' : ''}` : '; Bull Board off: no admin.password'})`,
     `redis: ${describeRedis(config.redis)} (key prefix ${config.redis.prefix}, waitReplicas ${config.redis.waitReplicas}${config.redis.tls ? ', TLS' : ''})`,
     ...redisLines.map((line) => `  ${line}`),
+    `intake: ${config.intake.shards} shard${config.intake.shards > 1 ? 's' : ''} (${intakeKeys(config.redis.prefix, 0).stream}${config.intake.shards > 1 ? ', ...' : ''}); routers take ${config.intake.batchSize} at a time, a crashed router's batch is taken over after ${formatDuration(config.intake.claimAfter)}`,
     `apps: ${config.zego.apps.map((app) => `${app.appId} (${app.callbackSecrets.length} secret${app.callbackSecrets.length > 1 ? 's' : ''})`).join(', ')}`,
     '',
     `targets (${config.targets.length}):`,

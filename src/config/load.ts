@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { UNROUTED_QUEUE } from '../store/queues.js';
+import { UNROUTED_QUEUE } from '../store/names.js';
 import { substituteTree, type Environment } from './env-substitution.js';
 import { resolveRedis, type RedisSettings } from './redis-topology.js';
 import { configSchema, type ParsedConfig } from './schema.js';
@@ -56,6 +56,7 @@ export interface RelayConfig {
     readonly allowUnknownEvents: boolean;
     readonly dedupeWindow: number;
   };
+  readonly intake: Readonly<Parsed['intake']>;
   readonly delivery: Readonly<Parsed['delivery']>;
   readonly retention: Readonly<Parsed['retention']>;
   readonly targets: readonly Target[];
@@ -184,6 +185,7 @@ function resolve(config: Parsed, redis: RedisSettings, source: string): RelayCon
     admin: config.admin,
     redis,
     zego: config.zego,
+    intake: config.intake,
     delivery: config.delivery,
     retention: config.retention,
     targets,

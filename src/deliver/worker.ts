@@ -11,7 +11,7 @@ import { DeliveryError } from '../errors.js';
 import { deliveries, deliveryDuration } from '../ops/metrics.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { workerOutageLog } from '../store/redis-outage.js';
-import { deliveryQueueName, type DeliveryJobData } from '../store/queues.js';
+import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../store/queues.js';
 import { createTargetClient, type AttemptResult } from './attempt.js';
 import { retryDelay } from './backoff.js';
 import { BACKOFF_TYPE } from './job-options.js';
@@ -87,9 +87,9 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     job.attemptsMade = 0;
   };
 
-  const worker = new Worker<DeliveryJobData>(deliveryQueueName(target.name), processor, {
-    connection,
-    prefix: config.redis.prefix,
+  const queueName = deliveryQueueName(target.name);
+  const worker = new Worker<DeliveryJobData>(queueName, processor, {
+    ...queueOptions(config, queueName, connection),
     concurrency: target.concurrency,
     ...(target.rateLimit ? { limiter: { max: target.rateLimit.max, duration: target.rateLimit.duration } } : {}),
     lockDuration: config.delivery.lockDuration,
