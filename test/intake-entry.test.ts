@@ -1,7 +1,7 @@
 /** Intake entries as Redis returns them, and which shard a callback goes to: pure, no Redis. */
 import { describe, expect, it } from 'vitest';
 import { entriesOfClaim, entriesOfRead, parseEntry } from '../src/route/intake-entry.js';
-import { intakeKeys, queuePrefix, shardOf } from '../src/store/names.js';
+import { intakeKeys, nonceKey, queuePrefix, shardOf } from '../src/store/names.js';
 
 const fields = ['id', 'cb_00ff', 'event', 'mix_stop', 'app', '111111', 'body', '{"a":6085791336856668982}', 'at', '1700000000123'];
 
@@ -29,16 +29,16 @@ describe('parseEntry', () => {
 });
 
 describe('key layout', () => {
-  it('puts every key of one intake call under one hash tag, and each queue under its own', () => {
+  it('puts the intake stream and seen markers of a shard under one hash tag, and each queue under its own', () => {
     const keys = intakeKeys('zr', 3);
     const tag = (key: string) => /\{[^}]+\}/.exec(key)?.[0];
-    expect(new Set([tag(keys.stream), tag(keys.seen('cb_1')), tag(keys.nonce('n1'))])).toEqual(new Set(['{zr:intake:3}']));
+    expect(new Set([tag(keys.stream), tag(keys.seen('cb_1'))])).toEqual(new Set(['{zr:intake:3}']));
     expect(queuePrefix('zr', 'deliver-billing')).toBe('{zr:deliver-billing}');
     expect(queuePrefix('zr', 'deliver-billing')).not.toBe(queuePrefix('zr', 'deliver-audit'));
   });
 
-  it('binds a nonce across apps: its key names no app', () => {
-    expect(intakeKeys('zr', 0).nonce('123')).toBe('{zr:intake:0}:nonce:123');
+  it('binds a nonce across apps and shards: its key names no app and no shard', () => {
+    expect(nonceKey('zr', '123')).toBe('{zr:nonce:123}');
   });
 
   it('gives a callback the same shard every time, spread over all shards', () => {

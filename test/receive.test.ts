@@ -8,7 +8,7 @@ import { createReceiverApp } from '../src/receive/app.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { startRouter } from '../src/route/router.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
-import { intakeKeys } from '../src/store/names.js';
+import { intakeKeys, nonceKey } from '../src/store/names.js';
 import { UNROUTED_QUEUE, deliveryQueueName, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { APP_ID, SECRET, formBody, jsonBody, mixStopFields, sign, testConfig, type TestConfigOptions } from './helpers/zego.js';
 import { useTestRedis } from './helpers/redis.js';
@@ -189,7 +189,7 @@ describe('POST callbackPath: storing', () => {
     const response = await relay.post(jsonBody(signed));
     const keys = intakeKeys(relay.config.redis.prefix, 0);
     expect(await redis.inspector.ttl(keys.seen(response.body.id))).toBeGreaterThan(7_190);
-    const nonceTtl = await redis.inspector.ttl(keys.nonce(signed.nonce as string));
+    const nonceTtl = await redis.inspector.ttl(nonceKey(relay.config.redis.prefix, signed.nonce as string));
     expect(nonceTtl).toBeGreaterThan(250);
     expect(nonceTtl).toBeLessThanOrEqual(260);
   });

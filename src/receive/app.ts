@@ -4,7 +4,7 @@
  */
 import Router from '@koa/router';
 import Koa from 'koa';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/redis.js';
 import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
 import { healthRoutes } from '../ops/health.js';
@@ -17,7 +17,7 @@ export interface ReceiverDeps {
   config: RelayConfig;
   store: Pick<CallbackStore, 'store'>;
   /** A fail-fast connection for /readyz (the store's own). */
-  redis: Redis;
+  redis: RedisConnection;
   logger: Logger;
   /** Milliseconds since the epoch. @defaultValue Date.now */
   now?: () => number;

@@ -1,19 +1,22 @@
 /**
- * The receiver's durable write. Each callback is one call of our own Lua script (intake-script.ts)
- * on one intake shard: replayed nonce, duplicate, or appended to the intake log. The cost does not
- * depend on how many targets there are: fanning out to the targets' queues is the router's work
- * (route/router.ts), after the 200. Any Redis error, or no answer within
- * PRODUCER_COMMAND_TIMEOUT_MS, is an UnavailableError (503), so ZEGO retries.
+ * The receiver's durable write. On one Redis (or Sentinel) each callback is one call of our own
+ * Lua script (intake-script.ts) on one intake shard: replayed nonce, duplicate, or appended to the
+ * intake log. On a Redis Cluster it is two: the nonce is bound on its own slot first, then the
+ * callback is appended on its shard's (see write()). The cost does not depend on how many targets
+ * there are: fanning out to the targets' queues is the router's work (route/router.ts), after the
+ * 200. With `redis.waitReplicas` the 200 also waits until that many replicas hold the write
+ * (intake-call.ts). Any Redis error, or no answer within PRODUCER_COMMAND_TIMEOUT_MS, is an
+ * UnavailableError (503), so ZEGO retries.
  */
-import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
 import { withTimeout } from '../ops/with-timeout.js';
-import { INTAKE_COMMAND, INTAKE_SCRIPT } from './intake-script.js';
-import { intakeKeys, shardOf } from './names.js';
+import { IntakeCaller } from './intake-call.js';
+import { APPEND, BIND_NONCE, INTAKE } from './intake-script.js';
+import { intakeKeys, nonceKey, shardOf } from './names.js';
 import { readyWithin } from './ready.js';
-import { PRODUCER_COMMAND_TIMEOUT_MS, createProducerConnection } from './redis.js';
+import { PRODUCER_COMMAND_TIMEOUT_MS, createProducerConnection, type RedisConnection } from './redis.js';
 import { outageLog } from './redis-outage.js';
 
 /** What the receiver knows about a callback when it stores it. */
@@ -29,27 +32,14 @@ export interface CallbackToStore {
 /** `replayed`: the nonce came before with another callback id; nothing was written. */
 export type StoreOutcome = 'stored' | 'duplicate' | 'replayed';
 
-type IntakeConnection = Redis & {
-  [INTAKE_COMMAND](
-    nonceKey: string,
-    seenKey: string,
-    streamKey: string,
-    callbackId: string,
-    nonceTtlSeconds: number,
-    dedupeSeconds: number,
-    event: string,
-    appId: string,
-    body: string,
-    receivedAt: number,
-  ): Promise<string>;
-};
-
 /** A Redis Stream entry id, `<ms>-<seq>`. */
 const STREAM_ID = /^\d+-\d+$/;
 
 /** Writes callbacks to the intake log. One instance per receiver process. */
 export class CallbackStore {
-  private readonly writer: IntakeConnection;
+  private readonly caller: IntakeCaller;
+  /** A cluster: the nonce's slot is not the shard's, so the nonce is bound by a call of its own. */
+  private readonly separateNonce: boolean;
   private readonly nonceTtlSeconds: number;
   private readonly dedupeSeconds: number;
 
@@ -60,17 +50,15 @@ export class CallbackStore {
    */
   constructor(
     private readonly config: RelayConfig,
-    readonly connection: Redis,
+    readonly connection: RedisConnection,
     private readonly logger: Logger,
   ) {
     // A nonce must stay bound while a captured (timestamp, nonce, signature) could still pass the
     // timestamp check: the tolerance on both sides, plus a margin for clock steps.
     this.nonceTtlSeconds = 2 * config.zego.timestampToleranceSeconds + 60;
     this.dedupeSeconds = Math.max(1, Math.ceil(config.zego.dedupeWindow / 1000));
-    // defineCommand is ioredis' public way to run a script by its SHA; after a SCRIPT FLUSH it
-    // falls back to EVAL by itself.
-    connection.defineCommand(INTAKE_COMMAND, { numberOfKeys: 3, lua: INTAKE_SCRIPT });
-    this.writer = connection as IntakeConnection;
+    this.separateNonce = config.redis.topology.kind === 'cluster';
+    this.caller = new IntakeCaller(connection, config.redis.waitReplicas, this.separateNonce ? [BIND_NONCE, APPEND] : [INTAKE]);
     // The connection's outage log (redis-outage.ts, set by open()) reports Redis going away once.
     connection.on('error', () => {});
   }
@@ -79,7 +67,7 @@ export class CallbackStore {
   static open(config: RelayConfig, logger: Logger): CallbackStore {
     const outage = outageLog(logger, 'receiver', 'callbacks are answered 503 until it is back');
     const connection = createProducerConnection(config.redis, { name: 'receiver', outage, overrides: { enableAutoPipelining: true } });
-    return new CallbackStore(config, connection as Redis, logger);
+    return new CallbackStore(config, connection, logger);
   }
 
   /**
@@ -112,19 +100,28 @@ export class CallbackStore {
     await this.connected(deadline);
     // Past the deadline the caller has answered 503 already: don't write after the fact.
     if (Date.now() >= deadline) throw new UnavailableError();
-    const keys = intakeKeys(this.config.redis.prefix, shardOf(callback.callbackId, this.config.intake.shards));
-    const verdict = await this.writer[INTAKE_COMMAND](
-      keys.nonce(callback.nonce),
-      keys.seen(callback.callbackId),
-      keys.stream,
-      callback.callbackId,
-      this.nonceTtlSeconds,
-      this.dedupeSeconds,
-      callback.event,
-      callback.appId,
-      callback.body,
-      receivedAt,
-    );
+    const { prefix, waitReplicas } = this.config.redis;
+    const keys = intakeKeys(prefix, shardOf(callback.callbackId, this.config.intake.shards));
+    const nonce = nonceKey(prefix, callback.nonce);
+    const args = [
+      callback.callbackId, this.nonceTtlSeconds, this.dedupeSeconds, callback.event, callback.appId, callback.body, receivedAt,
+      waitReplicas > 0 ? '1' : '0',
+    ];
+    let verdict: unknown;
+    if (this.separateNonce) {
+      // Two calls, nonce first. Safe because:
+      // - one key holds a nonce's binding and one atomic script sets it: a nonce is bound to at
+      //   most one callback id, on whichever shard that callback's id falls;
+      // - the append runs only after the nonce answered 'bound' for THIS callback id, so nothing is
+      //   stored under a nonce bound to another body;
+      // - a failure between the two leaves the nonce bound to this id and nothing stored: ZEGO's
+      //   retry (same body, so same id; same or fresh nonce) passes the binding and stores it.
+      if ((await this.caller.run(BIND_NONCE, [nonce], args, deadline)) === 'replayed') return 'replayed';
+      if (Date.now() >= deadline) throw new UnavailableError();
+      verdict = await this.caller.run(APPEND, [keys.seen(callback.callbackId), keys.stream], args, deadline);
+    } else {
+      verdict = await this.caller.run(INTAKE, [nonce, keys.seen(callback.callbackId), keys.stream], args, deadline);
+    }
     if (verdict === 'replayed' || verdict === 'duplicate') return verdict;
     // 'stored' only with the new entry's stream id in hand: the script returns one only after its
     // XADD succeeded. Anything else is no proof of a write, so ZEGO must retry.

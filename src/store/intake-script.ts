@@ -1,6 +1,5 @@
 /**
- * The receiver's one atomic Redis call per callback, as our own Lua on our own keys (all three
- * share the intake shard's hash tag, see names.ts):
+ * The receiver's Redis calls per callback, as our own Lua on our own keys (names.ts):
  *   1. a nonce already bound to another callback id: 'replayed', nothing else is written;
  *   2. otherwise the nonce is bound (a re-send's fresh nonce too: left unbound, it could carry a
  *      forged body next, since ZEGO's signature covers no body field);
@@ -11,28 +10,56 @@
  * under noeviction, a wrong key type) the script stops there, nothing marks the callback seen,
  * the receiver answers 503 and ZEGO's retry stores it.
  *
- * KEYS[1] nonce marker, KEYS[2] seen marker, KEYS[3] intake stream.
- * ARGV[1] callback id, ARGV[2] nonce TTL s, ARGV[3] dedupe TTL s, ARGV[4] event, ARGV[5] app id,
- * ARGV[6] body, ARGV[7] receivedAt (ms).
+ * On one Redis (or Sentinel) steps 1-4 are ONE call (INTAKE). On a Redis Cluster the nonce key has
+ * a slot of its own, so steps 1-2 (BIND_NONCE) run first on the nonce's node and steps 3-4 (APPEND)
+ * on the shard's node; callback-store.ts explains why that order is safe.
+ *
+ * ARGV, the same for every script: [1] callback id, [2] nonce TTL s, [3] dedupe TTL s, [4] event,
+ * [5] app id, [6] body, [7] receivedAt (ms), [8] '1' when a duplicate must write (see below).
+ * KEYS: INTAKE nonce, seen, stream; BIND_NONCE nonce; APPEND seen, stream.
+ *
+ * A duplicate writes too when the receiver waits for replicas (`redis.waitReplicas`): it renews
+ * the seen marker's own expiry time, unchanged. WAIT counts the replicas that have every write this
+ * connection made; the write that stored the callback may have come from another receiver, so the
+ * duplicate's own (later, same node) write is what makes WAIT cover it.
  */
-export const INTAKE_SCRIPT = `
-local bound = redis.call('GET', KEYS[1])
+
+const bindNonce = (nonceKey: string) => `
+local bound = redis.call('GET', ${nonceKey})
 if bound and bound ~= ARGV[1] then
   return 'replayed'
 end
 if not bound then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('SET', ${nonceKey}, ARGV[1], 'EX', ARGV[2])
+end`;
+
+const append = (seenKey: string, streamKey: string) => `
+if redis.call('EXISTS', ${seenKey}) == 1 then
+  local expiresAt = redis.call('PEXPIRETIME', ${seenKey})
+  if ARGV[8] == '1' and expiresAt > 0 then
+    redis.call('PEXPIREAT', ${seenKey}, expiresAt)
+  end
   return 'duplicate'
 end
-local entry = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1], 'event', ARGV[4], 'app', ARGV[5], 'body', ARGV[6], 'at', ARGV[7])
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
-return entry
-`;
+local entry = redis.call('XADD', ${streamKey}, '*', 'id', ARGV[1], 'event', ARGV[4], 'app', ARGV[5], 'body', ARGV[6], 'at', ARGV[7])
+redis.call('SET', ${seenKey}, '1', 'EX', ARGV[3])
+return entry`;
 
-/** The ioredis command name the script is defined under (`defineCommand`, ioredis' public API). */
-export const INTAKE_COMMAND = 'zegoRelayIntake';
+export interface IntakeScript {
+  /** The ioredis command name it is defined under (`defineCommand`, ioredis' public API). */
+  readonly command: string;
+  readonly numberOfKeys: number;
+  readonly lua: string;
+}
 
-/** The field names of an intake entry, as the script writes them. */
+/** Steps 1-4 in one call: one Redis, or Sentinel. */
+export const INTAKE: IntakeScript = { command: 'zegoRelayIntake', numberOfKeys: 3, lua: `${bindNonce('KEYS[1]')}${append('KEYS[2]', 'KEYS[3]')}` };
+
+/** Steps 1-2, on the nonce's own slot of a cluster: 'replayed' or 'bound'. */
+export const BIND_NONCE: IntakeScript = { command: 'zegoRelayBindNonce', numberOfKeys: 1, lua: `${bindNonce('KEYS[1]')}\nreturn 'bound'` };
+
+/** Steps 3-4, on the callback's shard of a cluster. */
+export const APPEND: IntakeScript = { command: 'zegoRelayAppend', numberOfKeys: 2, lua: append('KEYS[1]', 'KEYS[2]') };
+
+/** The field names of an intake entry, as the scripts write them. */
 export const INTAKE_FIELDS = { callbackId: 'id', event: 'event', appId: 'app', body: 'body', receivedAt: 'at' } as const;

@@ -3,12 +3,17 @@
  * This module imports nothing of the project's, so config, receiver, router, workers and admin can
  * all use it without pulling each other (or BullMQ) in.
  *
- * Key layout, ready for Redis Cluster: every key one Lua call touches shares one hash tag (`{...}`),
- * so the call stays on one slot; each target's queue has a hash tag of its own, so queues spread
- * over the masters.
+ * Key layout, ready for Redis Cluster: every key one Lua call touches on a cluster shares one hash
+ * tag (`{...}`), so the call stays on one slot; each target's queue has a hash tag of its own, so
+ * queues spread over the masters.
  *   {PREFIX:intake:N}:stream        the intake log of shard N (a Redis Stream, consumer group `routers`)
  *   {PREFIX:intake:N}:seen:ID       present while callback ID is remembered (dedupeWindow)
- *   {PREFIX:intake:N}:nonce:NONCE   the callback id a nonce first came with (replay defense)
+ *   {PREFIX:nonce:NONCE}            the callback id a nonce first came with (replay defense). Its own
+ *                                   tag, placed by the nonce alone: a replay with another body has
+ *                                   another callback id, maybe another shard, and must still find it;
+ *                                   and adding shards never moves it. On one Redis (or Sentinel) it
+ *                                   is part of the intake call; on a cluster it is bound by a call of
+ *                                   its own first (callback-store.ts says why that is safe).
  *   {PREFIX:deliver-NAME}:deliver-NAME:...   BullMQ's keys of target NAME's queue
  *   {PREFIX:unrouted}:unrouted:...           callbacks that matched no target
  */
@@ -38,9 +43,15 @@ export function intakeKeys(prefix: string, shard: number) {
   return {
     stream: `${tag}:stream`,
     seen: (callbackId: string) => `${tag}:seen:${callbackId}`,
-    /** Not keyed by app: ZEGO's signature covers no app id, so a nonce is bound across all apps. */
-    nonce: (nonce: string) => `${tag}:nonce:${nonce}`,
   };
+}
+
+/**
+ * The key binding a nonce to the first callback id it came with. Not keyed by app (ZEGO's
+ * signature covers no app id, so a nonce is bound across all apps), nor by shard (see above).
+ */
+export function nonceKey(prefix: string, nonce: string): string {
+  return `{${prefix}:nonce:${nonce}}`;
 }
 
 /**

@@ -200,6 +200,18 @@ function parseClusterNodes(text: string, nodes: readonly ClusterNode[]): Cluster
     .filter((node) => nodes.some((known) => known.port === node.port));
 }
 
+/** A replica of `primary`, resolved once its first sync is done (WAIT counts it from then on). */
+export async function startReplicaOf(primary: RedisServer, appendfsync: 'always' | 'everysec' = 'always'): Promise<RedisServer> {
+  const replica = await startRedisServer({ appendfsync, extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  try {
+    await until('the replica to sync', async () => ((await ask<string>(replica.port, 'INFO', 'replication')).includes('master_link_status:up') ? true : undefined));
+  } catch (error) {
+    await replica.stop();
+    throw error;
+  }
+  return replica;
+}
+
 export interface SentinelHandle {
   readonly primary: RedisServer;
   readonly replicas: readonly RedisServer[];
@@ -234,9 +246,7 @@ export async function startSentinelSetup(options: { replicas?: number; sentinels
   try {
     const primary = await startRedisServer({ appendfsync });
     servers.push(primary);
-    for (let index = 0; index < (options.replicas ?? 1); index += 1) {
-      servers.push(await startRedisServer({ appendfsync, extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] }));
-    }
+    for (let index = 0; index < (options.replicas ?? 1); index += 1) servers.push(await startReplicaOf(primary, appendfsync));
     const count = options.sentinels ?? 3;
     for (let index = 0; index < count; index += 1) {
       const port = await freePort();
