@@ -8,8 +8,15 @@
  * connection made up to and including the script's. The script is sent as EVAL there, not
  * EVALSHA: after a failover the new master has no cached scripts, and ioredis would re-send a
  * NOSCRIPT'd EVALSHA on its own, after the WAIT, which would then not cover it.
+ *
+ * ioredis follows a MOVED redirection for a pipeline only when every command in it was redirected
+ * or read-only; our WAIT (keyless) answers on any node, so after a failover the pipeline would keep
+ * going to the old slot owner. On MOVED the slot map is refreshed (Cluster#refreshSlotsCache) and
+ * the pipeline sent again, within the caller's deadline.
  */
+import type { Cluster } from 'ioredis';
 import { UnavailableError } from '../errors.js';
+import { isCluster } from './connection-kind.js';
 import type { IntakeScript } from './intake-script.js';
 import type { RedisConnection } from './redis.js';
 
@@ -42,13 +49,23 @@ export class IntakeCaller {
       const command = (this.connection as unknown as Record<string, ScriptCommand>)[script.command]!;
       return command.call(this.connection, ...keys, ...args);
     }
-    const timeoutMs = Math.max(1, Math.min(WAIT_TIMEOUT_MS, deadline - Date.now() - MARGIN_MS));
-    const replies = (await this.connection
-      .pipeline()
-      .eval(script.lua, script.numberOfKeys, ...keys, ...args)
-      .wait(this.waitReplicas, timeoutMs)
-      .exec()) ?? [];
-    const [[scriptError, verdict] = [], [waitError, acknowledged] = []] = replies;
+    for (;;) {
+      const timeoutMs = Math.max(1, Math.min(WAIT_TIMEOUT_MS, deadline - Date.now() - MARGIN_MS));
+      const replies = (await this.connection
+        .pipeline()
+        .eval(script.lua, script.numberOfKeys, ...keys, ...args)
+        .wait(this.waitReplicas, timeoutMs)
+        .exec()) ?? [];
+      const [[scriptError, verdict] = [], [waitError, acknowledged] = []] = replies;
+      if (scriptError && isMoved(scriptError) && isCluster(this.connection) && Date.now() < deadline - MARGIN_MS) {
+        await refreshSlots(this.connection);
+        continue;
+      }
+      return this.verdictOf(scriptError, verdict, waitError, acknowledged, timeoutMs);
+    }
+  }
+
+  private verdictOf(scriptError: Error | null | undefined, verdict: unknown, waitError: Error | null | undefined, acknowledged: unknown, timeoutMs: number): unknown {
     if (scriptError) throw scriptError;
     if (verdict === 'replayed') return verdict;
     if (waitError) throw waitError;
@@ -57,4 +74,13 @@ export class IntakeCaller {
     }
     return verdict;
   }
+}
+
+/** A Redis Cluster redirection: the slot has another owner now (a failover, a resharding). */
+function isMoved(error: Error): boolean {
+  return error.message.startsWith('MOVED ');
+}
+
+function refreshSlots(cluster: Cluster): Promise<void> {
+  return new Promise((resolve) => cluster.refreshSlotsCache(() => resolve()));
 }

@@ -6,6 +6,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../ops/logger.js';
+import { isCluster } from './connection-kind.js';
 
 /** What the factory (redis.ts) builds; named here too so that the two files do not import each other. */
 type RedisConnection = Redis | Cluster;
@@ -85,10 +86,6 @@ export class RedisOutageLog {
     this.down = false;
     this.logger.info({ role: this.role }, 'Redis is reachable again');
   }
-}
-
-function isCluster(connection: RedisConnection): connection is Cluster {
-  return (connection as { isCluster?: boolean }).isCluster === true;
 }
 
 /** Ready, and for a cluster every master it knows of is connected too. */

@@ -4,6 +4,7 @@
  * callback answered 200 must reach the target, and the report says how many were lost, how many
  * were delivered twice and when the relay answered 503 (relative to the kill).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import type { TargetServer } from './targets.js';
@@ -23,6 +24,11 @@ export interface FailoverReport {
   readonly unavailableWindowMs?: readonly [number, number];
   /** Tries that got no answer within the sender's 2 s, in ms after the kill (the relay must never hang). */
   readonly timeoutsMs: readonly number[];
+  /**
+   * The longest this process's event loop was blocked (ms): the relay under test and the sender
+   * share it, so a stall shows up as sender timeouts that the relay's own timings do not have.
+   */
+  readonly eventLoopMaxMs: number;
   /** Callbacks the sender gave up on (no 200 within ZEGO's retries). */
   readonly givenUp: number;
   readonly answers: Readonly<Record<string, number>>;
@@ -42,6 +48,8 @@ export interface FailoverRun {
 
 /** Runs the sender, kills mid-run, waits for deliveries to settle and reports. */
 export async function runThroughFailover(run: FailoverRun): Promise<FailoverReport> {
+  const loop = monitorEventLoopDelay({ resolution: 20 });
+  loop.enable();
   const senders = run.receiverUrls.map((url) => new ZegoSender({ url, appId: APP_ID, secret: SECRET, events: ['mix_stop'], retryScale: 0.1, resendRatio: 0.05 }));
   const share = Math.ceil(run.count / senders.length);
   const sending = Promise.all(senders.map((sender) => sender.run(share, run.perSecond / senders.length)));
@@ -50,6 +58,7 @@ export async function runThroughFailover(run: FailoverRun): Promise<FailoverRepo
   const killedAt = Date.now();
   await run.kill();
   await sending;
+  loop.disable();
 
   const callbacks = senders.flatMap((sender) => [...sender.callbacks.values()]);
   const acknowledged = callbacks.filter((callback) => callback.acknowledgedId !== undefined);
@@ -72,6 +81,7 @@ export async function runThroughFailover(run: FailoverRun): Promise<FailoverRepo
     unavailable: unavailable.length,
     ...(unavailable.length > 0 ? { unavailableWindowMs: [Math.min(...unavailable), Math.max(...unavailable)] as const } : {}),
     timeoutsMs: tries.filter((attempt) => attempt.answer === 'timeout').map((attempt) => (attempt.at ?? killedAt) - killedAt),
+    eventLoopMaxMs: Math.round(loop.max / 1e6),
     givenUp: callbacks.length - acknowledged.length,
     answers,
   };

@@ -68,6 +68,8 @@ export interface RedisClusterHandle {
   masterOfSlot(slot: number): Promise<number>;
   /** SIGKILLs a node and waits until a replica took over its slots (when it was a master). */
   killAndWaitForFailover(port: number): Promise<{ promoted: number; tookMs: number }>;
+  /** Starts a killed node again (same port and dir): it rejoins as a replica; resolves once it has synced. */
+  restartAsReplica(port: number): Promise<{ tookMs: number }>;
   stop(): Promise<void>;
 }
 
@@ -151,6 +153,16 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<R
       });
       await until('every slot served', async () => ((await ask<string>(promoted, 'CLUSTER', 'INFO')).includes('cluster_state:ok') ? true : undefined));
       return { promoted, tookMs: Date.now() - started };
+    },
+    async restartAsReplica(port) {
+      const node = nodes.find((candidate) => candidate.port === port);
+      if (!node) throw new Error(`no node on port ${port}`);
+      const started = Date.now();
+      await node.server.restart();
+      killed.delete(port);
+      await until('the restarted node to sync as a replica', async () =>
+        (await ask<string>(port, 'INFO', 'replication')).includes('master_link_status:up') ? true : undefined);
+      return { tookMs: Date.now() - started };
     },
     async stop() {
       await Promise.allSettled(nodes.map((node) => node.server.stop()));

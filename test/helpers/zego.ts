@@ -76,6 +76,7 @@ export interface TestConfigOptions {
   prefix?: string;
   targets?: { name: string; events: string[]; appIds?: string[]; url?: string; retry?: Record<string, unknown> }[];
   zego?: Record<string, unknown>;
+  intake?: Record<string, unknown>;
   server?: Record<string, unknown>;
 }
 
@@ -85,6 +86,7 @@ export function testConfig(options: TestConfigOptions): RelayConfig {
     server: { host: '127.0.0.1', port: 0, ...options.server },
     redis: { ...(options.redis ?? { url: options.redisUrl }), prefix: options.prefix ?? `test-${randomUUID()}` },
     zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }], ...options.zego },
+    ...(options.intake ? { intake: options.intake } : {}),
     targets: (options.targets ?? [{ name: 'billing', events: ['*'] }]).map((target) => ({
       url: 'http://127.0.0.1:9/unused',
       ...target,
