@@ -60,7 +60,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
-  healthRoutes(router, { config, redis: connection });
+  healthRoutes(router, { config, redis: connection, detailed: true });
   if (config.mode === 'development') router.post(DEMO_SINK_PATH, demoSinkHandler(options.logger.child({ component: 'demo-sink' })));
 
   if (config.admin.password) {

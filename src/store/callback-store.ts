@@ -131,7 +131,7 @@ export class CallbackStore {
     const pipeline = this.writer.pipeline();
     pipeline.watch(guardKey);
     (pipeline as unknown as ClaimingPipeline)[CLAIM_COMMAND](
-      markerKeys.nonce(prefix, callback.appId, callback.nonce),
+      markerKeys.nonce(prefix, callback.nonce),
       seenKey,
       guardKey,
       callback.callbackId,

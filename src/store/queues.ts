@@ -18,8 +18,11 @@ export const UNROUTED_QUEUE = 'unrouted';
 export const markerKeys = {
   /** Present while a callback id is remembered for de-duplication. */
   seen: (prefix: string, callbackId: string) => `${prefix}:seen:${callbackId}`,
-  /** The callback id a nonce first came with (replay defense). */
-  nonce: (prefix: string, appId: string, nonce: string) => `${prefix}:nonce:${appId}:${nonce}`,
+  /**
+   * The callback id a nonce first came with (replay defense). One key for every app: ZEGO's
+   * signature covers no app id, so apps sharing a secret must share the binding too.
+   */
+  nonce: (prefix: string, nonce: string) => `${prefix}:nonce:${nonce}`,
   /** WATCHed while a callback is stored; the admission script writes it to abort the EXEC. */
   guard: (prefix: string, callbackId: string) => `${prefix}:guard:${callbackId}`,
 };
