@@ -113,7 +113,7 @@ describe('check-config warnings about credentials', () => {
   const warningsOf = (text: string, env: Record<string, string> = {}) => configWarnings(parseConfig(text, { env }));
 
   it("warns about .env.example's placeholder admin password, a short one and a well-known one", () => {
-    const withPassword = (password: string) => warningsOf(yaml(`admin:\n  password: \${ADMIN_PASSWORD}\n`).replace(/^/, ''), { ADMIN_PASSWORD: password });
+    const withPassword = (password: string) => warningsOf(yaml(`admin:\n  password: \${ADMIN_PASSWORD}\n`), { ADMIN_PASSWORD: password });
     expect(withPassword('replace-with-a-long-random-password')).toContain("admin.password looks like a placeholder (is it .env.example's value?): use a long random one (ADMIN_PASSWORD, e.g. openssl rand -base64 24)");
     for (const known of ['admin', 'password', 'changeme', 'Password', '123456']) {
       expect(withPassword(known), known).toContainEqual(expect.stringMatching(/^admin\.password (is a well-known password|looks like a placeholder)/));
@@ -126,8 +126,8 @@ describe('check-config warnings about credentials', () => {
   it('warns about a placeholder or empty token in target headers, without printing it', () => {
     const headers = '{ Authorization: "Bearer ${BILLING_TOKEN}", X-Api-Key: "${API_KEY}", X-Other: "${OTHER}" }';
     const warnings = warningsOf(yaml(target(headers)), { BILLING_TOKEN: 'replace-with-the-billing-api-token', API_KEY: 'changeme', OTHER: 'Zr8-real-value-3k' });
-    expect(warnings).toContain('targets[0] (billing).headers.Authorization looks like a placeholder: set the real value (e.g. ${BILLING_TOKEN})');
-    expect(warnings).toContain('targets[0] (billing).headers.X-Api-Key looks like a placeholder: set the real value (e.g. ${BILLING_TOKEN})');
+    expect(warnings).toContain('targets[0] (billing).headers.Authorization looks like a placeholder: set the real value from the environment (${VAR})');
+    expect(warnings).toContain('targets[0] (billing).headers.X-Api-Key looks like a placeholder: set the real value from the environment (${VAR})');
     expect(warnings.join('\n')).not.toContain('X-Other');
     expect(warnings.join('\n')).not.toMatch(/replace-with|changeme/);
     expect(warningsOf(yaml(target('{ Authorization: "Bearer ${BILLING_TOKEN}" }')))).toContain('targets[0] (billing).headers.Authorization is empty: is its environment variable set?');

@@ -102,7 +102,7 @@ function targetWarnings(config: RelayConfig, target: Target, index: number, appI
   }
   for (const [name, value] of Object.entries(target.headers)) {
     const credential = credentialOf(value);
-    if (PLACEHOLDER.test(credential)) warnings.push(`${where}.headers.${name} looks like a placeholder: set the real value (e.g. \${BILLING_TOKEN})`);
+    if (PLACEHOLDER.test(credential)) warnings.push(`${where}.headers.${name} looks like a placeholder: set the real value from the environment (\${VAR})`);
     else if (credential === '') warnings.push(`${where}.headers.${name} is empty: is its environment variable set?`);
   }
   if (url.username || url.password) warnings.push(`${where}.url carries credentials: prefer headers (e.g. Authorization: Bearer \${TOKEN})`);
