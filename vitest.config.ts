@@ -14,18 +14,22 @@ const UNIT = [
   'test/config.test.ts',
   'test/deliver-sign.test.ts',
   'test/intake-entry.test.ts',
+  'test/log-serializer.test.ts',
   'test/receive-payload.test.ts',
   'test/route.test.ts',
   'test/signature.test.ts',
 ];
 const SYSTEM = [
   'test/backlog.test.ts',
+  'test/browser-cross-site.test.ts',
   'test/browser.test.ts',
   'test/chaos-aof.test.ts',
   'test/chaos.test.ts',
   'test/cli.test.ts',
   'test/compose.test.ts',
+  'test/config-security.test.ts',
   'test/crash.test.ts',
+  'test/redis-credentials.test.ts',
   'test/router-crash.test.ts',
   'test/start.test.ts',
 ];

@@ -5,7 +5,7 @@
  * auth sees the target queues and that failed delivery. Skipped only when chromium is absent
  * outside CI; in CI (.ci/run installs it) it must run.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,12 +20,10 @@ import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { startWorkers, type WorkersHandle } from '../workers/delivery.js';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable as available } from './helpers/chromium.js';
 import { sharedRedis } from './helpers/redis.js';
 import { TEST_APP_ID, TEST_SECRET, testConfig } from './helpers/relay-config.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI) throw new Error(`${CHROMIUM} is missing in CI: apt-get install -y chromium (.ci/run does)`);
 
 const PASSWORD = 'browser-test-Pw-93f1';
 const SCREENSHOT = '/tmp/zego-relay-bull-board.png';
@@ -85,7 +83,7 @@ describe.skipIf(!available)('Bull Board in headless Chromium', () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: CHROMIUM_ARGS,
       httpCredentials: { username: 'ops', password: PASSWORD },
       viewport: { width: 1400, height: 900 },
       timeout: 20_000,

@@ -4,6 +4,7 @@
  * 0 ok, 1 failure or invalid, 2 usage error.
  */
 import { createLogger } from '../ops/logger.js';
+import { maskUrlCredentials } from '../redact.js';
 import { checkConfigCommand } from './check-config.js';
 import { ExitCode, say, UsageError, type Command, type CommandIo } from './command.js';
 import { replayCommand } from './replay.js';
@@ -56,7 +57,8 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
       say(io.stderr, `Run zego-relay ${error.command ? `${error.command} ` : ''}--help for usage.`);
       return ExitCode.usage;
     }
-    say(io.stderr, `zego-relay ${name}: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    // An error's text may quote a URL with its credentials (a Redis URL); never print them.
+    say(io.stderr, `zego-relay ${name}: unexpected error: ${maskUrlCredentials(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
     return ExitCode.failure;
   }
 }

@@ -5,6 +5,7 @@
  * (bounded by delivery.shutdownTimeout), close the admin listener, stop a private Redis last.
  */
 import { ConfigError } from '../errors.js';
+import { maskUrlCredentials } from '../redact.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { startAdmin } from '../ops/admin.js';
 import type { Logger } from '../ops/logger.js';
@@ -113,7 +114,7 @@ function startFailure(error: unknown, config: RelayConfig): string {
     return `a port is already in use (server.port ${config.server.port} or admin.port ${config.admin.port}): stop the other process or change the port (PORT, server.port, admin.port). ${(error as Error).message}`;
   }
   if (code === 'EACCES') return `not allowed to listen on a port below 1024 as this user: use a higher port. ${(error as Error).message}`;
-  return error instanceof Error ? error.message : String(error);
+  return maskUrlCredentials(error instanceof Error ? error.message : String(error));
 }
 
 /** What start-up opened, closed in this order: stop taking callbacks first, stop Redis last. */

@@ -2,6 +2,7 @@
  * The admin listener (`admin.host:admin.port`, private by default): Prometheus `/metrics`, Bull
  * Board under `/admin/queues` behind basic auth (404 with no `admin.password`), `/healthz` and
  * `/readyz`, and in development mode the demo sink. None of this is on the public listener.
+ * Cross-site requests that could change something are refused first (cross-site.ts).
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
@@ -15,6 +16,7 @@ import { closeServer } from './close-server.js';
 import { createProducerConnection } from '../store/redis.js';
 import { basicAuth } from './basic-auth.js';
 import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
+import { refuseCrossSite } from './cross-site.js';
 import { DEMO_SINK_PATH, demoSinkHandler } from './demo-sink.js';
 import { healthRoutes } from './health.js';
 import type { Logger } from './logger.js';
@@ -53,6 +55,8 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
 
   const app = new Koa();
   app.on('error', (error: Error) => logger.warn({ err: error.message }, 'admin request failed'));
+  // First: a page on another site must not use the operator's cached login (CSRF), whatever follows.
+  app.use(refuseCrossSite());
   const router = new Router();
 
   router.get('/metrics', async (ctx) => {
@@ -61,7 +65,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
-  healthRoutes(router, { config, redis: connection });
+  healthRoutes(router, { config, redis: connection, detailed: true });
   if (config.mode === 'development') router.post(DEMO_SINK_PATH, demoSinkHandler(options.logger.child({ component: 'demo-sink' })));
 
   if (config.admin.password) {

@@ -1,10 +1,48 @@
 /**
  * Structured logs: one JSON object a line on stdout. LOG_LEVEL picks the level (default info).
- * Secrets never reach a log line: redact covers the places they could appear.
+ * Secrets never reach a log line: errors go through one serializer that keeps only fields known
+ * to be safe, and redact covers the other places a secret could appear.
  */
 import { pino, type Logger } from 'pino';
+import { maskUrlCredentials } from '../redact.js';
 
 export type { Logger };
+
+/** Fields of an error worth logging and never secret (network errors' and HTTP errors' details). */
+const SAFE_ERROR_FIELDS = ['code', 'errno', 'syscall', 'address', 'port', 'status', 'statusCode'] as const;
+
+/** How deep `cause` and AggregateError's `errors` are followed. */
+const MAX_ERROR_DEPTH = 3;
+
+/**
+ * The one serializer of every error logged under `err` (or `error`). An allow-list, not a
+ * deny-list: ioredis puts the failed command on its errors with every argument (AUTH's are the
+ * user name and password, others carry keys and job data), got puts its request options with the
+ * headers, and a library may add anything tomorrow. Only the type, the message and the stack
+ * (URL credentials masked), the fields above and the bare command name are kept.
+ */
+export function serializeError(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return maskUrlCredentials(value);
+  if (value === null || typeof value !== 'object') return value;
+  const error = value as Record<string, unknown>;
+  const serialized: Record<string, unknown> = {
+    type: (value as { constructor?: { name?: string } }).constructor?.name ?? 'Object',
+    message: maskUrlCredentials(String(error.message ?? '')),
+  };
+  if (typeof error.stack === 'string') serialized.stack = maskUrlCredentials(error.stack);
+  for (const field of SAFE_ERROR_FIELDS) {
+    const fieldValue = error[field];
+    if (typeof fieldValue === 'number') serialized[field] = fieldValue;
+    else if (typeof fieldValue === 'string') serialized[field] = maskUrlCredentials(fieldValue);
+  }
+  const command = error.command as { name?: unknown } | undefined;
+  if (typeof command?.name === 'string') serialized.command = command.name;
+  if (depth < MAX_ERROR_DEPTH) {
+    if (error.cause !== undefined) serialized.cause = serializeError(error.cause, depth + 1);
+    if (Array.isArray(error.errors)) serialized.errors = error.errors.slice(0, 10).map((inner) => serializeError(inner, depth + 1));
+  }
+  return serialized;
+}
 
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
   // Asynchronous writes: a synchronous write per callback was ~7% of the receiver's CPU. pino
@@ -13,10 +51,11 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): L
   return pino({
     level,
     base: { service: 'zego-relay' },
+    serializers: { err: serializeError, error: serializeError },
     // A safety net: no log call passes these. Exact paths only; leading wildcards make pino walk
     // every logged object, which cost ~2% of the relay's CPU with two lines per callback.
     redact: {
-      paths: ['secret', 'signature', 'password', 'headers.authorization', 'err.options.headers.authorization'],
+      paths: ['secret', 'signature', 'password', 'headers.authorization'],
       censor: '[redacted]',
     },
   }, destination);

@@ -31,13 +31,14 @@ export function createReceiverApp(deps: ReceiverDeps): Koa {
   app.silent = true;
   app.use(errorMiddleware(logger));
 
-  const router = new Router();
+  // Exact paths: CONTRACT's "any other path is 404" includes /ZEGO/CALLBACK and a trailing slash.
+  const router = new Router({ sensitive: true, strict: true });
   router.post(config.server.callbackPath, callbackHandler({ config, store: deps.store, logger, now: deps.now ?? Date.now }));
   router.all(config.server.callbackPath, (ctx) => {
     ctx.set('Allow', 'POST');
     throw new HttpError(405, 'method_not_allowed', 'only POST is allowed here');
   });
-  healthRoutes(router, { config, redis: deps.redis });
+  healthRoutes(router, { config, redis: deps.redis, detailed: false });
   app.use(router.routes());
   app.use(() => {
     throw new HttpError(404, 'not_found', 'nothing here');
