@@ -11,6 +11,7 @@ import { healthRoutes } from '../ops/health.js';
 import type { Logger } from '../ops/logger.js';
 import type { CallbackStore } from '../store/callback-store.js';
 import { callbackHandler } from './callback-handler.js';
+import { closeUnreadBodies } from './close-unread.js';
 import { errorMiddleware } from './error-middleware.js';
 
 export interface ReceiverDeps {
@@ -29,6 +30,7 @@ export function createReceiverApp(deps: ReceiverDeps): Koa {
   const app = new Koa();
   // Every error is answered and logged by errorMiddleware; Koa's default printer would log twice.
   app.silent = true;
+  app.use(closeUnreadBodies());
   app.use(errorMiddleware(logger));
 
   const router = new Router();

@@ -76,8 +76,9 @@ function collect(request: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         cleanup();
-        // Stop reading: the rest of an oversized body is discarded, not buffered.
-        request.resume();
+        // Stop reading: the answer closes the connection (close-unread.ts) instead of draining
+        // the rest, which may never end.
+        request.pause();
         reject(tooLarge(limit));
         return;
       }
