@@ -41,9 +41,10 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   const logger = options.logger.child({ component: 'receiver' });
   const store = CallbackStore.open(config, logger);
   checkSettingsWhenConnected(store, logger);
-  // Its own fail-fast connection: a flood of refused requests never queues in front of the
-  // callbacks' writes, and its failures (logged once by RejectedLog) never affect them.
-  const rejectedConnection = createProducerConnection(config.redis.url, 'rejected-log');
+  // Its own connection: a flood of refused requests never queues in front of the callbacks'
+  // writes, and its failures (logged once by RejectedLog) never affect them. Samples may wait for
+  // it to connect (a start-up is no outage), each at most the command timeout, at most 64 at once.
+  const rejectedConnection = createProducerConnection(config.redis.url, 'rejected-log', { queueWhileConnecting: true });
   rejectedConnection.on('error', () => {});
   const rejectedLog = new RejectedLog(rejectedConnection, config.redis.prefix, logger);
 

@@ -10,11 +10,15 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 1_500;
 
 const reconnect = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000);
 
-/** For the receiver and admin reads: never queue commands while disconnected, never wait long. */
-export function createProducerConnection(url: string, name = 'producer'): Redis {
+/**
+ * For the receiver and admin reads: never queue commands while disconnected, never wait long.
+ * `queueWhileConnecting` lets commands wait (each still at most the command timeout) for a
+ * connection being made, for a writer that bounds its own backlog (the rejected log).
+ */
+export function createProducerConnection(url: string, name = 'producer', options: { queueWhileConnecting?: boolean } = {}): Redis {
   return new Redis(url, {
     connectionName: `zego-relay:${name}`,
-    enableOfflineQueue: false,
+    enableOfflineQueue: options.queueWhileConnecting ?? false,
     maxRetriesPerRequest: 1,
     commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS,
     connectTimeout: 2_000,

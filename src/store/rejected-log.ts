@@ -46,7 +46,7 @@ export function rejectedKey(prefix: string): string {
   return `{${prefix}:rejected}`;
 }
 
-/** Writes samples, fire-and-forget, on a fail-fast connection of its own. */
+/** Writes samples, fire-and-forget, on a connection of its own with a command timeout. */
 export class RejectedLog {
   private inFlight = 0;
   private failing = false;
