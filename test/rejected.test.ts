@@ -81,10 +81,10 @@ describe('the rejected list in Redis', () => {
     expect(markers[0]).toBeGreaterThanOrEqual(1_500 - 25);
   }, 60_000);
 
-  it('skips samples older than 24 h', async () => {
+  it('skips samples older than 24 h, and entries it did not write', async () => {
     const prefix = `test-old-${Date.now()}`;
     const old = { at: new Date(Date.now() - REJECTED_KEEP_MS - 1_000).toISOString(), status: 400, code: 'invalid_body', message: '', contentType: null, size: 0, body: '', truncated: false };
-    await redis.inspector.lpush(rejectedKey(prefix), JSON.stringify(old), JSON.stringify({ ...old, at: new Date().toISOString() }));
+    await redis.inspector.lpush(rejectedKey(prefix), JSON.stringify(old), 'not json', '42', JSON.stringify({ ...old, at: new Date().toISOString() }));
     redis.cleanup(() => redis.inspector.del(rejectedKey(prefix)));
     expect(await listRejected(redis.inspector, prefix, 10)).toHaveLength(1);
   });

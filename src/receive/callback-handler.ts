@@ -17,6 +17,7 @@ import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';
 import { decodeBody } from './payload.js';
 import { BodyTooLargeError, callbackText, readCallbackBody } from './read-body.js';
+import type { RejectedRequest } from './rejection-sample.js';
 import type { Rejections } from './rejections.js';
 import { validateCallback, type Callback } from './validate.js';
 
@@ -92,19 +93,18 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
       else if (status === 200) logger.info(line, 'callback accepted');
       else {
         logger.debug(line, 'callback rejected');
-        const tooLarge = failure instanceof BodyTooLargeError ? failure : undefined;
-        rejections.report({
-          status,
-          code: outcome,
-          message: failure instanceof Error ? failure.message : '',
-          contentType: ctx.get('content-type') || undefined,
-          body: tooLarge?.received ?? body ?? Buffer.alloc(0),
-          ...(tooLarge ? { size: tooLarge.size } : {}),
-          at: now(),
-        });
+        // A 4xx status was set from the HttpError that was thrown.
+        rejections.report(rejectedRequest(failure as HttpError, body, ctx.get('content-type') || undefined, now()));
       }
     }
   };
+}
+
+/** A refused request for the rejected log: for a 413, what was read before the limit passed. */
+function rejectedRequest(error: HttpError, body: Buffer | undefined, contentType: string | undefined, at: number): RejectedRequest {
+  const { status, code, message } = error;
+  if (error instanceof BodyTooLargeError) return { status, code, message, contentType, body: error.received, size: error.size, at };
+  return { status, code, message, contentType, body: body ?? Buffer.alloc(0), at };
 }
 
 /** What to log about a 5xx: the underlying Redis error rather than our generic wrapper. */

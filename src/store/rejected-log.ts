@@ -95,7 +95,15 @@ export class RejectedLog {
 export async function listRejected(redis: Redis, prefix: string, limit: number, now = Date.now()): Promise<RejectedSample[]> {
   const entries = await redis.lrange(rejectedKey(prefix), 0, Math.min(limit, REJECTED_MAX_SAMPLES) - 1);
   const oldest = now - REJECTED_KEEP_MS;
-  return entries
-    .map((entry) => JSON.parse(entry) as RejectedSample)
-    .filter((sample) => Date.parse(sample.at) >= oldest);
+  return entries.map(parseSample).filter((sample): sample is RejectedSample => sample !== undefined && Date.parse(sample.at) >= oldest);
+}
+
+/** A sample as written by `record`; anything else in the list (written by hand?) is skipped. */
+function parseSample(entry: string): RejectedSample | undefined {
+  try {
+    const sample = JSON.parse(entry) as RejectedSample;
+    return typeof sample?.at === 'string' ? sample : undefined;
+  } catch {
+    return undefined;
+  }
 }
