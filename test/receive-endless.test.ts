@@ -1,9 +1,10 @@
+import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { useTestRedis } from './helpers/redis.js';
-import { testConfig } from './helpers/zego.js';
+import { jsonBody, mixStopFields, sign, testConfig } from './helpers/zego.js';
 
 const redis = useTestRedis();
 
@@ -67,4 +68,25 @@ describe('a body that never ends', () => {
     // What the client could write is an upper bound of what the relay read: the limit plus socket buffers.
     expect(upload.written).toBeLessThan(16 * 1024 * 1024);
   }, 30_000);
+});
+
+describe('a body read to its end', () => {
+  it('keeps its keep-alive connection, whatever the answer', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    const handle = await startReceiver(config, { logger: silentLogger });
+    redis.cleanup(() => handle.close());
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    redis.cleanup(async () => agent.destroy());
+    const post = (body: string) =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const outgoing = request({ agent, port: handle.port, host: '127.0.0.1', path: '/zego/callback', method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode!, connection: response.headers.connection }));
+        });
+        outgoing.on('error', reject);
+        outgoing.end(body);
+      });
+    expect(await post(jsonBody(sign(mixStopFields())))).toEqual({ status: 200, connection: 'keep-alive' });
+    expect(await post('{"not": "a callback"}')).toEqual({ status: 400, connection: 'keep-alive' });
+  });
 });
