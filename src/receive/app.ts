@@ -10,10 +10,10 @@ import { HttpError } from '../errors.js';
 import { healthRoutes } from '../ops/health.js';
 import type { Logger } from '../ops/logger.js';
 import type { CallbackStore } from '../store/callback-store.js';
-import { Rejections, type RejectionSink } from './rejections.js';
 import { callbackHandler } from './callback-handler.js';
 import { closeUnreadBodies } from './close-unread.js';
 import { errorMiddleware } from './error-middleware.js';
+import { Rejections, type RejectionSink } from './rejections.js';
 
 export interface ReceiverDeps {
   config: RelayConfig;
