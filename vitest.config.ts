@@ -30,6 +30,7 @@ const SYSTEM = [
   'test/config-security.test.ts',
   'test/crash.test.ts',
   'test/redis-credentials.test.ts',
+  'test/rejected.test.ts',
   'test/router-crash.test.ts',
   'test/start.test.ts',
 ];

@@ -7,11 +7,12 @@ import { createLogger } from '../ops/logger.js';
 import { maskUrlCredentials } from '../redact.js';
 import { checkConfigCommand } from './check-config.js';
 import { ExitCode, say, UsageError, type Command, type CommandIo } from './command.js';
+import { rejectedCommand } from './rejected.js';
 import { replayCommand } from './replay.js';
 import { simulateCommand } from './simulate.js';
 import { startCommand } from './start.js';
 
-const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, simulateCommand];
+const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, simulateCommand];
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 

@@ -1,8 +1,9 @@
 /**
  * The admin listener (`admin.host:admin.port`, private by default): Prometheus `/metrics`, Bull
- * Board under `/admin/queues` behind basic auth (404 with no `admin.password`), `/healthz` and
- * `/readyz`, and in development mode the demo sink. None of this is on the public listener.
- * Cross-site requests that could change something are refused first (cross-site.ts).
+ * Board under `/admin/queues` and the admin API under `/admin/api` behind basic auth (404 with no
+ * `admin.password`), `/healthz` and `/readyz`, and in development mode the demo sink. None of this
+ * is on the public listener. Cross-site requests that could change something are refused first
+ * (cross-site.ts).
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
@@ -14,6 +15,8 @@ import { intakePendingCount } from '../store/intake-stats.js';
 import { openQueues } from '../store/queues.js';
 import { closeServer } from './close-server.js';
 import { createProducerConnection } from '../store/redis.js';
+import { errorMiddleware } from '../receive/error-middleware.js';
+import { REJECTED_API_PATH, rejectedListHandler } from './admin-rejected.js';
 import { basicAuth } from './basic-auth.js';
 import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
 import { refuseCrossSite } from './cross-site.js';
@@ -75,6 +78,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
       if (ctx.path !== BULL_BOARD_PATH && !ctx.path.startsWith(`${BULL_BOARD_PATH}/`)) return next();
       return auth(ctx, () => board(ctx, next));
     });
+    router.get(REJECTED_API_PATH, auth, errorMiddleware(logger), rejectedListHandler(connection, config.redis.prefix));
   }
   app.use(router.routes()).use(router.allowedMethods());
 

@@ -11,6 +11,7 @@
  *   {PREFIX:intake:N}:nonce:NONCE   the callback id a nonce first came with (replay defense)
  *   {PREFIX:deliver-NAME}:deliver-NAME:...   BullMQ's keys of target NAME's queue
  *   {PREFIX:unrouted}:unrouted:...           callbacks that matched no target
+ *   {PREFIX:rejected}                         the latest rejected requests (a capped list)
  */
 
 /** The queue of one target's deliveries. BullMQ forbids ':' in queue names. */
@@ -27,6 +28,11 @@ export const UNROUTED_QUEUE = 'unrouted';
  */
 export function queuePrefix(prefix: string, queueName: string): string {
   return `{${prefix}:${queueName}}`;
+}
+
+/** The list of the latest rejected requests: its own hash tag, under the configured prefix. */
+export function rejectedKey(prefix: string): string {
+  return `{${prefix}:rejected}`;
 }
 
 /** The consumer group every router reads the intake with. */

@@ -10,10 +10,13 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 1_500;
 
 const reconnect = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000);
 
-/** For the receiver and admin reads: never queue commands while disconnected, never wait long. */
+/**
+ * For the receiver and admin reads: never queue commands while disconnected, never wait long.
+ * `overrides` adjust one connection (auto-pipelining for the receiver's writes; an offline queue,
+ * each command still bounded by the command timeout, for a writer that bounds its own backlog).
+ */
 export function createProducerConnection(url: string, name = 'producer', overrides: RedisOptions = {}): Redis {
   return new Redis(url, {
-    ...overrides,
     connectionName: `zego-relay:${name}`,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -21,6 +24,7 @@ export function createProducerConnection(url: string, name = 'producer', overrid
     connectTimeout: 2_000,
     retryStrategy: reconnect,
     lazyConnect: false,
+    ...overrides,
   } satisfies RedisOptions);
 }
 
