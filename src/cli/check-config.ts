@@ -6,6 +6,7 @@
 import { ConfigError } from '../errors.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
+import { bullBoardAccess } from '../ops/admin-credentials.js';
 import { ExitCode, parseOptions, say, type Command } from './command.js';
 import { configWarnings, routingTable } from './config-warnings.js';
 import { formatSchedule, reachableHost, safeUrl } from './show.js';
@@ -49,13 +50,20 @@ export const checkConfigCommand: Command = {
   },
 };
 
+function bullBoardSummary(config: RelayConfig): string {
+  const access = bullBoardAccess(config);
+  if (access === 'off') return '; Bull Board off: no admin.password';
+  const generated = access === 'generated' ? ' with a password each start generates and prints (development mode, no admin.password)' : '';
+  return `, Bull Board at /admin/queues${config.admin.readOnly ? ' read-only' : ''}${generated}`;
+}
+
 /** The human summary of a loaded config: listeners, Redis, apps, targets, routes. */
 export function describeConfig(config: RelayConfig): string[] {
   const { server, admin } = config;
   const lines = [
     `config: ${config.source} (mode: ${config.mode})`,
     `callbacks: POST http://${reachableHost(server.host)}:${server.port}${server.callbackPath} (listening on ${server.host}:${server.port})`,
-    `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${admin.password ? `, Bull Board at /admin/queues${admin.readOnly ? ' read-only' : ''}` : '; Bull Board off: no admin.password'})`,
+    `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${bullBoardSummary(config)})`,
     `redis: ${safeUrl(config.redis.url)} (key prefix ${config.redis.prefix})`,
     `apps: ${config.zego.apps.map((app) => `${app.appId} (${app.callbackSecrets.length} secret${app.callbackSecrets.length > 1 ? 's' : ''})`).join(', ')}`,
     '',

@@ -4,6 +4,7 @@
  */
 import { DEVELOPMENT_SECRET, type RelayConfig, type Target } from '../config/load.js';
 import { KNOWN_EVENTS } from '../receive/events.js';
+import { bullBoardAccess, isLoopback } from '../ops/admin-credentials.js';
 import { DEMO_SINK_PATH } from '../ops/demo-sink.js';
 import { eventMatches, targetMatches } from '../route/match.js';
 
@@ -20,8 +21,6 @@ export function placeholderReason(secret: string): string | undefined {
   return undefined;
 }
 
-const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
-
 /** Every doubtful setting, one sentence each, naming the config path. */
 export function configWarnings(config: RelayConfig): string[] {
   const warnings: string[] = [];
@@ -34,7 +33,7 @@ export function configWarnings(config: RelayConfig): string[] {
     });
   });
 
-  if (!config.admin.password) warnings.push('admin.password is not set: Bull Board is off (404); set ADMIN_PASSWORD to turn it on');
+  if (bullBoardAccess(config) === 'off') warnings.push('admin.password is not set: Bull Board is off (404); set ADMIN_PASSWORD to turn it on');
   if (!isLoopback(config.admin.host)) {
     warnings.push(`admin.host is ${config.admin.host}: metrics and Bull Board are reachable from the network; keep that network private`);
   }
