@@ -72,7 +72,8 @@ describe('displayBody', () => {
 describe('displayJobName', () => {
   it('names the event, the target and the attempts made of those allowed', () => {
     expect(displayJobName({ name: 'mix_stop', attemptsMade: 2, opts: { attempts: 10 } }, 'billing')).toBe('mix_stop → billing · attempts 2/10');
-    expect(displayJobName({ name: 'mix_stop', attemptsMade: 0, opts: {} }, undefined)).toBe('mix_stop');
-    expect(displayJobName(undefined, 'billing')).toBe(' → billing');
+    expect(displayJobName({ name: 'mix_stop', attemptsMade: 0, opts: {} }, 'billing')).toBe('mix_stop → billing · attempts 0/1');
+    expect(displayJobName({ name: 'mix_stop', attemptsMade: 0, opts: { attempts: 3 } }, undefined)).toBe('mix_stop');
+    expect(displayJobName(undefined, 'billing')).toBe(' → billing · attempts 0/1');
   });
 });

@@ -56,11 +56,15 @@ export function displayJobData(data: unknown, target: string | undefined): unkno
   return { ...(target === undefined ? {} : { target }), ...data, body: displayBody(data.body) };
 }
 
-/** The job's name (its event), the target and the attempts: `mix_stop → billing · attempts 1/10`. */
+/**
+ * The job's name (its event), the target and the attempts made of those allowed:
+ * `mix_stop → billing · attempts 1/10`. An unrouted callback is never attempted: its event only.
+ */
 export function displayJobName(job: JobView | null | undefined, target: string | undefined): string {
   const event = typeof job?.name === 'string' ? job.name : '';
+  if (target === undefined) return event;
   const made = typeof job?.attemptsMade === 'number' ? job.attemptsMade : 0;
-  const allowed = typeof job?.opts?.attempts === 'number' ? job.opts.attempts : undefined;
-  const attempts = allowed === undefined ? '' : ` · attempts ${made}/${allowed}`;
-  return `${event}${target === undefined ? '' : ` → ${target}`}${attempts}`;
+  // BullMQ makes one attempt when `attempts` is unset or below 1.
+  const allowed = typeof job?.opts?.attempts === 'number' ? Math.max(1, job.opts.attempts) : 1;
+  return `${event} → ${target} · attempts ${made}/${allowed}`;
 }

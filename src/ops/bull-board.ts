@@ -31,6 +31,14 @@ function adapter(queue: Queue, target: string | undefined, readOnly: boolean): B
 }
 
 /**
+ * Bull Board's routes that write a job's data (Update data, Duplicate), relative to its base path.
+ * Its UI fills them in from what it shows, the formatted view, so saving would replace a body's
+ * exact bytes with re-serialised JSON (and add `target`): refused, like any edit of what ZEGO sent.
+ * Retry re-delivers a job as stored.
+ */
+const WRITES_JOB_DATA = /^\/api\/queues\/[^/]+\/(?:add|[^/]+\/update-data)\/?$/;
+
+/**
  * A Koa middleware serving Bull Board's UI and API under `basePath` for `queues`, keyed by target
  * name (and UNROUTED_QUEUE) as openQueues gives them.
  */
@@ -43,5 +51,14 @@ export function bullBoardMiddleware(queues: ReadonlyMap<string, Queue>, options:
     serverAdapter,
     options: { uiConfig: { boardTitle: 'zego-relay', hideDocsLink: true } },
   });
-  return serverAdapter.registerPlugin();
+  const board = serverAdapter.registerPlugin();
+  return async (ctx, next) => {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && WRITES_JOB_DATA.test(ctx.path.slice(basePath.length))) {
+      ctx.status = 403;
+      // Bull Board's error shape; its UI shows the key as the message.
+      ctx.body = { error: { key: 'zego-relay keeps each delivery exactly as received: use Retry to deliver it again' } };
+      return;
+    }
+    return board(ctx, next);
+  };
 }
