@@ -53,7 +53,7 @@ export const checkConfigCommand: Command = {
 function bullBoardSummary(config: RelayConfig): string {
   const access = bullBoardAccess(config);
   if (access === 'off') return '; Bull Board off: no admin.password';
-  const generated = access === 'generated' ? '; no admin.password, so each start generates one and prints it (development mode)' : '';
+  const generated = access === 'generated' ? '; development mode without admin.password: each start generates a password and prints it' : '';
   return `, Bull Board at /admin/queues${config.admin.readOnly ? ' read-only' : ''}${generated}`;
 }
 
