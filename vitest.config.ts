@@ -1,13 +1,50 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Three tiers (vitest projects), all run by `npm test`:
+ * - unit: pure code, no process, no Redis, no build step (`npm run test:unit`, the fast loop);
+ * - integration: real Redis and real HTTP servers on 127.0.0.1, in-process;
+ * - system: real processes (the compiled CLI and worker entry, Chromium), crash, chaos and backlog.
+ *   Only this tier compiles dist/ first (test/global-setup.ts).
+ * A new test file lands in integration unless it is listed below.
+ */
+const UNIT = [
+  'test/admin-credentials.test.ts',
+  'test/backoff.test.ts',
+  'test/bench-report.test.ts',
+  'test/bull-board-format.test.ts',
+  'test/config.test.ts',
+  'test/deliver-sign.test.ts',
+  'test/intake-entry.test.ts',
+  'test/receive-payload.test.ts',
+  'test/route.test.ts',
+  'test/signature.test.ts',
+];
+const SYSTEM = [
+  'test/backlog.test.ts',
+  'test/browser.test.ts',
+  'test/chaos-aof.test.ts',
+  'test/chaos.test.ts',
+  'test/cli.test.ts',
+  'test/compose.test.ts',
+  'test/crash.test.ts',
+  'test/first-run.test.ts',
+  'test/logging.test.ts',
+  'test/router-crash.test.ts',
+  'test/start.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Two cores: crash and browser tests start processes of their own; keep the pool small.
     maxWorkers: 2,
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT } },
+      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: [...UNIT, ...SYSTEM] } },
+      { extends: true, test: { name: 'system', include: SYSTEM, globalSetup: ['test/global-setup.ts'] } },
+    ],
   },
 });

@@ -263,7 +263,7 @@ export async function runBacklog(options: BacklogOptions): Promise<BacklogResult
     await relay?.kill('SIGKILL');
     await Promise.all([backlogged.close(), healthy.close()]);
     // The run's keys (its own prefix) go, so later sections start with an empty Redis.
-    await deleteKeys(inspector, `${prefix}:*`).catch(() => {});
+    await deleteKeys(inspector, `*${prefix}*`).catch(() => {});
     inspector.disconnect();
     rmSync(directory, { recursive: true, force: true });
   }

@@ -1,8 +1,9 @@
 /**
- * Section "memory": Redis bytes per queued delivery. No worker runs, so every delivery stays
- * queued: N signed mix_stop callbacks are stored through the receiver's own store code
- * (CallbackStore, 64 in flight, as the receiver does under load) and `INFO memory` used_memory is
- * compared before and after, divided by the delivery jobs queued. The same for the naive relay's
+ * Section "memory": Redis bytes per queued delivery. No delivery worker runs, so every delivery
+ * stays queued: N signed mix_stop callbacks are stored through the receiver's own store code
+ * (CallbackStore, 64 in flight, as the receiver does under load), the router moves them from the
+ * intake log to the targets' queues, and `INFO memory` used_memory is compared before and after,
+ * divided by the delivery jobs queued. The same for the naive relay's
  * queue (`queue.add` of the parsed body, as bench/naive-relay.ts does), as a baseline. The relay's
  * RSS is measured by the e2e section (bench/e2e.ts), during its runs.
  *
@@ -14,7 +15,9 @@ import { Redis } from 'ioredis';
 import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
 import { parseConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/ops/logger.js';
+import { startRouter } from '../src/route/router.js';
 import { CallbackStore } from '../src/store/callback-store.js';
+import { intakePendingCount } from '../src/store/intake-stats.js';
 import { deleteKeys, usedMemoryBytes } from './lib/redis-memory.js';
 import type { BenchSection } from './lib/section.js';
 import { bytes, formatNumber, type FigureRow, type SectionFigures } from './report.js';
@@ -41,6 +44,8 @@ async function measureQueued(
   callbacks: number,
   jobsPerCallback: number,
   enqueue: (index: number) => Promise<unknown>,
+  /** Waits until what was enqueued reached its final place (zego-relay: routed to the queues). */
+  settle: () => Promise<void> = async () => {},
 ): Promise<QueuedMemory> {
   let next = 0;
   const runUntil = async (end: number) => {
@@ -50,14 +55,16 @@ async function measureQueued(
     await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
   };
   await runUntil(WARM_UP_CALLBACKS);
+  await settle();
   const before = await usedMemoryBytes(inspector);
   await runUntil(WARM_UP_CALLBACKS + callbacks);
+  await settle();
   const delta = (await usedMemoryBytes(inspector)) - before;
   const deliveryJobs = callbacks * jobsPerCallback;
   return { callbacks, deliveryJobs, usedMemoryDeltaBytes: delta, bytesPerDelivery: delta / deliveryJobs, bytesPerCallback: delta / callbacks };
 }
 
-/** zego-relay: the receiver's store with `targets` targets matching every callback, no workers. */
+/** zego-relay: the receiver's store and the router with `targets` targets matching every callback, no delivery workers. */
 async function measureRelay(redisUrl: string, inspector: Redis, callbacks: number, targets: number): Promise<QueuedMemory> {
   const prefix = `memory-relay-${randomUUID()}`;
   const config = parseConfig(
@@ -70,6 +77,10 @@ async function measureRelay(redisUrl: string, inspector: Redis, callbacks: numbe
     { env: {}, source: 'bench/memory' },
   );
   const store = CallbackStore.open(config, silentLogger);
+  const router = startRouter(config, { logger: silentLogger });
+  const routed = async () => {
+    while ((await intakePendingCount(inspector, config)) > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+  };
   const runId = randomUUID().replace(/-/g, '').slice(0, 12);
   try {
     return await measureQueued(inspector, callbacks, targets, (index) =>
@@ -80,10 +91,11 @@ async function measureRelay(redisUrl: string, inspector: Redis, callbacks: numbe
         nonce: `${runId}${index}`,
         body: signedBody(callbackFields('mix_stop', APP_ID, runId, index), SECRET),
       }),
+      routed,
     );
   } finally {
-    await store.close();
-    await deleteKeys(inspector, `${prefix}:*`);
+    await Promise.all([store.close(), router.close()]);
+    await deleteKeys(inspector, `*${prefix}*`);
   }
 }
 

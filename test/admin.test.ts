@@ -10,7 +10,7 @@ import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver } from '../src/receive/server.js';
-import { deliveryQueueName } from '../src/store/queues.js';
+import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { sharedRedis, startRedisServer } from './helpers/redis.js';
 import { testConfig } from './helpers/relay-config.js';
 
@@ -42,8 +42,8 @@ const deadLetterBody = {
 /** Puts one dead letter (a failed job) in the billing queue the way a worker would. */
 async function deadLetterOne(config: RelayConfig): Promise<void> {
   const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-  const queue = new Queue(deliveryQueueName('billing'), { connection, prefix: config.redis.prefix });
-  const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410 gone'); }, { connection, prefix: config.redis.prefix });
+  const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
+  const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410 gone'); }, queueOptions(config, deliveryQueueName('billing'), connection));
   const failed = new Promise<void>((resolve) => worker.on('failed', () => resolve()));
   await queue.add('mix_stop', deadLetterBody, { jobId: 'cb_test' });
   await failed;
@@ -138,7 +138,7 @@ describe('/admin/queues (Bull Board)', () => {
       expect((await fetch(`${api}/cb_test/retry`, { method: 'PUT', headers: auth })).status).toBe(204);
     });
     const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-    const queue = new Queue(deliveryQueueName('billing'), { connection, prefix: config.redis.prefix });
+    const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
     try {
       expect((await queue.getJob('cb_test'))?.data).toEqual(deadLetterBody);
       expect(await queue.count()).toBe(1);

@@ -16,7 +16,7 @@ import { callbackFields, JsonNumber, signedBody } from '../src/cli/simulate-call
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
-import { deliveryQueueName } from '../src/store/queues.js';
+import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { startWorkers, type WorkersHandle } from '../workers/delivery.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable, openBrowser, type BrowserSession } from './helpers/chromium.js';
 import { sharedRedis } from './helpers/redis.js';
@@ -76,7 +76,7 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
 
     // 410 is never retried: the delivery is a dead letter (a failed job) right after one attempt.
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const queue = new Queue(deliveryQueueName('billing'), { connection, prefix: config.redis.prefix });
+    const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
     try {
       await expect.poll(() => queue.getJobCounts('failed').then((counts) => counts.failed), { timeout: 15_000 }).toBe(1);
       expect((await queue.getJob(id))?.attemptsMade).toBe(1);

@@ -10,10 +10,13 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver } from '../src/receive/server.js';
-import { deliveryQueueName, type DeliveryJobData } from '../src/store/queues.js';
+import { startRouter } from '../src/route/router.js';
+import { intakePendingCount } from '../src/store/intake-stats.js';
+import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { startRedisServer } from './helpers/redis.js';
 import { APP_ID, SECRET, testConfig } from './helpers/zego.js';
 import { ZegoSender } from './helpers/zego-sender.js';
+import { intakeCallbacks } from './helpers/intake.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -45,12 +48,19 @@ describe.each(['always', 'everysec', 'no'] as const)('Redis with appendfsync %s,
     expect(answers.get('503') ?? 0, `the kill was felt: ${JSON.stringify([...answers])}`).toBeGreaterThan(0);
     expect(acknowledged.length).toBeGreaterThan(250);
     const inspector = new Redis(redis.url);
-    const queue = new Queue<DeliveryJobData>(deliveryQueueName('billing'), { connection: inspector, prefix: config.redis.prefix });
-    cleanups.push(async () => {
-      await queue.close();
-      inspector.disconnect();
-    });
-    const stored = new Set((await queue.getJobs(['waiting'], 0, -1)).map((job) => job.id));
+    cleanups.push(async () => inspector.disconnect());
+    // No router ran: every acknowledged callback must still be pending in the intake log.
+    const stored = new Set((await intakeCallbacks(inspector, config)).map((callback) => callback.callbackId));
     expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
+
+    // And a router started now moves each of them to the target's queue, once.
+    const router = startRouter(config, { logger: silentLogger });
+    cleanups.push(() => router.close());
+    await expect.poll(() => intakePendingCount(inspector, config), { timeout: 10_000 }).toBe(0);
+    const queue = new Queue<DeliveryJobData>(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), inspector));
+    cleanups.push(() => queue.close());
+    const queued = (await queue.getJobs(['waiting'], 0, -1)).map((job) => job.id);
+    expect(new Set(queued).size).toBe(queued.length);
+    expect(acknowledged.filter((id) => !queued.includes(id))).toEqual([]);
   }, 30_000);
 });

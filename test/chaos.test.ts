@@ -1,7 +1,8 @@
 /**
  * Chaos: a ZEGO-like sender pushes a stream of callbacks (with ZEGO's retries, scaled down, and
  * deliberate re-sends) at the relay running as `zego-relay start --role all` in a child process,
- * while the relay is SIGKILLed and restarted twice, Redis (AOF, appendfsync always) is SIGKILLed
+ * while the relay is SIGKILLed and restarted twice, a second worker-role process (a router with
+ * a batch in hand) is SIGKILLed, Redis (AOF, appendfsync always) is SIGKILLed
  * and restarted, one target is down for a stretch, one fails 30% of tries and one answers slower
  * than its timeout. Then: every acknowledged callback reached every matching target, byte-exact,
  * under one webhook-id; nothing reached a target that the sender did not send; the duplicate rate
@@ -29,13 +30,15 @@ const RETRY = { schedule: [250, 500, 1_000, 2_000, 2_000, 2_000, 2_000, 2_000, 2
 
 const directory = mkdtempSync(join(tmpdir(), 'zego-relay-chaos-'));
 const relays: RelayCli[] = [];
+/** Processes that are not the main relay (the extra worker-role process). */
+const others: RelayCli[] = [];
 const targets: TargetServer[] = [];
 let redis: RedisServer | undefined;
 
 beforeAll(() => {
 });
 afterAll(async () => {
-  await Promise.all(relays.map((relay) => relay.kill()));
+  await Promise.all([...relays, ...others].map((relay) => relay.kill()));
   await Promise.all(targets.map((target) => target.close()));
   await redis?.stop();
   rmSync(directory, { recursive: true, force: true });
@@ -78,17 +81,23 @@ describe('chaos: relay and Redis killed, targets down, flaky and slow', () => {
 
     const [serverPort, adminPort] = [await freePort(), await freePort()];
     const configFile = join(directory, 'relay.yaml');
-    writeFileSync(configFile, JSON.stringify({
+    const relayConfig = {
       server: { host: '127.0.0.1', port: serverPort },
       admin: { host: '127.0.0.1', port: adminPort },
       redis: { url: redis.url, prefix: `chaos-${randomUUID()}` },
       zego: { apps: [{ appId: TEST_APP_ID, callbackSecrets: [TEST_SECRET] }] },
       delivery: { lockDuration: '3s', stalledInterval: '1s', shutdownTimeout: '1s' },
+      // A killed router's batch is claimed by another router after this.
+      intake: { claimAfter: '2s', batchSize: 20 },
       targets: Object.entries(routes).map(([name, events]) => ({
         name, url: byName[name as keyof typeof byName].server.url, events, retry: RETRY,
         concurrency: 10, timeout: name === 'slow' ? SLOW_TIMEOUT_MS : '2s',
       })),
-    }, null, 2));
+    };
+    writeFileSync(configFile, JSON.stringify(relayConfig, null, 2));
+    // The extra worker-role process needs an admin listener of its own.
+    const workerConfigFile = join(directory, 'worker.yaml');
+    writeFileSync(workerConfigFile, JSON.stringify({ ...relayConfig, admin: { host: '127.0.0.1', port: await freePort() } }, null, 2));
     const startRelay = async () => {
       const relay = await startRelayCli({ configFile, redisUrl: redis!.url });
       relays.push(relay);
@@ -101,6 +110,9 @@ describe('chaos: relay and Redis killed, targets down, flaky and slow', () => {
     };
 
     await startRelay();
+    // A second router (and set of workers), as docker-compose's scaled `worker` service runs them.
+    const extraWorker = await startRelayCli({ configFile: workerConfigFile, redisUrl: redis.url, role: 'worker' });
+    others.push(extraWorker);
     const sender = new ZegoSender({
       url: `http://127.0.0.1:${serverPort}/zego/callback`, appId: TEST_APP_ID, secret: TEST_SECRET, events: ['mix_stop', 'mix_start'],
     });
@@ -112,6 +124,8 @@ describe('chaos: relay and Redis killed, targets down, flaky and slow', () => {
     await outage.server.down();
     await at(4);
     await crashRelay();
+    await at(7);
+    await extraWorker.kill('SIGKILL');
     await at(9);
     await outage.server.up();
     await at(11);
@@ -191,7 +205,7 @@ function chaosReport(sender: ZegoSender, acknowledged: number, byName: Record<st
   const totals = Object.values(perTarget).reduce((sum, target) => ({ callbacks: sum.callbacks + target.callbacks, duplicates: sum.duplicates + target.duplicates }), { callbacks: 0, duplicates: 0 });
   return {
     measuredAt: new Date().toISOString(),
-    scenario: `${sent} callbacks at ${PER_SECOND}/s; relay SIGKILLed twice, Redis SIGKILLed once (AOF always), one target down ~6.5 s, one failing 30%, one slower than its timeout`,
+    scenario: `${sent} callbacks at ${PER_SECOND}/s; relay SIGKILLed twice, a second router/worker process SIGKILLed once, Redis SIGKILLed once (AOF always), one target down ~6.5 s, one failing 30%, one slower than its timeout`,
     sent,
     acknowledged,
     neverAcknowledged: sent - acknowledged,

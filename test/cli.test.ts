@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { verifyZegoSignature } from '../src/receive/signature.js';
-import { deliveryQueueName } from '../src/store/queues.js';
+import { parseConfig } from '../src/config/load.js';
+import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { runCli } from './helpers/cli.js';
 import { freePort, sharedRedis } from './helpers/redis.js';
 import { TEST_APP_ID, TEST_SECRET, testConfigObject } from './helpers/relay-config.js';
@@ -170,12 +171,12 @@ describe('replay', () => {
 
   it('re-queues the dead letters of a target and refuses an unknown target', async () => {
     const config = testConfigObject({ redisUrl: redis.url });
-    const { prefix } = config.redis as { prefix: string };
     const path = writeConfig('replay.yaml', config);
+    const options = (connection: Redis) => queueOptions(parseConfig(JSON.stringify(config), { env: {} }), deliveryQueueName('billing'), connection);
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const queue = new Queue(deliveryQueueName('billing'), { connection, prefix });
+    const queue = new Queue(deliveryQueueName('billing'), options(connection));
     try {
-      const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410'); }, { connection, prefix, autorun: false });
+      const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410'); }, { ...options(connection), autorun: false });
       const failedTwice = new Promise<void>((resolve) => { let n = 0; worker.on('failed', () => { if (++n === 2) resolve(); }); });
       await queue.add('deliver', { callbackId: 'cb_a' }, { jobId: 'cb_a' });
       await queue.add('deliver', { callbackId: 'cb_b' }, { jobId: 'cb_b' });

@@ -6,7 +6,10 @@ import { silentLogger } from '../src/ops/logger.js';
 import { callbacksReceived } from '../src/ops/metrics.js';
 import { createReceiverApp } from '../src/receive/app.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
-import { UNROUTED_QUEUE, deliveryQueueName, type DeliveryJobData } from '../src/store/queues.js';
+import { startRouter } from '../src/route/router.js';
+import { intakePendingCount } from '../src/store/intake-stats.js';
+import { intakeKeys } from '../src/store/names.js';
+import { UNROUTED_QUEUE, deliveryQueueName, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { APP_ID, SECRET, formBody, jsonBody, mixStopFields, sign, testConfig, type TestConfigOptions } from './helpers/zego.js';
 import { useTestRedis } from './helpers/redis.js';
 
@@ -16,7 +19,8 @@ interface Receiver {
   config: RelayConfig;
   handle: ReceiverHandle;
   post(body: string, contentType?: string | null): Promise<{ status: number; body: any; headers: Headers }>;
-  queue(name: string): Queue<DeliveryJobData>;
+  /** The queue `name`, once the router has routed everything the receiver stored so far. */
+  routed(name: string): Promise<Queue<DeliveryJobData>>;
   keysUnderPrefix(): Promise<string[]>;
   /** Waits until BullMQ wrote its queue meta keys (at start-up, not per callback); returns the keys. */
   queuesReady(): Promise<string[]>;
@@ -26,6 +30,10 @@ async function receiver(options: Omit<TestConfigOptions, 'redisUrl'> = {}, now?:
   const config = testConfig({ redisUrl: redis.url, ...options });
   const handle = await startReceiver(config, { logger: silentLogger, ...(now ? { now } : {}) });
   redis.cleanup(() => handle.close());
+  // The router stage moves what the receiver stored into the targets' queues.
+  const router = startRouter(config, { logger: silentLogger });
+  redis.cleanup(() => router.close());
+  await router.ready();
   const url = `http://127.0.0.1:${handle.port}${config.server.callbackPath}`;
   return {
     config,
@@ -38,16 +46,17 @@ async function receiver(options: Omit<TestConfigOptions, 'redisUrl'> = {}, now?:
       });
       return { status: response.status, body: await response.json(), headers: response.headers };
     },
-    queue(name) {
-      const queue = new Queue<DeliveryJobData>(name, { connection: redis.inspector, prefix: config.redis.prefix });
+    async routed(name) {
+      await expect.poll(() => intakePendingCount(redis.inspector, config)).toBe(0);
+      const queue = new Queue<DeliveryJobData>(name, queueOptions(config, name, redis.inspector));
       redis.cleanup(() => queue.close());
       return queue;
     },
-    keysUnderPrefix: () => redis.inspector.keys(`${config.redis.prefix}:*`),
+    keysUnderPrefix: () => redis.inspector.keys(`*${config.redis.prefix}*`),
     async queuesReady() {
       const deadline = Date.now() + 5_000;
       for (;;) {
-        const keys = await redis.inspector.keys(`${config.redis.prefix}:*`);
+        const keys = await redis.inspector.keys(`*${config.redis.prefix}*`);
         if (keys.filter((key) => key.endsWith(':meta')).length === config.targets.length + 1) return keys.sort();
         if (Date.now() > deadline) throw new Error('the queues did not start');
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -65,7 +74,7 @@ describe('POST callbackPath: storing', () => {
     const response = await relay.post(body);
     expect(response.status).toBe(200);
     expect(response.body).toEqual({ ok: true, id: expect.stringMatching(/^cb_[0-9a-f]{32}$/), duplicate: false });
-    const job = await relay.queue(billing).getJob(response.body.id);
+    const job = await (await relay.routed(billing)).getJob(response.body.id);
     expect(job?.name).toBe('mix_stop');
     expect(job?.data).toMatchObject({ callbackId: response.body.id, event: 'mix_stop', appId: APP_ID, body });
     expect(job?.opts.attempts).toBe(1 + relay.config.targets[0]!.retry.schedule.length);
@@ -79,8 +88,8 @@ describe('POST callbackPath: storing', () => {
     expect(first.body.duplicate).toBe(false);
     expect(again.status).toBe(200);
     expect(again.body).toEqual({ ok: true, id: first.body.id, duplicate: true });
-    expect(await relay.queue(billing).getJobCountByTypes('wait')).toBe(1);
-    expect(await relay.queue(deliveryQueueName('audit')).getJobCountByTypes('wait')).toBe(1);
+    expect(await (await relay.routed(billing)).getJobCountByTypes('wait')).toBe(1);
+    expect(await (await relay.routed(deliveryQueueName('audit'))).getJobCountByTypes('wait')).toBe(1);
   });
 
   it('refuses a replayed nonce carrying a forged body, and stores nothing of it', async () => {
@@ -91,7 +100,7 @@ describe('POST callbackPath: storing', () => {
     const response = await relay.post(jsonBody(forged));
     expect(response.status).toBe(401);
     expect(response.body.error.code).toBe('replayed_nonce');
-    expect(await relay.queue(billing).getJobCountByTypes('wait')).toBe(1);
+    expect(await (await relay.routed(billing)).getJobCountByTypes('wait')).toBe(1);
     // The genuine callback sent again with its own nonce is still just a duplicate.
     expect((await relay.post(jsonBody(genuine))).body.duplicate).toBe(true);
   });
@@ -121,7 +130,7 @@ describe('POST callbackPath: storing', () => {
     const response = await relay.post(jsonBody(forged));
     expect(response.status).toBe(401);
     expect(response.body.error.code).toBe('replayed_nonce');
-    expect(await relay.queue(billing).getJobCountByTypes('wait')).toBe(1);
+    expect(await (await relay.routed(billing)).getJobCountByTypes('wait')).toBe(1);
   });
 
   it('forwards a 64-bit room_session_id byte-exact and tells ...982 from ...983', async () => {
@@ -136,7 +145,7 @@ describe('POST callbackPath: storing', () => {
     expect(first.status).toBe(200);
     expect(second.body.duplicate).toBe(false);
     expect(second.body.id).not.toBe(first.body.id);
-    const job = await relay.queue(billing).getJob(first.body.id);
+    const job = await (await relay.routed(billing)).getJob(first.body.id);
     expect(job?.data.body).toBe(text);
     expect(job?.data.body).toContain('"room_session_id":6085791336856668982');
   });
@@ -146,7 +155,7 @@ describe('POST callbackPath: storing', () => {
     const fields = mixStopFields({ mix_url: 'rtmp://h/a b&c=d' });
     const form = await relay.post(formBody(sign(fields)), 'application/x-www-form-urlencoded');
     expect(form.status).toBe(200);
-    const job = await relay.queue(billing).getJob(form.body.id);
+    const job = await (await relay.routed(billing)).getJob(form.body.id);
     expect(JSON.parse(job!.data.body)).toMatchObject({ ...fields, mix_url: 'rtmp://h/a b&c=d' });
     const json = await relay.post(jsonBody(sign(fields)), 'application/json; charset=utf-8');
     expect(json.body).toEqual({ ok: true, id: form.body.id, duplicate: true });
@@ -157,7 +166,7 @@ describe('POST callbackPath: storing', () => {
     const { appid, event, ...rest } = mixStopFields();
     const response = await relay.post(jsonBody(sign({ AppId: appid!, Event: event!, ...rest }, { pascalCase: true })));
     expect(response.status).toBe(200);
-    expect((await relay.queue(billing).getJob(response.body.id))?.data.appId).toBe(APP_ID);
+    expect((await (await relay.routed(billing)).getJob(response.body.id))?.data.appId).toBe(APP_ID);
   });
 
   it('accepts every secret of the app (rotation)', async () => {
@@ -170,17 +179,17 @@ describe('POST callbackPath: storing', () => {
     const relay = await receiver({ targets: [{ name: 'billing', events: ['mix_stop'] }] });
     const response = await relay.post(jsonBody(sign({ appid: APP_ID, event: 'stream_create', stream_sid: 's1', stream_seq: '1' })));
     expect(response.status).toBe(200);
-    expect((await relay.queue(UNROUTED_QUEUE).getJob(response.body.id))?.name).toBe('stream_create');
-    expect(await relay.queue(billing).getJobCountByTypes('wait')).toBe(0);
+    expect((await (await relay.routed(UNROUTED_QUEUE)).getJob(response.body.id))?.name).toBe('stream_create');
+    expect(await (await relay.routed(billing)).getJobCountByTypes('wait')).toBe(0);
   });
 
   it('remembers a callback for the dedupe window and binds a nonce for 2 x tolerance + 60 s', async () => {
     const relay = await receiver({ zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }], dedupeWindow: '2h', timestampToleranceSeconds: 100 } });
     const signed = sign(mixStopFields());
     const response = await relay.post(jsonBody(signed));
-    const prefix = relay.config.redis.prefix;
-    expect(await redis.inspector.ttl(`${prefix}:seen:${response.body.id}`)).toBeGreaterThan(7_190);
-    const nonceTtl = await redis.inspector.ttl(`${prefix}:nonce:${APP_ID}:${signed.nonce as string}`);
+    const keys = intakeKeys(relay.config.redis.prefix, 0);
+    expect(await redis.inspector.ttl(keys.seen(response.body.id))).toBeGreaterThan(7_190);
+    const nonceTtl = await redis.inspector.ttl(keys.nonce(signed.nonce as string));
     expect(nonceTtl).toBeGreaterThan(250);
     expect(nonceTtl).toBeLessThanOrEqual(260);
   });

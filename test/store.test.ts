@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import type { RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/ops/logger.js';
 import { CallbackStore, type CallbackToStore } from '../src/store/callback-store.js';
-import { deliveryQueueName, markerKeys } from '../src/store/queues.js';
+import { intakeKeys } from '../src/store/names.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
 import { APP_ID, testConfig } from './helpers/zego.js';
@@ -17,10 +17,12 @@ function openStore() {
   const config = testConfig({ redisUrl: redis.url });
   const store = CallbackStore.open(config, silentLogger);
   redis.cleanup(() => store.close());
-  const queue = new Queue(deliveryQueueName('billing'), { connection: redis.inspector, prefix: config.redis.prefix });
-  redis.cleanup(() => queue.close());
-  return { config, store, queue };
+  const keys = intakeKeys(config.redis.prefix, 0);
+  const intakeLength = () => redis.inspector.xlen(keys.stream);
+  return { config, store, keys, intakeLength };
 }
+
+const seenKey = (config: RelayConfig, callbackId: string) => intakeKeys(config.redis.prefix, 0).seen(callbackId);
 
 const callback = (overrides: Partial<CallbackToStore> = {}): CallbackToStore => ({
   callbackId: `cb_${randomUUID().replace(/-/g, '')}`,
@@ -32,45 +34,61 @@ const callback = (overrides: Partial<CallbackToStore> = {}): CallbackToStore => 
 });
 
 describe('CallbackStore', () => {
+  it('appends a new callback to the intake log with everything a router needs', async () => {
+    const { store, keys } = openStore();
+    const one = callback({ body: '{"event":"mix_stop","room_session_id":6085791336856668982}' });
+    expect(await store.store(one, 1_700_000_000_123)).toBe('stored');
+    const entries = (await redis.inspector.xrange(keys.stream, '-', '+')) as [string, string[]][];
+    expect(entries).toHaveLength(1);
+    const fields = entries[0]?.[1];
+    expect(fields).toEqual(['id', one.callbackId, 'event', 'mix_stop', 'app', APP_ID, 'body', one.body, 'at', '1700000000123']);
+  });
+
   it('stores once when two first sends of one callback race, and calls the later one a duplicate', async () => {
-    const { store, queue } = openStore();
+    const { store, intakeLength } = openStore();
     const one = callback();
     const outcomes = await Promise.all([store.store(one), store.store({ ...one, nonce: randomUUID() })]);
-    expect(outcomes.every((outcome) => outcome === 'stored' || outcome === 'duplicate')).toBe(true);
-    expect(await queue.getJobCountByTypes('wait')).toBe(1);
+    expect(outcomes.sort()).toEqual(['duplicate', 'stored']);
+    expect(await intakeLength()).toBe(1);
     expect(await store.store({ ...one, nonce: randomUUID() })).toBe('duplicate');
   });
 
   it('reports a nonce reused by another callback as replayed and writes nothing for it', async () => {
-    const { store, queue, config } = openStore();
+    const { store, config, intakeLength } = openStore();
     const first = callback();
     expect(await store.store(first)).toBe('stored');
     const forged = callback({ nonce: first.nonce });
     expect(await store.store(forged)).toBe('replayed');
-    expect(await redis.inspector.exists(markerKeys.seen(config.redis.prefix, forged.callbackId))).toBe(0);
-    expect(await queue.getJobCountByTypes('wait')).toBe(1);
+    expect(await redis.inspector.exists(seenKey(config, forged.callbackId))).toBe(0);
+    expect(await intakeLength()).toBe(1);
   });
 
-  it('never leaves a callback marked seen without its job, even when Redis forgets the scripts (SCRIPT FLUSH)', async () => {
-    const { store, queue, config } = openStore();
+  it('binds a nonce across apps: a triple captured from one app is refused for another', async () => {
+    const { store, intakeLength } = openStore();
+    const first = callback({ appId: '111111' });
+    expect(await store.store(first)).toBe('stored');
+    expect(await store.store(callback({ appId: '222222', nonce: first.nonce }))).toBe('replayed');
+    expect(await intakeLength()).toBe(1);
+  });
+
+  it('keeps storing after Redis forgot its scripts (SCRIPT FLUSH)', async () => {
+    const { store, intakeLength } = openStore();
     expect(await store.store(callback())).toBe('stored');
     await redis.inspector.script('FLUSH');
-    const next = callback();
-    const seenKey = markerKeys.seen(config.redis.prefix, next.callbackId);
-    let outcome: string;
-    try {
-      outcome = await store.store(next);
-    } catch (error) {
-      outcome = (error as Error).name;
-    }
-    // Either it was stored, or it was refused (503) and nothing marks it seen, so ZEGO's retry stores it.
-    if (outcome === 'stored') expect(await queue.getJob(next.callbackId)).toBeDefined();
-    else {
-      expect(outcome).toBe('UnavailableError');
-      expect(await redis.inspector.exists(seenKey)).toBe(0);
-      expect(await store.store({ ...next })).toBe('stored');
-    }
-    expect((await queue.getJob(next.callbackId))?.data.callbackId).toBe(next.callbackId);
+    expect(await store.store(callback())).toBe('stored');
+    expect(await intakeLength()).toBe(2);
+  });
+
+  it('never reports stored when the append fails, and leaves nothing that would make the retry a duplicate', async () => {
+    const { store, config, keys } = openStore();
+    // A key of the wrong type where the intake stream belongs makes the XADD fail inside the script.
+    await redis.inspector.set(keys.stream, 'not a stream');
+    const one = callback();
+    await expect(store.store(one)).rejects.toMatchObject({ name: 'UnavailableError' });
+    expect(await redis.inspector.exists(seenKey(config, one.callbackId))).toBe(0);
+    await redis.inspector.del(keys.stream);
+    // ZEGO's retry (a fresh nonce) is stored, not answered as a duplicate.
+    expect(await store.store({ ...one, nonce: randomUUID() })).toBe('stored');
   });
 });
 
@@ -84,8 +102,8 @@ describe('CallbackStore during a Redis outage', () => {
       await server.stop();
     });
     expect(await store.store(callback())).toBe('stored');
-    // The writer is private; its listener count is the leak this test is about.
-    const writer = (store as unknown as { writer: Redis }).writer;
+    // The connection's listener count is the leak this test is about.
+    const writer = store.connection;
     const baseline = writer.listenerCount('ready');
     await server.kill();
     // Let the writer notice, so the stores below wait for it to reconnect (the path that leaked).
@@ -114,7 +132,7 @@ describe('CallbackStore during a Redis outage', () => {
     }
     const inspector = new Redis(server.url);
     redis.cleanup(async () => inspector.disconnect());
-    const seen = await Promise.all(refused.map((one) => inspector.exists(markerKeys.seen(config.redis.prefix, one.callbackId))));
+    const seen = await Promise.all(refused.map((one) => inspector.exists(seenKey(config, one.callbackId))));
     expect(seen.reduce((sum, exists) => sum + exists, 0)).toBe(0);
   });
 });

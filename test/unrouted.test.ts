@@ -1,13 +1,14 @@
 /**
  * A callback that matches no target is kept, visible and bounded: the receiver stores it in the
- * unrouted queue, the worker role marks it completed (not delivered anywhere), and it carries the
+ * intake log, the router puts it in the unrouted queue, the worker role marks it completed (not delivered anywhere), and it carries the
  * dead-letter retention so unrouted traffic cannot grow Redis without bound.
  */
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver } from '../src/receive/server.js';
-import { UNROUTED_QUEUE, type DeliveryJobData } from '../src/store/queues.js';
+import { UNROUTED_QUEUE, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
+import { intakeCallbacks } from './helpers/intake.js';
 import { startWorkers } from '../workers/delivery.js';
 import { APP_ID, jsonBody, sign, testConfig } from './helpers/zego.js';
 import { useTestRedis } from './helpers/redis.js';
@@ -19,7 +20,7 @@ describe('an unrouted callback', () => {
     const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'billing', events: ['mix_stop'] }] });
     const receiver = await startReceiver(config, { logger: silentLogger });
     redis.cleanup(() => receiver.close());
-    const queue = new Queue<DeliveryJobData>(UNROUTED_QUEUE, { connection: redis.inspector, prefix: config.redis.prefix });
+    const queue = new Queue<DeliveryJobData>(UNROUTED_QUEUE, queueOptions(config, UNROUTED_QUEUE, redis.inspector));
     redis.cleanup(() => queue.close());
 
     const response = await fetch(`http://127.0.0.1:${receiver.port}${config.server.callbackPath}`, {
@@ -29,7 +30,8 @@ describe('an unrouted callback', () => {
     });
     const { id } = (await response.json()) as { id: string };
     expect(response.status).toBe(200);
-    expect(await (await queue.getJob(id))?.getState()).toBe('waiting');
+    // Stored before any router ran: it waits in the intake log, and the worker role routes it.
+    expect((await intakeCallbacks(redis.inspector, config)).map((callback) => callback.callbackId)).toEqual([id]);
 
     const workers = await startWorkers(config, { logger: silentLogger });
     redis.cleanup(() => workers.close());

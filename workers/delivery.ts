@@ -1,11 +1,13 @@
 /**
- * The delivery role: one worker per configured target, plus the unrouted queue's archiver.
+ * The worker role: the router (intake log -> each target's queue), one delivery worker per
+ * configured target, and the unrouted queue's archiver.
  * `zego-relay start --role worker|all` and workers/main.ts call startWorkers.
  */
 import type { RelayConfig } from '../src/config/load.js';
 import { startUnroutedArchiver } from '../src/deliver/unrouted.js';
 import { startDeliveryWorker } from '../src/deliver/worker.js';
 import type { Logger } from '../src/ops/logger.js';
+import { startRouter } from '../src/route/router.js';
 
 export interface WorkersHandle {
   /**
@@ -20,12 +22,15 @@ export async function startWorkers(config: RelayConfig, options: { logger: Logge
   const { logger } = options;
   const workers = config.targets.map((target) => startDeliveryWorker(target, config, logger));
   const unrouted = startUnroutedArchiver(config, logger);
-  await Promise.all([...workers.map((worker) => worker.ready()), unrouted.ready()]);
+  const router = startRouter(config, { logger });
+  await Promise.all([...workers.map((worker) => worker.ready()), unrouted.ready(), router.ready()]);
   logger.info({ targets: workers.map((worker) => worker.target.name) }, 'delivery workers started');
   let closing: Promise<void> | undefined;
   return {
     close() {
       closing ??= (async () => {
+        // The router first: what it has in hand is queued and acknowledged before the workers stop.
+        await router.close();
         await Promise.all([...workers.map((worker) => worker.close(config.delivery.shutdownTimeout)), unrouted.close()]);
         logger.info('delivery workers stopped');
       })();

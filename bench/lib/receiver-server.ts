@@ -1,7 +1,7 @@
 /**
- * The receiver role as `zego-relay start --role receiver` runs it (one target, info-level JSON
- * logs), in a child process of bench/ingest.ts. BENCH_REDIS_URL, BENCH_PREFIX, BENCH_APP_ID and
- * BENCH_SECRET come from the parent.
+ * The receiver role as `zego-relay start --role receiver` runs it (info-level JSON logs), in a
+ * child process of bench/ingest.ts. BENCH_REDIS_URL, BENCH_PREFIX, BENCH_APP_ID, BENCH_SECRET and
+ * BENCH_TARGETS (how many targets match each callback, default 1) come from the parent.
  */
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/ops/logger.js';
@@ -13,7 +13,11 @@ const config = parseConfig(
     server: { host: '127.0.0.1', port: 0 },
     redis: { url: env.BENCH_REDIS_URL, prefix: env.BENCH_PREFIX },
     zego: { apps: [{ appId: env.BENCH_APP_ID, callbackSecrets: [env.BENCH_SECRET] }] },
-    targets: [{ name: 'billing', url: 'http://127.0.0.1:9/unused', events: ['mix_*'] }],
+    targets: Array.from({ length: Number(env.BENCH_TARGETS ?? 1) }, (_unused, index) => ({
+      name: `target-${index}`,
+      url: 'http://127.0.0.1:9/unused',
+      events: ['mix_*'],
+    })),
   }),
   { env: {}, source: 'bench' },
 );

@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
 import { bullBoardAccess } from '../ops/admin-credentials.js';
+import { intakeKeys } from '../store/names.js';
 import { ExitCode, parseOptions, say, type Command } from './command.js';
 import { configWarnings, routingTable } from './config-warnings.js';
 import { formatSchedule, reachableHost, safeUrl } from './show.js';
@@ -65,6 +66,7 @@ export function describeConfig(config: RelayConfig): string[] {
     `callbacks: POST http://${reachableHost(server.host)}:${server.port}${server.callbackPath} (listening on ${server.host}:${server.port})`,
     `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${bullBoardSummary(config)})`,
     `redis: ${safeUrl(config.redis.url)} (key prefix ${config.redis.prefix})`,
+    `intake: ${config.intake.shards} shard${config.intake.shards > 1 ? 's' : ''} (${intakeKeys(config.redis.prefix, 0).stream}${config.intake.shards > 1 ? ', ...' : ''}); routers take ${config.intake.batchSize} at a time, a crashed router's batch is taken over after ${formatDuration(config.intake.claimAfter)}`,
     `apps: ${config.zego.apps.map((app) => `${app.appId} (${app.callbackSecrets.length} secret${app.callbackSecrets.length > 1 ? 's' : ''})`).join(', ')}`,
     '',
     `targets (${config.targets.length}):`,

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { UNROUTED_QUEUE } from '../store/queues.js';
+import { UNROUTED_QUEUE } from '../store/names.js';
 import { substituteTree, type Environment } from './env-substitution.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 
@@ -54,6 +54,7 @@ export interface RelayConfig {
     readonly allowUnknownEvents: boolean;
     readonly dedupeWindow: number;
   };
+  readonly intake: Readonly<Parsed['intake']>;
   readonly delivery: Readonly<Parsed['delivery']>;
   readonly retention: Readonly<Parsed['retention']>;
   readonly targets: readonly Target[];
@@ -180,6 +181,7 @@ function resolve(config: Parsed, source: string): RelayConfig {
     admin: config.admin,
     redis: config.redis,
     zego: config.zego,
+    intake: config.intake,
     delivery: config.delivery,
     retention: config.retention,
     targets,

@@ -160,6 +160,19 @@ export const configSchema = z.strictObject({
     dedupeWindow: duration.default(86_400_000),
   }),
   defaults: defaultsSchema.prefault({}),
+  intake: z
+    .strictObject({
+      /**
+       * Intake log shards (Redis Streams, each on its own hash tag). More than 1 spreads intake over
+       * Redis Cluster masters; every receiver and router must use the same number. @defaultValue 1
+       */
+      shards: integer(1, 1024).default(1),
+      /** Callbacks a router takes from the intake in one batch. @defaultValue 200 */
+      batchSize: integer(1, 10_000).default(200),
+      /** A router's taken but unrouted callbacks (it crashed) go to another router after this. @defaultValue 30s */
+      claimAfter: duration.default(30_000),
+    })
+    .prefault({}),
   delivery: z
     .strictObject({
       /** Largest response body read from a target; the rest is discarded. @defaultValue 64kb */

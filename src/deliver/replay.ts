@@ -7,7 +7,7 @@ import { Queue, type Job } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
 import { createProducerConnection } from '../store/redis.js';
-import { deliveryQueueName, type DeliveryJobData } from '../store/queues.js';
+import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../store/queues.js';
 
 /** `replay` named a target the configuration does not have. */
 export class UnknownTargetError extends Error {
@@ -49,7 +49,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<number>
   // never cut by an overall deadline and a Redis outage never hangs it.
   const connection = createProducerConnection(config.redis.url, 'replay');
   connection.on('error', () => {});
-  const queue = new Queue<DeliveryJobData>(deliveryQueueName(target), { connection, prefix: config.redis.prefix });
+  const queue = new Queue<DeliveryJobData>(deliveryQueueName(target), queueOptions(config, deliveryQueueName(target), connection));
   queue.on('error', () => {});
   try {
     try {

@@ -6,7 +6,7 @@
 import { Worker } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import type { Logger } from '../ops/logger.js';
-import { UNROUTED_QUEUE, type DeliveryJobData } from '../store/queues.js';
+import { UNROUTED_QUEUE, queueOptions, type DeliveryJobData } from '../store/queues.js';
 import { createWorkerConnection } from '../store/redis.js';
 
 export interface UnroutedArchiver {
@@ -23,7 +23,7 @@ export function startUnroutedArchiver(config: RelayConfig, logger: Logger): Unro
       log.info({ callbackId: job.data.callbackId, event: job.data.event, appId: job.data.appId }, 'callback matched no target; kept as unrouted');
       return { unrouted: true };
     },
-    { connection, prefix: config.redis.prefix, concurrency: 1 },
+    { ...queueOptions(config, UNROUTED_QUEUE, connection), concurrency: 1 },
   );
   // Redis outages are expected; without a listener an 'error' event would end the process.
   worker.on('error', (error) => log.error({ err: error }, 'unrouted worker error'));

@@ -10,7 +10,7 @@ import type { RelayConfig, Target } from '../config/load.js';
 import { DeliveryError } from '../errors.js';
 import { deliveries, deliveryDuration } from '../ops/metrics.js';
 import { createWorkerConnection } from '../store/redis.js';
-import { deliveryQueueName, type DeliveryJobData } from '../store/queues.js';
+import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../store/queues.js';
 import { createTargetClient, type AttemptResult } from './attempt.js';
 import { retryDelay } from './backoff.js';
 import { BACKOFF_TYPE } from './job-options.js';
@@ -85,9 +85,9 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     job.attemptsMade = 0;
   };
 
-  const worker = new Worker<DeliveryJobData>(deliveryQueueName(target.name), processor, {
-    connection,
-    prefix: config.redis.prefix,
+  const queueName = deliveryQueueName(target.name);
+  const worker = new Worker<DeliveryJobData>(queueName, processor, {
+    ...queueOptions(config, queueName, connection),
     concurrency: target.concurrency,
     ...(target.rateLimit ? { limiter: { max: target.rateLimit.max, duration: target.rateLimit.duration } } : {}),
     lockDuration: config.delivery.lockDuration,

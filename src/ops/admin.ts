@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { RelayConfig } from '../config/load.js';
+import { intakePendingCount } from '../store/intake-stats.js';
 import { openQueues } from '../store/queues.js';
 import { closeServer } from './close-server.js';
 import { createProducerConnection } from '../store/redis.js';
@@ -54,7 +55,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   // ioredis reports every failed reconnect as an 'error' event; /readyz and redis_up say it better.
   connection.on('error', (error: Error) => logger.debug({ err: error.message }, 'admin Redis connection error'));
   const queues = openQueues(config, connection);
-  const collector = new QueueMetricsCollector(queues);
+  const collector = new QueueMetricsCollector(queues, () => intakePendingCount(connection, config));
 
   const app = new Koa();
   app.on('error', (error: Error) => logger.warn({ err: error.message }, 'admin request failed'));

@@ -2,10 +2,10 @@
  * `GET /healthz` (the process is up) and `GET /readyz` (Redis answers a PING within a second and
  * the configuration is loaded; else 503), mounted on both the public and the admin listener.
  */
-import { once } from 'node:events';
 import type Router from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
+import { readyWithin } from '../store/ready.js';
 import { redisUp } from './metrics.js';
 import { withTimeout } from './with-timeout.js';
 
@@ -41,9 +41,8 @@ export function healthRoutes(router: Router, options: HealthOptions): Router {
  * still (re)connecting is given that time to become ready: right after start-up it is not down.
  */
 export async function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
-  const signal = AbortSignal.timeout(timeoutMs);
   const ping = async () => {
-    if (redis.status !== 'ready') await once(redis, 'ready', { signal });
+    await readyWithin(redis, timeoutMs);
     return (await redis.ping()) === 'PONG';
   };
   return withTimeout(ping(), timeoutMs, () => new Error('PING timed out')).catch(() => false);

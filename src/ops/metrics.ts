@@ -72,3 +72,24 @@ export const redisUp = new Gauge({
   help: '1 when Redis answered the last check, else 0.',
   registers: [registry],
 });
+
+/** Set on each scrape: entries in the intake logs (acknowledged to ZEGO, not yet in their targets' queues). */
+export const intakePending = new Gauge({
+  name: 'zego_relay_intake_pending',
+  help: 'Callbacks acknowledged to ZEGO but not yet routed to their targets\' queues (intake log length).',
+  registers: [registry],
+});
+
+export const routerBatchSize = new Histogram({
+  name: 'zego_relay_router_batch_size',
+  help: 'Callbacks per router batch (intake entries routed to their targets\' queues in one step).',
+  buckets: [1, 5, 10, 25, 50, 100, 200, 500, 1000],
+  registers: [registry],
+});
+
+export const routerBatchDuration = new Histogram({
+  name: 'zego_relay_router_batch_duration_seconds',
+  help: 'Time to route one batch: queue the delivery jobs of every callback in it, then acknowledge them.',
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  registers: [registry],
+});

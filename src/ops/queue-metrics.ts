@@ -5,7 +5,7 @@
  * than left showing numbers that may no longer be true.
  */
 import type { Queue } from 'bullmq';
-import { deadLetters, queueJobs, redisUp } from './metrics.js';
+import { deadLetters, intakePending, queueJobs, redisUp } from './metrics.js';
 import { withTimeout } from './with-timeout.js';
 
 /** How long a scrape waits for Redis before reporting it down. */
@@ -32,10 +32,12 @@ export class QueueMetricsCollector {
   /** `queues` maps the `target` label value to its queue (the unrouted queue under `unrouted`). */
   constructor(
     private readonly queues: ReadonlyMap<string, Queue>,
+    /** Reads `zego_relay_intake_pending` (the intake logs' length). */
+    private readonly intakeLength: () => Promise<number>,
     private readonly timeoutMs = QUEUE_METRICS_TIMEOUT_MS,
   ) {}
 
-  /** Sets `queue_jobs`, `dead_letters` and `redis_up`; never rejects, never takes much longer than the timeout. */
+  /** Sets `queue_jobs`, `dead_letters`, `intake_pending` and `redis_up`; never rejects, never takes much longer than the timeout. */
   refresh(): Promise<void> {
     this.inFlight ??= this.collect().finally(() => {
       this.inFlight = undefined;
@@ -45,11 +47,15 @@ export class QueueMetricsCollector {
 
   private async collect(): Promise<void> {
     try {
-      const counts = await withTimeout(
-        Promise.all([...this.queues].map(async ([label, queue]) => [label, await queue.getJobCounts(...QUEUE_STATES)] as const)),
+      const [counts, pending] = await withTimeout(
+        Promise.all([
+          Promise.all([...this.queues].map(async ([label, queue]) => [label, await queue.getJobCounts(...QUEUE_STATES)] as const)),
+          this.intakeLength(),
+        ]),
         this.timeoutMs,
         () => new ScrapeTimeoutError(this.timeoutMs),
       );
+      intakePending.set(pending);
       for (const [label, byState] of counts) {
         for (const state of QUEUE_STATES) queueJobs.set({ target: label, state }, byState[state] ?? 0);
         deadLetters.set({ target: label }, byState.failed ?? 0);
@@ -58,6 +64,7 @@ export class QueueMetricsCollector {
     } catch {
       queueJobs.reset();
       deadLetters.reset();
+      intakePending.reset();
       redisUp.set(0);
     }
   }

@@ -11,8 +11,9 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 1_500;
 const reconnect = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000);
 
 /** For the receiver and admin reads: never queue commands while disconnected, never wait long. */
-export function createProducerConnection(url: string, name = 'producer'): Redis {
+export function createProducerConnection(url: string, name = 'producer', overrides: RedisOptions = {}): Redis {
   return new Redis(url, {
+    ...overrides,
     connectionName: `zego-relay:${name}`,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,

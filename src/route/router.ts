@@ -1,0 +1,251 @@
+/**
+ * The router (fan-out) stage, in the worker role: it reads the intake log in batches with a
+ * consumer group, queues each callback's delivery job for every matching target (or the unrouted
+ * queue) through BullMQ's public `Queue.addBulk`, then acknowledges and deletes the entries.
+ *
+ * Safe to run in every worker process at once: the consumer group hands each entry to one router.
+ * A router that dies mid-batch leaves its entries pending in the group; another router claims them
+ * (XAUTOCLAIM) after `intake.claimAfter` and routes them again. The job id is the callback id, so
+ * routing a callback twice never makes two jobs for one target while the first is kept.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RelayConfig } from '../config/load.js';
+import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.js';
+import type { Logger } from '../ops/logger.js';
+import { callbacksUnrouted, eventLabel, routerBatchDuration, routerBatchSize } from '../ops/metrics.js';
+import { ROUTER_GROUP, UNROUTED_QUEUE, intakeKeys, type DeliveryJobData } from '../store/names.js';
+import { openQueues } from '../store/queues.js';
+import { createWorkerConnection } from '../store/redis.js';
+import { entriesOfClaim, entriesOfRead, type IntakeEntry } from './intake-entry.js';
+import { matchTargets } from './match.js';
+
+/** How long one XREADGROUP waits for new entries; also bounds how long close() waits for a reader. */
+const BLOCK_MS = 1_000;
+/** Pause after a failed step (Redis down), so a loop never spins. */
+const RETRY_PAUSE_MS = 500;
+
+export interface IntakeRouter {
+  /** Resolves once every shard's consumer group exists (the router is reading). */
+  ready(): Promise<void>;
+  /** Finishes the batch in hand (unacknowledged entries are claimed by another router), then disconnects. */
+  close(): Promise<void>;
+}
+
+export interface RouterOptions {
+  logger: Logger;
+  /** The consumer name in the group. @defaultValue host-pid-random */
+  consumer?: string;
+}
+
+/** Starts routing every intake shard of `config`. */
+export function startRouter(config: RelayConfig, options: RouterOptions): IntakeRouter {
+  const log = options.logger.child({ component: 'router' });
+  const consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const queueConnection = createWorkerConnection(config.redis.url, 'router-queues');
+  queueConnection.on('error', () => {}); // reported once per change by the shard loops
+  const queues = openQueues(config, queueConnection);
+  const jobOptions = new Map(config.targets.map((target) => [target.name, deliveryJobOptions(target, config.retention)]));
+  const fanOut = (entries: IntakeEntry[]) => queueJobs(entries, { config, queues, jobOptions, log });
+  const shards = Array.from({ length: config.intake.shards }, (_unused, shard) => new ShardLoop(config, shard, consumer, fanOut, log));
+  for (const loop of shards) loop.start();
+  return {
+    ready: () => Promise.all(shards.map((loop) => loop.ready)).then(() => undefined),
+    async close() {
+      await Promise.all(shards.map((loop) => loop.stop()));
+      await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
+      queueConnection.disconnect();
+    },
+  };
+}
+
+interface FanOutDeps {
+  config: RelayConfig;
+  queues: ReadonlyMap<string, Queue<DeliveryJobData>>;
+  jobOptions: ReadonlyMap<string, JobsOptions>;
+  log: Logger;
+}
+
+/** Queues the delivery jobs of a batch: one addBulk per queue, all queues at once. */
+async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void> {
+  const byQueue = new Map<string, { name: string; data: DeliveryJobData; opts: JobsOptions }[]>();
+  const add = (queue: string, data: DeliveryJobData, opts: JobsOptions) => {
+    const jobs = byQueue.get(queue) ?? [];
+    jobs.push({ name: data.event, data, opts });
+    byQueue.set(queue, jobs);
+  };
+  for (const { entryId, data } of entries) {
+    if (!data) {
+      // Not written by a receiver (or deleted meanwhile): nothing to deliver; acknowledged with the batch.
+      deps.log.error({ entryId }, 'intake entry without a callback; skipped');
+      continue;
+    }
+    const targets = matchTargets(deps.config.targets, data.event, data.appId);
+    for (const target of targets) add(target.name, data, { ...deps.jobOptions.get(target.name), jobId: data.callbackId });
+    if (targets.length === 0) {
+      // Kept, never dropped: it stays visible in Bull Board for the dead-letter retention.
+      add(UNROUTED_QUEUE, data, unroutedJobOptions(deps.config.retention, data.callbackId));
+      callbacksUnrouted.inc({ event: eventLabel(data.event) });
+    }
+  }
+  await Promise.all(
+    [...byQueue].map(([name, jobs]) => {
+      const queue = deps.queues.get(name);
+      if (!queue) throw new Error(`no queue for ${name}`);
+      return queue.addBulk(jobs);
+    }),
+  );
+}
+
+/** The read-route-acknowledge loop of one intake shard, on a blocking connection of its own. */
+class ShardLoop {
+  readonly ready: Promise<void>;
+  private markReady: () => void = () => {};
+  private readonly connection: Redis;
+  private readonly stream: string;
+  private readonly log: Logger;
+  private stopping = false;
+  /** Reading (blocked in XREADGROUP) rather than routing: a stop may cut the connection at once. */
+  private reading = false;
+  private running: Promise<void> | undefined;
+  private failing = false;
+
+  constructor(
+    private readonly config: RelayConfig,
+    shard: number,
+    private readonly consumer: string,
+    private readonly fanOut: (entries: IntakeEntry[]) => Promise<void>,
+    log: Logger,
+  ) {
+    this.stream = intakeKeys(config.redis.prefix, shard).stream;
+    this.log = log.child({ shard });
+    this.connection = createWorkerConnection(config.redis.url, `router:${shard}`);
+    // While Redis is down the commands wait for the reconnect (no step fails), so the connection's
+    // own events tell the operator, once per change rather than once per reconnect attempt.
+    this.connection.on('error', (error: Error) => this.report(error));
+    this.connection.on('ready', () => this.recovered());
+    this.ready = new Promise((resolve) => {
+      this.markReady = resolve;
+    });
+  }
+
+  start(): void {
+    // Like BullMQ's own loops, this one never throws: each failure is reported and retried.
+    this.running = this.run().catch((error: unknown) => this.log.error({ err: error }, 'router stopped unexpectedly'));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    // Blocked in a read: nothing is in hand, cut at once. Routing: let the batch finish first.
+    if (this.reading) this.connection.disconnect();
+    await this.running;
+    this.connection.disconnect();
+  }
+
+  private async run(): Promise<void> {
+    await this.untilDone(() => this.createGroup());
+    this.markReady();
+    let nextClaim = 0;
+    // After a failure, this consumer's own unacknowledged entries are read again first ('0').
+    let ownPending = false;
+    while (!this.stopping) {
+      await this.untilDone(async () => {
+        let entries: IntakeEntry[] = [];
+        if (Date.now() >= nextClaim) {
+          const claimed = await this.claimStale();
+          entries = claimed.entries;
+          nextClaim = claimed.more ? 0 : Date.now() + Math.max(100, this.config.intake.claimAfter / 2);
+        }
+        if (entries.length === 0) {
+          entries = await this.read(ownPending ? '0' : '>');
+          if (ownPending && entries.length === 0) ownPending = false;
+        }
+        if (entries.length > 0 && !this.stopping) await this.route(entries);
+      }, () => {
+        ownPending = true;
+      });
+    }
+  }
+
+  /** Runs `step` until it succeeds or the loop stops; reports failures once per change. */
+  private async untilDone(step: () => Promise<void>, onFailure: () => void = () => {}): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await step();
+        this.recovered();
+        return;
+      } catch (error) {
+        if (this.stopping) return;
+        onFailure();
+        this.report(error);
+        await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+      }
+    }
+  }
+
+  private report(error: unknown): void {
+    if (this.failing || this.stopping) return;
+    this.failing = true;
+    this.log.warn({ err: error }, 'router cannot route; callbacks wait in the intake log');
+  }
+
+  private recovered(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.log.info('routing again');
+  }
+
+  private async createGroup(): Promise<void> {
+    try {
+      // From the start of the stream: entries written before any router existed are routed too.
+      await this.connection.xgroup('CREATE', this.stream, ROUTER_GROUP, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+    }
+  }
+
+  private async read(from: '>' | '0'): Promise<IntakeEntry[]> {
+    const { batchSize } = this.config.intake;
+    this.reading = true;
+    try {
+      const reply =
+        from === '>'
+          ? await this.connection.xreadgroup('GROUP', ROUTER_GROUP, this.consumer, 'COUNT', batchSize, 'BLOCK', BLOCK_MS, 'STREAMS', this.stream, '>')
+          : await this.connection.xreadgroup('GROUP', ROUTER_GROUP, this.consumer, 'COUNT', batchSize, 'STREAMS', this.stream, '0');
+      return entriesOfRead(reply);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  /** Takes over entries another router took but did not acknowledge within claimAfter. */
+  private async claimStale(): Promise<{ entries: IntakeEntry[]; more: boolean }> {
+    const reply = await this.connection.xautoclaim(
+      this.stream,
+      ROUTER_GROUP,
+      this.consumer,
+      this.config.intake.claimAfter,
+      '0-0',
+      'COUNT',
+      this.config.intake.batchSize,
+    );
+    const { cursor, entries } = entriesOfClaim(reply);
+    if (entries.length > 0) this.log.warn({ entries: entries.length }, 'claimed callbacks another router took but did not route');
+    return { entries, more: cursor !== '0-0' };
+  }
+
+  private async route(entries: IntakeEntry[]): Promise<void> {
+    const started = performance.now();
+    await this.fanOut(entries);
+    // Only once every job is queued: a crash before this line leaves the entries pending, and
+    // routing them again is harmless (same job ids).
+    const ids = entries.map((entry) => entry.entryId);
+    const replies = await this.connection.multi().xack(this.stream, ROUTER_GROUP, ...ids).xdel(this.stream, ...ids).exec();
+    const failed = replies?.find(([error]) => error)?.[0];
+    if (!replies || failed) throw failed ?? new Error('acknowledging the intake entries was aborted');
+    routerBatchSize.observe(entries.length);
+    routerBatchDuration.observe((performance.now() - started) / 1000);
+  }
+}

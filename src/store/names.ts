@@ -1,0 +1,76 @@
+/**
+ * The names every part agrees on: queue names, Redis key layout and the payloads stored under them.
+ * This module imports nothing of the project's, so config, receiver, router, workers and admin can
+ * all use it without pulling each other (or BullMQ) in.
+ *
+ * Key layout, ready for Redis Cluster: every key one Lua call touches shares one hash tag (`{...}`),
+ * so the call stays on one slot; each target's queue has a hash tag of its own, so queues spread
+ * over the masters.
+ *   {PREFIX:intake:N}:stream        the intake log of shard N (a Redis Stream, consumer group `routers`)
+ *   {PREFIX:intake:N}:seen:ID       present while callback ID is remembered (dedupeWindow)
+ *   {PREFIX:intake:N}:nonce:NONCE   the callback id a nonce first came with (replay defense)
+ *   {PREFIX:deliver-NAME}:deliver-NAME:...   BullMQ's keys of target NAME's queue
+ *   {PREFIX:unrouted}:unrouted:...           callbacks that matched no target
+ */
+
+/** The queue of one target's deliveries. BullMQ forbids ':' in queue names. */
+export function deliveryQueueName(targetName: string): string {
+  return `deliver-${targetName}`;
+}
+
+/** Callbacks that matched no target: kept (and counted), never dropped. */
+export const UNROUTED_QUEUE = 'unrouted';
+
+/**
+ * The BullMQ prefix of one queue: the relay's prefix and the queue name in one hash tag, so all of
+ * a queue's keys share a slot and different queues can live on different cluster nodes.
+ */
+export function queuePrefix(prefix: string, queueName: string): string {
+  return `{${prefix}:${queueName}}`;
+}
+
+/** The consumer group every router reads the intake with. */
+export const ROUTER_GROUP = 'routers';
+
+/** The keys of one intake shard; all share the shard's hash tag. */
+export function intakeKeys(prefix: string, shard: number) {
+  const tag = `{${prefix}:intake:${shard}}`;
+  return {
+    stream: `${tag}:stream`,
+    seen: (callbackId: string) => `${tag}:seen:${callbackId}`,
+    /** Not keyed by app: ZEGO's signature covers no app id, so a nonce is bound across all apps. */
+    nonce: (nonce: string) => `${tag}:nonce:${nonce}`,
+  };
+}
+
+/**
+ * The shard of a callback: from its id (`cb_` + hex SHA-256), so every receiver puts the same
+ * callback, and its re-sends, on the same shard.
+ */
+export function shardOf(callbackId: string, shards: number): number {
+  if (shards <= 1) return 0;
+  const hex = callbackId.startsWith('cb_') ? callbackId.slice(3, 11) : '';
+  const value = /^[0-9a-f]{8}$/.test(hex) ? Number.parseInt(hex, 16) : fnv1a(callbackId);
+  return value % shards;
+}
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}
+
+/** The payload of every delivery job (and of an unrouted callback). */
+export interface DeliveryJobData {
+  /** The callback id: `webhook-id`, the same on every retry and every target. */
+  callbackId: string;
+  event: string;
+  appId: string;
+  /** The JSON body to POST: the exact text ZEGO sent, or a JSON object of a form's fields. */
+  body: string;
+  /** When the receiver acknowledged it to ZEGO (ms since epoch): end-to-end latency starts here. */
+  receivedAt: number;
+}
