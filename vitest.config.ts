@@ -9,8 +9,10 @@ import { defineConfig } from 'vitest/config';
  * A new test file lands in integration unless it is listed below.
  */
 const UNIT = [
+  'test/admin-credentials.test.ts',
   'test/backoff.test.ts',
   'test/bench-report.test.ts',
+  'test/bull-board-format.test.ts',
   'test/config.test.ts',
   'test/deliver-sign.test.ts',
   'test/intake-entry.test.ts',
@@ -29,6 +31,8 @@ const SYSTEM = [
   'test/compose.test.ts',
   'test/config-security.test.ts',
   'test/crash.test.ts',
+  'test/first-run.test.ts',
+  'test/logging.test.ts',
   'test/redis-credentials.test.ts',
   'test/rejected.test.ts',
   'test/router-crash.test.ts',

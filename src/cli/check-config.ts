@@ -6,6 +6,7 @@
 import { ConfigError } from '../errors.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
+import { bullBoardAccess } from '../ops/admin-credentials.js';
 import { intakeKeys } from '../store/names.js';
 import { ExitCode, parseOptions, say, type Command } from './command.js';
 import { configWarnings, routingTable } from './config-warnings.js';
@@ -50,13 +51,20 @@ export const checkConfigCommand: Command = {
   },
 };
 
+function bullBoardSummary(config: RelayConfig): string {
+  const access = bullBoardAccess(config);
+  if (access === 'off') return '; Bull Board off: no admin.password';
+  const generated = access === 'generated' ? '; development mode without admin.password: each start generates a password and prints it' : '';
+  return `, Bull Board at /admin/queues${config.admin.readOnly ? ' read-only' : ''}${generated}`;
+}
+
 /** The human summary of a loaded config: listeners, Redis, apps, targets, routes. */
 export function describeConfig(config: RelayConfig): string[] {
   const { server, admin } = config;
   const lines = [
     `config: ${config.source} (mode: ${config.mode})`,
     `callbacks: POST http://${reachableHost(server.host)}:${server.port}${server.callbackPath} (listening on ${server.host}:${server.port})`,
-    `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${admin.password ? `, Bull Board at /admin/queues${admin.readOnly ? ' read-only' : ''}` : '; Bull Board off: no admin.password'})`,
+    `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${bullBoardSummary(config)})`,
     `redis: ${safeUrl(config.redis.url)} (key prefix ${config.redis.prefix})`,
     `intake: ${config.intake.shards} shard${config.intake.shards > 1 ? 's' : ''} (${intakeKeys(config.redis.prefix, 0).stream}${config.intake.shards > 1 ? ', ...' : ''}); routers take ${config.intake.batchSize} at a time, a crashed router's batch is taken over after ${formatDuration(config.intake.claimAfter)}`,
     `apps: ${config.zego.apps.map((app) => `${app.appId} (${app.callbackSecrets.length} secret${app.callbackSecrets.length > 1 ? 's' : ''})`).join(', ')}`,

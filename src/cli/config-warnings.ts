@@ -4,6 +4,7 @@
  */
 import { DEVELOPMENT_SECRET, type RelayConfig, type Target } from '../config/load.js';
 import { KNOWN_EVENTS } from '../receive/events.js';
+import { bullBoardAccess, isLoopback } from '../ops/admin-credentials.js';
 import { DEMO_SINK_PATH } from '../ops/demo-sink.js';
 import { eventMatches, targetMatches } from '../route/match.js';
 
@@ -42,8 +43,6 @@ export function adminPasswordReason(password: string, username: string): string 
 /** A header value's credential without its scheme: `Bearer abc` -> `abc`. */
 const credentialOf = (value: string) => value.trim().replace(/^(bearer|basic|token|apikey)(\s+|$)/i, '');
 
-const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
-
 /** Every doubtful setting, one sentence each, naming the config path. */
 export function configWarnings(config: RelayConfig): string[] {
   const warnings: string[] = [];
@@ -58,7 +57,7 @@ export function configWarnings(config: RelayConfig): string[] {
 
   warnings.push(...sharedSecretWarnings(config));
 
-  if (!config.admin.password) warnings.push('admin.password is not set: Bull Board is off (404); set ADMIN_PASSWORD to turn it on');
+  if (bullBoardAccess(config) === 'off') warnings.push('admin.password is not set: Bull Board is off (404); set ADMIN_PASSWORD to turn it on');
   const adminReason = config.admin.password && adminPasswordReason(config.admin.password, config.admin.username);
   if (adminReason) warnings.push(`admin.password ${adminReason}: use a long random one (ADMIN_PASSWORD, e.g. openssl rand -base64 24)`);
   if (!isLoopback(config.admin.host)) {

@@ -1,9 +1,13 @@
 /**
- * Structured logs: one JSON object a line on stdout. LOG_LEVEL picks the level (default info).
- * Secrets never reach a log line: errors go through one serializer that keeps only fields known
- * to be safe, and redact covers the other places a secret could appear.
+ * Structured logs on stdout: one JSON object a line, or with the `pretty` format one readable line
+ * an event for a person at a terminal (see chooseLogFormat). LOG_LEVEL picks the level (default
+ * info). Secrets never reach a log line: errors go through one serializer that keeps only fields
+ * known to be safe, and redact covers the other places a secret could appear; both run before
+ * either format writes.
  */
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { PrettyOptions } from 'pino-pretty';
 import { maskUrlCredentials } from '../redact.js';
 
 export type { Logger };
@@ -44,10 +48,42 @@ export function serializeError(value: unknown, depth = 0): unknown {
   return serialized;
 }
 
-export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
+export type LogFormat = 'json' | 'pretty';
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
+
+export interface LogFormatFacts {
+  /** LOG_FORMAT, already checked against LOG_FORMATS. */
+  readonly requested: LogFormat | undefined;
+  readonly stdoutIsTty: boolean;
+  readonly mode: 'development' | 'production';
+}
+
+/**
+ * LOG_FORMAT when set; else pretty only for a person at a terminal in development mode. Anything
+ * read by a program (a pipe, a file, a log collector, production) gets JSON lines.
+ */
+export function chooseLogFormat(facts: LogFormatFacts): LogFormat {
+  if (facts.requested) return facts.requested;
+  return facts.stdoutIsTty && facts.mode === 'development' ? 'pretty' : 'json';
+}
+
+const PRETTY_OPTIONS: PrettyOptions = { singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' };
+
+/**
+ * pino-pretty's formatter applied to each JSON line as pino writes it, written synchronously:
+ * nothing is left in a buffer when the CLI exits. Loaded only when asked for.
+ */
+function prettyDestination(): DestinationStream {
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+  const prettify = prettyFactory(PRETTY_OPTIONS);
+  const stdout = pino.destination({ dest: 1, sync: true });
+  return { write: (line: string) => void stdout.write(prettify(line)) };
+}
+
+export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', format: LogFormat = 'json'): Logger {
   // Asynchronous writes: a synchronous write per callback was ~7% of the receiver's CPU. pino
   // flushes what is buffered when the process exits; only a SIGKILL can lose the last lines.
-  const destination = pino.destination({ dest: 1, sync: false });
+  const destination = format === 'pretty' ? prettyDestination() : pino.destination({ dest: 1, sync: false });
   return pino({
     level,
     base: { service: 'zego-relay' },
