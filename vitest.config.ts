@@ -10,24 +10,33 @@ import { defineConfig } from 'vitest/config';
  * clusters, failovers) are not part of it: `npm run test:cluster` (vitest.cluster.config.ts).
  */
 const UNIT = [
+  'test/admin-credentials.test.ts',
   'test/backoff.test.ts',
   'test/bench-report.test.ts',
+  'test/bull-board-format.test.ts',
   'test/config-redis.test.ts',
   'test/config.test.ts',
   'test/deliver-sign.test.ts',
   'test/intake-entry.test.ts',
+  'test/log-serializer.test.ts',
   'test/receive-payload.test.ts',
   'test/route.test.ts',
   'test/signature.test.ts',
 ];
 const SYSTEM = [
   'test/backlog.test.ts',
+  'test/browser-cross-site.test.ts',
   'test/browser.test.ts',
   'test/chaos-aof.test.ts',
   'test/chaos.test.ts',
   'test/cli.test.ts',
   'test/compose.test.ts',
+  'test/config-security.test.ts',
   'test/crash.test.ts',
+  'test/first-run.test.ts',
+  'test/logging.test.ts',
+  'test/redis-credentials.test.ts',
+  'test/rejected.test.ts',
   'test/router-crash.test.ts',
   'test/start.test.ts',
 ];

@@ -34,13 +34,18 @@ async function withAdmin(config: RelayConfig, body: (admin: AdminHandle) => Prom
   }
 }
 
+const deadLetterBody = {
+  callbackId: 'cb_test', event: 'mix_stop', appId: '424242', receivedAt: 1_700_000_000_000,
+  body: '{"appid":"424242", "event":"mix_stop", "task_id":"424242:1111", "room_session_id":6085791336856668982}',
+};
+
 /** Puts one dead letter (a failed job) in the billing queue the way a worker would. */
 async function deadLetterOne(config: RelayConfig): Promise<void> {
   const connection = createWorkerConnection(config.redis, 'test-dead-letter');
   const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
   const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410 gone'); }, queueOptions(config, deliveryQueueName('billing'), connection));
   const failed = new Promise<void>((resolve) => worker.on('failed', () => resolve()));
-  await queue.add('deliver', { callbackId: 'cb_test', event: 'mix_stop', appId: '424242', body: '{}', receivedAt: Date.now() }, { jobId: 'cb_test' });
+  await queue.add('mix_stop', deadLetterBody, { jobId: 'cb_test' });
   await failed;
   await worker.close();
   await queue.close();
@@ -114,6 +119,33 @@ describe('/admin/queues (Bull Board)', () => {
       expect(body.queues.map((queue) => queue.name).sort()).toEqual(['deliver-billing', 'unrouted']);
       expect(body.queues.every((queue) => queue.readOnlyMode === false)).toBe(true);
     });
+  });
+
+  it('shows a delivery body as JSON but refuses to write job data (Update data, Duplicate), so the stored bytes stay', async () => {
+    const config = testConfig({ redisUrl: redis.url, adminPassword: PASSWORD });
+    await deadLetterOne(config);
+    const auth = { authorization: basic('ops', PASSWORD), 'content-type': 'application/json' };
+    await withAdmin(config, async (admin) => {
+      const api = `${admin.url}/admin/queues/api/queues/deliver-billing`;
+      const shown = (await (await fetch(`${api}/cb_test`, { headers: auth })).json()) as { job: { name: string; data: Record<string, unknown> } };
+      expect(shown.job.data).toMatchObject({ target: 'billing', body: { appid: '424242', task_id: '424242:1111' } });
+      expect(shown.job.name).toBe('mix_stop → billing · attempts 1/1');
+
+      const update = await fetch(`${api}/cb_test/update-data`, { method: 'PATCH', headers: auth, body: JSON.stringify({ jobData: shown.job.data }) });
+      expect(update.status).toBe(403);
+      const duplicate = await fetch(`${api}/add`, { method: 'POST', headers: auth, body: JSON.stringify({ name: shown.job.name, data: shown.job.data, options: {} }) });
+      expect(duplicate.status).toBe(403);
+      expect((await fetch(`${api}/cb_test/retry`, { method: 'PUT', headers: auth })).status).toBe(204);
+    });
+    const connection = createWorkerConnection(config.redis, 'test-inspect');
+    const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
+    try {
+      expect((await queue.getJob('cb_test'))?.data).toEqual(deadLetterBody);
+      expect(await queue.count()).toBe(1);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
   });
 
   it('is read-only with admin.readOnly', async () => {

@@ -35,7 +35,7 @@ const { redis, receiver, worker } = compose.services as Record<'redis' | 'receiv
 const relayServices = { receiver: receiver!, worker: worker! };
 
 /** The variables the code itself reads (CONTRACT.md), beyond the `${VAR}`s of the config file. */
-const CODE_ENV = ['RELAY_CONFIG', 'REDIS_URL', 'PORT', 'LOG_LEVEL'];
+const CODE_ENV = ['RELAY_CONFIG', 'REDIS_URL', 'PORT', 'LOG_LEVEL', 'LOG_FORMAT'];
 
 /** .env.example as docker-compose would read it. */
 const exampleEnv = Object.fromEntries(

@@ -2,12 +2,56 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { callbackId } from '../src/receive/callback-id.js';
 import { decodeBody } from '../src/receive/payload.js';
-import { topLevelMembers } from '../src/receive/raw-json.js';
+import { canonicalJson, topLevelMembers } from '../src/receive/raw-json.js';
+import { maskSignatures, rejectionSample } from '../src/receive/rejection-sample.js';
+import { urlDecode } from '../src/receive/url-encoding.js';
 import { validateCallback } from '../src/receive/validate.js';
 import { formBody, jsonBody, mixStopFields, sign } from './helpers/zego.js';
 
-const decodeJson = (text: string) => validateCallback(decodeBody({ format: 'json', text }), { allowUnknownEvents: true });
-const decodeForm = (text: string) => validateCallback(decodeBody({ format: 'form', text }), { allowUnknownEvents: true });
+const decode = (text: string) => validateCallback(decodeBody(text), { allowUnknownEvents: true });
+const decodeJson = decode;
+const decodeForm = decode;
+
+/** The body as a form-encoding client would URL-encode a JSON text (`+` for spaces). */
+const urlEncodedJson = (json: string) => new URLSearchParams({ x: json }).toString().slice(2);
+
+describe('reading a body by its shape', () => {
+  const fields = sign(mixStopFields({ mix_url: 'rtmp://h/a b&c=d+e%', channel_id: '房间 1' }));
+  const json = jsonBody(fields);
+  const decodedFields = (text: string) => Object.fromEntries([...decodeBody(text).fields].map(([key, value]) => [key, value.text]));
+
+  it('reads JSON, URL-encoded JSON (either escaping of spaces) and a form into the same fields', () => {
+    const expected = decodedFields(json);
+    expect(expected).toEqual(Object.fromEntries(Object.entries(fields)));
+    expect(decodedFields(encodeURIComponent(json))).toEqual(expected);
+    expect(decodedFields(urlEncodedJson(json))).toEqual(expected);
+    expect(decodedFields(formBody(fields))).toEqual(expected);
+  });
+
+  it('forwards JSON byte-exact, URL-encoded JSON as the decoded text, a form as a JSON object of its fields', () => {
+    const spaced = `\n ${json.replace(',', ' ,\t')} `;
+    expect(decodeBody(spaced).forwardBody).toBe(spaced);
+    expect(decodeBody(encodeURIComponent(json)).forwardBody).toBe(json);
+    expect(decodeBody(urlEncodedJson(json).replace('%7B', '%7b')).forwardBody).toBe(json);
+    expect(JSON.parse(decodeBody(formBody(fields)).forwardBody)).toEqual(fields);
+  });
+
+  it.each([
+    ['JSON that does not parse', '{"appid": 1', 'invalid_body'],
+    ['URL-encoded JSON that does not parse', '%7B%22appid%22%3A', 'invalid_body'],
+    ['escapes that are not UTF-8', 'appid=%C3%28', 'invalid_body'],
+    ['a JSON array', '[1,2,3]', 'invalid_payload'],
+    ['a JSON string', '"x"', 'invalid_payload'],
+    ['a JSON number', '42', 'invalid_payload'],
+  ])('refuses %s as %s', (_name, text, code) => {
+    expect(() => decodeBody(text)).toThrow(expect.objectContaining({ status: 400, code }));
+  });
+
+  it('keeps a stray % as it is, as PHP and browsers do', () => {
+    expect(urlDecode('100%+sure%2')).toBe('100% sure%2');
+    expect(urlDecode('a%zz%C3%A9')).toBe('a%zzé');
+  });
+});
 
 describe('the raw JSON scanner', () => {
   it('gives every top-level value as JSON.parse reads it, for any JSON object', () => {
@@ -77,10 +121,72 @@ describe('the callback id', () => {
     expect(callbackId(one)).not.toBe(callbackId(two));
   });
 
+  it('is the same for JSON, URL-encoded JSON and a form, for a known and for a body-hashed event', () => {
+    const known = mixStopFields();
+    const custom = { appid: '111111', event: 'custom_thing', room_session_id: '6085791336856668982', flag: 'true', tags: ['a', '2'] };
+    const customJson = (nonce: string) =>
+      jsonBody(sign({ ...custom, room_session_id: { raw: '6085791336856668982' }, flag: { raw: 'true' }, tags: { raw: '[ "a", 2 ]' } }, { nonce }));
+    const customForm = (nonce: string) => {
+      const form = formBody(sign({ ...custom, tags: 'a' }, { nonce }));
+      return `${form}&tags=2`;
+    };
+    for (const [jsonText, formText] of [
+      [(nonce: string) => jsonBody(sign(known, { nonce })), (nonce: string) => formBody(sign(known, { nonce }))],
+      [customJson, customForm],
+    ] as const) {
+      const ids = new Set([
+        callbackId(decode(jsonText('1'))),
+        callbackId(decode(encodeURIComponent(jsonText('2')))),
+        callbackId(decode(urlEncodedJson(jsonText('3')))),
+        callbackId(decode(formText('4'))),
+      ]);
+      expect(ids.size).toBe(1);
+    }
+    expect(callbackId(decode(customJson('1')))).not.toBe(callbackId(decode(customJson('1').replace('668982', '668983'))));
+  });
+
   it('is the same for PascalCase and snake_case common fields', () => {
     const fields = mixStopFields();
     const { appid, event, ...rest } = fields;
     const pascal = sign({ AppId: appid!, Event: event!, ...rest }, { pascalCase: true });
     expect(callbackId(decodeJson(jsonBody(pascal)))).toBe(callbackId(decodeJson(jsonBody(sign(fields)))));
+  });
+});
+
+describe('the canonical text of a JSON value', () => {
+  it('drops whitespace, writes every leaf as a string and keeps 64-bit digits', () => {
+    expect(canonicalJson(' { "b" : [ 6085791336856668982 , true, null, "\\u0041" ], "a": {} } ')).toBe(
+      '{"b":["6085791336856668982","true","null","A"],"a":{}}',
+    );
+  });
+
+  it('survives any nesting depth', () => {
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    expect(canonicalJson(deep)).toBe(deep);
+  });
+});
+
+describe('a sample of a rejected request', () => {
+  const signature = 'fadc2c4abb5714c30a711b3ad6f7783e37531263';
+
+  it.each([
+    ['JSON', `{"appid":"1","signature":"${signature}","nonce":"2"}`, '{"appid":"1","signature":"***","nonce":"2"}'],
+    ['JSON, PascalCase and spaced', `{"Signature" : "${signature}"}`, '{"Signature" : "***"}'],
+    ['JSON with a number', `{"signature": 12345, "x": 1}`, '{"signature": ***, "x": 1}'],
+    ['a form', `appid=1&signature=${signature}&nonce=2`, 'appid=1&signature=***&nonce=2'],
+    ['a form starting with it', `Signature=${signature}`, 'Signature=***'],
+    ['URL-encoded JSON', encodeURIComponent(`{"signature":"${signature}","n":"2"}`), '%7B%22signature%22%3A%22***%22%2C%22n%22%3A%222%22%7D'],
+    ['a value cut by the end of the sample', `{"signature":"${signature.slice(0, 10)}`, '{"signature":"***'],
+  ])('masks signature in %s', (_name, text, masked) => {
+    expect(maskSignatures(text)).toBe(masked);
+    expect(maskSignatures(text)).not.toContain(signature.slice(0, 10));
+  });
+
+  it('keeps the first 2 KB, says it is truncated, and the full size', () => {
+    const body = Buffer.from(`{"signature":"${signature}","pad":"${'x'.repeat(5000)}"}`);
+    const sample = rejectionSample({ status: 400, code: 'invalid_payload', message: 'm', contentType: 'text/plain', body, at: 0 });
+    expect(sample).toMatchObject({ at: '1970-01-01T00:00:00.000Z', size: body.length, truncated: true, contentType: 'text/plain' });
+    expect(sample.body.startsWith('{"signature":"***","pad":"xxx')).toBe(true);
+    expect(Buffer.byteLength(sample.body)).toBeLessThanOrEqual(2048);
   });
 });

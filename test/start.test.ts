@@ -10,12 +10,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
 import { redisSettingsForUrl } from '../src/config/redis-topology.js';
 import { redisAnswers } from '../src/ops/private-redis.js';
 import { freePort } from '../src/ops/redis-process.js';
 import { spawnCli, runCli } from './helpers/cli.js';
+import { shutdownRedis } from './helpers/redis.js';
 import { TEST_APP_ID, TEST_SECRET, testConfigObject } from './helpers/relay-config.js';
 
 const ADMIN_PASSWORD = 'AdminPw-5e3b1f0c9d';
@@ -36,13 +36,6 @@ async function workspace(targetUrl: string) {
   config.targets = [{ ...target, headers: { Authorization: 'Bearer ${TARGET_TOKEN}' }, signingSecret: '${SIGNING_SECRET}' }];
   writeFileSync(join(dir, 'relay.yaml'), JSON.stringify(config, null, 2));
   return { dir, redisUrl: `redis://127.0.0.1:${redisPort}` };
-}
-
-async function shutdownRedis(url: string): Promise<void> {
-  const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => {});
-  await client.shutdown('NOSAVE').catch(() => {});
-  client.disconnect();
 }
 
 const secretsEnv = { ZEGO_CALLBACK_SECRET: TEST_SECRET, ADMIN_PASSWORD, TARGET_TOKEN, SIGNING_SECRET };
@@ -92,10 +85,11 @@ describe('zego-relay start', () => {
       for (const line of result.stdout.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
     } finally {
       relay.child.kill('SIGKILL');
-      await relay.exited;
       target.close();
       // Belt and braces: the private Redis runs in its own process group; never leave it behind.
+      // It holds the relay's stderr open, so it goes first: the relay's output ends after it.
       if (await redisAnswers(redisSettingsForUrl(redisUrl))) await shutdownRedis(redisUrl);
+      await relay.exited;
     }
   });
 

@@ -7,6 +7,7 @@
 import { ConfigError } from '../errors.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
+import { bullBoardAccess } from '../ops/admin-credentials.js';
 import { intakeKeys } from '../store/names.js';
 import { ExitCode, parseOptions, say, type Command } from './command.js';
 import { configWarnings, routingTable } from './config-warnings.js';
@@ -60,6 +61,13 @@ export const checkConfigCommand: Command = {
   },
 };
 
+function bullBoardSummary(config: RelayConfig): string {
+  const access = bullBoardAccess(config);
+  if (access === 'off') return '; Bull Board off: no admin.password';
+  const generated = access === 'generated' ? '; development mode without admin.password: each start generates a password and prints it' : '';
+  return `, Bull Board at /admin/queues${config.admin.readOnly ? ' read-only' : ''}${generated}`;
+}
+
 /** What the Redis probe found, as lines under `redis:` (none when --offline). */
 function redisFindings(probe: { report?: TopologyReport; error?: unknown }): string[] {
   if (probe.report) return formatTopology(probe.report);
@@ -73,7 +81,7 @@ export function describeConfig(config: RelayConfig, redisLines: readonly string[
   const lines = [
     `config: ${config.source} (mode: ${config.mode})`,
     `callbacks: POST http://${reachableHost(server.host)}:${server.port}${server.callbackPath} (listening on ${server.host}:${server.port})`,
-    `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${admin.password ? `, Bull Board at /admin/queues${admin.readOnly ? ' read-only' : ''}` : '; Bull Board off: no admin.password'})`,
+    `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${bullBoardSummary(config)})`,
     `redis: ${describeRedis(config.redis)} (key prefix ${config.redis.prefix}, waitReplicas ${config.redis.waitReplicas}${config.redis.tls ? ', TLS' : ''})`,
     ...redisLines.map((line) => `  ${line}`),
     `intake: ${config.intake.shards} shard${config.intake.shards > 1 ? 's' : ''} (${intakeKeys(config.redis.prefix, 0).stream}${config.intake.shards > 1 ? ', ...' : ''}); routers take ${config.intake.batchSize} at a time, a crashed router's batch is taken over after ${formatDuration(config.intake.claimAfter)}`,

@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Environment } from '../config/env-substitution.js';
+import type { RelayConfig } from '../config/load.js';
 import type { Logger } from '../ops/logger.js';
 
 /** Exit codes, documented in `zego-relay --help`. */
@@ -21,8 +22,11 @@ export interface CommandIo {
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
   readonly env: Environment;
-  /** Created once at the CLI entry (LOG_LEVEL); JSON lines on stdout. */
-  readonly logger: Logger;
+  /**
+   * The process's logger on stdout, created at the first call and the same one after: its format
+   * depends on the config's mode (chooseLogFormat), which a command knows once it has loaded it.
+   */
+  readonly logger: (mode: RelayConfig['mode']) => Logger;
 }
 
 export interface Command {

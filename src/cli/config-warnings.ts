@@ -4,6 +4,7 @@
  */
 import { DEVELOPMENT_SECRET, type RelayConfig, type Target } from '../config/load.js';
 import { KNOWN_EVENTS } from '../receive/events.js';
+import { bullBoardAccess, isLoopback } from '../ops/admin-credentials.js';
 import { DEMO_SINK_PATH } from '../ops/demo-sink.js';
 import { eventMatches, targetMatches } from '../route/match.js';
 
@@ -20,7 +21,27 @@ export function placeholderReason(secret: string): string | undefined {
   return undefined;
 }
 
-const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
+/** Admin passwords shorter than this are too easy to guess over HTTP basic auth. */
+export const MIN_ADMIN_PASSWORD_LENGTH = 12;
+
+/** Passwords anyone tries first on a login prompt. */
+const WELL_KNOWN_PASSWORDS = new Set([
+  'admin', 'administrator', 'password', 'passw0rd', 'password1', 'changeme', 'letmein', 'welcome', 'secret',
+  'default', 'guest', 'root', 'toor', 'qwerty', '123456', '12345678', '123456789', '1234567890', 'admin123',
+  'zego', 'zego-relay', 'bullboard', 'bull-board',
+]);
+
+/** Why the admin password is weak, or undefined when it is not. */
+export function adminPasswordReason(password: string, username: string): string | undefined {
+  if (PLACEHOLDER.test(password)) return "looks like a placeholder (is it .env.example's value?)";
+  const lower = password.toLowerCase();
+  if (WELL_KNOWN_PASSWORDS.has(lower) || lower === username.toLowerCase()) return 'is a well-known password';
+  if (password.length < MIN_ADMIN_PASSWORD_LENGTH) return `is shorter than ${MIN_ADMIN_PASSWORD_LENGTH} characters`;
+  return undefined;
+}
+
+/** A header value's credential without its scheme: `Bearer abc` -> `abc`. */
+const credentialOf = (value: string) => value.trim().replace(/^(bearer|basic|token|apikey)(\s+|$)/i, '');
 
 /** Every doubtful setting, one sentence each, naming the config path. */
 export function configWarnings(config: RelayConfig): string[] {
@@ -34,7 +55,11 @@ export function configWarnings(config: RelayConfig): string[] {
     });
   });
 
-  if (!config.admin.password) warnings.push('admin.password is not set: Bull Board is off (404); set ADMIN_PASSWORD to turn it on');
+  warnings.push(...sharedSecretWarnings(config));
+
+  if (bullBoardAccess(config) === 'off') warnings.push('admin.password is not set: Bull Board is off (404); set ADMIN_PASSWORD to turn it on');
+  const adminReason = config.admin.password && adminPasswordReason(config.admin.password, config.admin.username);
+  if (adminReason) warnings.push(`admin.password ${adminReason}: use a long random one (ADMIN_PASSWORD, e.g. openssl rand -base64 24)`);
   if (!isLoopback(config.admin.host)) {
     warnings.push(`admin.host is ${config.admin.host}: metrics and Bull Board are reachable from the network; keep that network private`);
   }
@@ -74,8 +99,30 @@ function targetWarnings(config: RelayConfig, target: Target, index: number, appI
   if (url.protocol === 'http:' && !isLoopback(url.hostname) && config.mode === 'production') {
     warnings.push(`${where}.url is plain http: callbacks cross the network unencrypted`);
   }
+  for (const [name, value] of Object.entries(target.headers)) {
+    const credential = credentialOf(value);
+    if (PLACEHOLDER.test(credential)) warnings.push(`${where}.headers.${name} looks like a placeholder: set the real value from the environment (\${VAR})`);
+    else if (credential === '') warnings.push(`${where}.headers.${name} is empty: is its environment variable set?`);
+  }
   if (url.username || url.password) warnings.push(`${where}.url carries credentials: prefer headers (e.g. Authorization: Bearer \${TOKEN})`);
   return warnings;
+}
+
+/**
+ * Apps that share a callback secret. ZEGO's signature covers no app id, so a callback signed for
+ * one verifies as the other; nonces are bound across apps, but separate secrets keep them apart.
+ */
+function sharedSecretWarnings(config: RelayConfig): string[] {
+  const appsBySecret = new Map<string, number[]>();
+  config.zego.apps.forEach((app, index) => {
+    for (const secret of new Set(app.callbackSecrets)) appsBySecret.set(secret, [...(appsBySecret.get(secret) ?? []), index]);
+  });
+  return [...appsBySecret.values()]
+    .filter((indexes) => indexes.length > 1)
+    .map((indexes) => {
+      const apps = indexes.map((index) => `zego.apps[${index}] (${config.zego.apps[index]!.appId})`).join(', ');
+      return `${apps} share a callback secret: a callback signed for one also verifies as the other; give each app its own secret`;
+    });
 }
 
 /** For each app and each known event, the targets it is delivered to (configuration order). */

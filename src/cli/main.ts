@@ -1,16 +1,18 @@
 /**
  * The `zego-relay` command (bin/zego-relay.js runs the compiled copy of this file). Reads
- * LOG_LEVEL once, here, dispatches to one command, and exits with its code:
+ * LOG_LEVEL and LOG_FORMAT once, here, dispatches to one command, and exits with its code:
  * 0 ok, 1 failure or invalid, 2 usage error.
  */
-import { createLogger } from '../ops/logger.js';
+import { chooseLogFormat, createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../ops/logger.js';
+import { maskUrlCredentials } from '../redact.js';
 import { checkConfigCommand } from './check-config.js';
 import { ExitCode, say, UsageError, type Command, type CommandIo } from './command.js';
+import { rejectedCommand } from './rejected.js';
 import { replayCommand } from './replay.js';
 import { simulateCommand } from './simulate.js';
 import { startCommand } from './start.js';
 
-const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, simulateCommand];
+const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, simulateCommand];
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -25,7 +27,8 @@ ${COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}
 
 Run zego-relay <command> --help for a command's options.
 
-Environment: RELAY_CONFIG (config file, default config/relay.yaml), REDIS_URL, PORT, LOG_LEVEL.
+Environment: RELAY_CONFIG (config file, default config/relay.yaml), REDIS_URL, PORT, LOG_LEVEL,
+LOG_FORMAT (json or pretty; default pretty at a terminal in development mode, else json).
 Exit codes: 0 ok, 1 failure (invalid config, Redis missing, callbacks not acknowledged, ...),
 2 usage error (unknown command or option).`;
 }
@@ -56,7 +59,8 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
       say(io.stderr, `Run zego-relay ${error.command ? `${error.command} ` : ''}--help for usage.`);
       return ExitCode.usage;
     }
-    say(io.stderr, `zego-relay ${name}: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    // An error's text may quote a URL with its credentials (a Redis URL); never print them.
+    say(io.stderr, `zego-relay ${name}: unexpected error: ${maskUrlCredentials(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
     return ExitCode.failure;
   }
 }
@@ -66,11 +70,18 @@ if (requestedLevel && !LOG_LEVELS.has(requestedLevel)) {
   process.stderr.write(`zego-relay: LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}, got "${process.env.LOG_LEVEL}"\n`);
   process.exit(ExitCode.usage);
 }
+const requestedFormat = (process.env.LOG_FORMAT?.toLowerCase() || undefined) as LogFormat | undefined;
+if (requestedFormat && !LOG_FORMATS.includes(requestedFormat)) {
+  process.stderr.write(`zego-relay: LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}, got "${process.env.LOG_FORMAT}"\n`);
+  process.exit(ExitCode.usage);
+}
+let logger: Logger | undefined;
 const code = await main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
-  logger: createLogger(requestedLevel ?? 'info'),
+  logger: (mode) =>
+    (logger ??= createLogger(requestedLevel ?? 'info', chooseLogFormat({ requested: requestedFormat, stdoutIsTty: process.stdout.isTTY === true, mode }))),
 });
 // Commands leave nothing worth waiting for (a replay's Redis connection, got's keep-alive sockets).
 process.exitCode = code;

@@ -1,11 +1,14 @@
 /**
  * What `zego-relay start` prints for people once it runs: where to send callbacks, where the admin
- * listener is, the development-secret warning, and a ready-to-paste `simulate` command. Secrets
- * are never printed, except the built-in development secret, which is public by design.
+ * listener is, the Bull Board login, the development-secret warning, and a ready-to-paste
+ * `simulate` command. Secrets are never printed, except the built-in development secret, which is
+ * public by design, and a Bull Board password generated for this run (nobody could log in otherwise).
  */
 import { DEVELOPMENT_SECRET, type RelayConfig } from '../config/load.js';
 import { describeRedis } from '../config/redis-topology.js';
 import { USER_AGENT } from '../deliver/user-agent.js';
+import type { AdminCredentials } from '../ops/admin-credentials.js';
+import { BULL_BOARD_PATH } from '../ops/bull-board.js';
 import { reachableHost, safeUrl } from './show.js';
 
 export type Role = 'all' | 'receiver' | 'worker';
@@ -15,6 +18,8 @@ export interface BannerFacts {
   readonly config: RelayConfig;
   /** The admin listener's URL, as bound. */
   readonly adminUrl: string;
+  /** Who may open Bull Board in this run; undefined: it is off. */
+  readonly credentials: AdminCredentials | undefined;
   /** The receiver's bound port (undefined for the worker role). */
   readonly receiverPort: number | undefined;
   /** True when the relay started its own redis-server. */
@@ -32,14 +37,21 @@ export function usesDevelopmentSecret(config: RelayConfig): boolean {
   return config.zego.apps.some((app) => app.callbackSecrets.includes(DEVELOPMENT_SECRET));
 }
 
+/** Where Bull Board is and how to log in; the password only when it was generated for this run. */
+function bullBoardLine(adminUrl: string, credentials: AdminCredentials | undefined): string {
+  if (!credentials) return 'off (set ADMIN_PASSWORD to turn it on)';
+  const url = `${adminUrl}${BULL_BOARD_PATH}`;
+  if (!credentials.generated) return `${url}  user ${credentials.username}  password: admin.password (ADMIN_PASSWORD)`;
+  return `${url}  user ${credentials.username}  password ${credentials.password}  (generated for this run; set ADMIN_PASSWORD to choose one)`;
+}
+
 /** The lines of the start-up banner. */
 export function startBanner(facts: BannerFacts): string[] {
   const { config } = facts;
   const lines = [`${USER_AGENT} running: role ${facts.role}, mode ${config.mode}, config ${config.source}`];
   if (facts.receiverPort !== undefined) lines.push(`  callbacks  POST ${callbackUrl(config, facts.receiverPort)}  (give this URL, behind HTTPS, to ZEGO)`);
-  lines.push(
-    `  admin      ${facts.adminUrl}/metrics · /healthz · /readyz · ${config.admin.password ? `Bull Board ${facts.adminUrl}/admin/queues` : 'Bull Board off (set ADMIN_PASSWORD)'}`,
-  );
+  lines.push(`  admin      ${facts.adminUrl}/metrics · /healthz · /readyz`);
+  lines.push(`  bull board ${bullBoardLine(facts.adminUrl, facts.credentials)}`);
   lines.push(`  redis      ${describeRedis(config.redis)}${facts.privateRedis ? ` (private redis-server started by the relay, data in ${facts.redisDir}; set REDIS_URL to use your own)` : ''}`);
   if (facts.role !== 'receiver') {
     lines.push(`  targets    ${config.targets.length ? config.targets.map((target) => `${target.name} -> ${safeUrl(target.url)}`).join(', ') : 'none'}`);

@@ -5,8 +5,10 @@
  * (bounded by delivery.shutdownTimeout), close the admin listener, stop a private Redis last.
  */
 import { ConfigError } from '../errors.js';
+import { maskUrlCredentials } from '../redact.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { startAdmin } from '../ops/admin.js';
+import { runAdminCredentials } from '../ops/admin-credentials.js';
 import type { Logger } from '../ops/logger.js';
 import { ensureRedis, RedisServerMissingError } from '../ops/private-redis.js';
 import { startReceiver } from '../receive/server.js';
@@ -30,8 +32,14 @@ Runs the relay until SIGTERM or SIGINT (Ctrl-C).
   -h, --help        this text
 
 Environment: RELAY_CONFIG, REDIS_URL (overrides redis.url), PORT (overrides server.port),
-LOG_LEVEL (trace, debug, info, warn, error; default info). Logs are JSON lines on stdout; the
-start-up summary is printed on stderr.
+LOG_LEVEL (trace, debug, info, warn, error; default info), LOG_FORMAT (json or pretty). Logs go
+to stdout: one readable line an event at a terminal in development mode, JSON lines anywhere
+else (a pipe, a file, production). The start-up summary is printed on stderr.
+
+Bull Board (under /admin/queues on the admin listener) opens with admin.username and
+admin.password. In development mode with no admin.password and a loopback admin.host, a
+password is generated for each run and printed in the start-up summary; in production no
+password means Bull Board is off.
 
 When nothing answers at redis.url on this machine and REDIS_URL is unset, a private
 redis-server is started from PATH (AOF on, noeviction, data in ./data/redis) and stopped with
@@ -67,7 +75,7 @@ export const startCommand: Command = {
  * waiting for Redis.
  */
 async function runRelay(role: Role, config: RelayConfig, io: CommandIo): Promise<number> {
-  const logger = io.logger.child({ role });
+  const logger = io.logger(config.mode).child({ role });
   const lifecycle = new Lifecycle(config, logger);
   const onSignal = (signal: NodeJS.Signals) => void lifecycle.stop(signal);
   process.on('SIGTERM', onSignal);
@@ -91,7 +99,8 @@ async function startParts(role: Role, config: RelayConfig, io: CommandIo, logger
 
   const redis = await ensureRedis(config, { logger, env: io.env });
   await lifecycle.adopt('redis', redis.stop);
-  const admin = await startAdmin(config, { logger });
+  const credentials = runAdminCredentials(config);
+  const admin = await startAdmin(config, { logger, credentials });
   await lifecycle.adopt('admin', admin.close);
   const receiver = role === 'worker' || lifecycle.stopping ? undefined : await startReceiver(config, { logger });
   if (receiver) await lifecycle.adopt('receiver', receiver.close);
@@ -101,7 +110,7 @@ async function startParts(role: Role, config: RelayConfig, io: CommandIo, logger
 
   const privateRedis = redis.privateServer !== undefined;
   logger.info({ adminUrl: admin.url, receiverPort: receiver?.port, privateRedis }, 'zego-relay started');
-  const banner = startBanner({ role, config, adminUrl: admin.url, receiverPort: receiver?.port, privateRedis, redisDir: redis.privateServer?.dir });
+  const banner = startBanner({ role, config, adminUrl: admin.url, credentials, receiverPort: receiver?.port, privateRedis, redisDir: redis.privateServer?.dir });
   say(io.stderr, banner.join('\n'));
 }
 
@@ -113,7 +122,7 @@ function startFailure(error: unknown, config: RelayConfig): string {
     return `a port is already in use (server.port ${config.server.port} or admin.port ${config.admin.port}): stop the other process or change the port (PORT, server.port, admin.port). ${(error as Error).message}`;
   }
   if (code === 'EACCES') return `not allowed to listen on a port below 1024 as this user: use a higher port. ${(error as Error).message}`;
-  return error instanceof Error ? error.message : String(error);
+  return maskUrlCredentials(error instanceof Error ? error.message : String(error));
 }
 
 /** What start-up opened, closed in this order: stop taking callbacks first, stop Redis last. */

@@ -12,6 +12,8 @@ import { UNROUTED_QUEUE } from '../store/names.js';
 import { substituteTree, type Environment } from './env-substitution.js';
 import { resolveRedis, type RedisSettings } from './redis-topology.js';
 import { configSchema, type ParsedConfig } from './schema.js';
+import { formatDuration } from './units.js';
+import { describeYamlError } from './yaml-errors.js';
 
 export const DEFAULT_CONFIG_PATH = 'config/relay.yaml';
 
@@ -93,7 +95,7 @@ export function parseConfig(text: string, options: { env?: Environment; source?:
   const source = options.source ?? '<inline>';
   const document = parseDocument(text, { prettyErrors: true });
   if (document.errors.length > 0) {
-    throw new ConfigError(document.errors.map((error) => `YAML: ${error.message}`), source);
+    throw new ConfigError(document.errors.map((error) => describeYamlError(error, text)), source);
   }
   const raw = substituteTree(document.toJS() ?? {}, env);
   applyEnvironmentOverrides(raw, env);
@@ -147,6 +149,15 @@ function crossCheck(config: Parsed): string[] {
     }
     seenTargets.add(target.name);
   });
+  // A captured callback stays valid for the tolerance on either side of its timestamp; the dedupe
+  // window must outlast that, or the same callback re-sent late is new again.
+  const { dedupeWindow, timestampToleranceSeconds } = config.zego;
+  if (dedupeWindow < 2 * timestampToleranceSeconds * 1000) {
+    problems.push(
+      `zego.dedupeWindow: ${formatDuration(dedupeWindow)} is shorter than 2 x zego.timestampToleranceSeconds ` +
+        `(2 x ${timestampToleranceSeconds} s = ${formatDuration(2 * timestampToleranceSeconds * 1000)}): a captured callback re-sent within the tolerance would be stored again`,
+    );
+  }
   const seenApps = new Set<string>();
   config.zego.apps.forEach((app, index) => {
     if (seenApps.has(app.appId)) problems.push(`zego.apps[${index}].appId: "${app.appId}" is configured twice`);

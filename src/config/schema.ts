@@ -45,6 +45,38 @@ const eventPattern = z
   .string()
   .regex(/^(\*|[A-Za-z0-9_.-]+\*?)$/, 'must be an event name, a prefix wildcard like mix_*, or *');
 
+/** RFC 7230 `token`: the characters a header name may have. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What Node's http client accepts in a header value (no CR, LF, NUL or other control characters). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/**
+ * Headers a target may not set: they describe the connection or the framing of the body, which
+ * the relay's HTTP client owns. Passed through, they corrupt every request to the target.
+ */
+const FORBIDDEN_HEADER = /^(transfer-encoding|content-length|content-encoding|host|connection|keep-alive|upgrade|te|trailer|proxy-.*)$/i;
+
+/** A target's extra request headers: valid names and values, no framing headers, no case twins. */
+const targetHeaders = z.record(z.string(), z.string()).superRefine((headers, ctx) => {
+  const seen = new Map<string, string>();
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (!HEADER_NAME.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'is not a valid header name (letters, digits and !#$%&\'*+-.^_`|~ only)' });
+    } else if (FORBIDDEN_HEADER.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'describes the connection or the body framing, which the relay sets itself: remove it' });
+    }
+    // The value is never echoed: it is often a token.
+    if (!HEADER_VALUE.test(value)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'the value holds a line break, NUL, another control character or a character beyond Latin-1' });
+    }
+    const twin = seen.get(lower);
+    if (twin !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `is the same header as ${twin} (names ignore case): keep one` });
+    }
+    seen.set(lower, name);
+  }
+});
+
 const retrySchema = z.strictObject({
   /** Delay before retry 1, 2, ...; attempts = 1 + schedule length. @defaultValue [5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h] */
   schedule: z.array(duration).max(50),
@@ -81,8 +113,12 @@ const targetSchema = z.strictObject({
   events: z.array(eventPattern).min(1, 'must name at least one event (or *)'),
   /** Optional filter: only callbacks of these apps. */
   appIds: z.array(appId).min(1).optional(),
-  /** Extra request headers, e.g. Authorization. */
-  headers: z.record(z.string(), z.string()).default({}),
+  /**
+   * Extra request headers, e.g. Authorization. Refused: invalid names or values, two spellings of
+   * one name, and the connection and framing headers (Host, Content-Length, Transfer-Encoding,
+   * Content-Encoding, Connection, Keep-Alive, Upgrade, TE, Trailer, Proxy-*).
+   */
+  headers: targetHeaders.default({}),
   /** Standard Webhooks secret(s) (whsec_...). Several: all sign each delivery (rotation). */
   signingSecret: z
     .union([z.string(), z.array(z.string())])
@@ -145,7 +181,10 @@ export const configSchema = z.strictObject({
     timestampToleranceSeconds: integer(1, 86_400).default(600),
     /** Accept events the relay does not know (identified by a hash of the body). @defaultValue true */
     allowUnknownEvents: boolean.default(true),
-    /** How long a callback id is remembered for de-duplication. @defaultValue 24h */
+    /**
+     * How long a callback id is remembered for de-duplication; at least 2 x
+     * timestampToleranceSeconds, else a captured callback re-sent late is stored again. @defaultValue 24h
+     */
     dedupeWindow: duration.default(86_400_000),
   }),
   defaults: defaultsSchema.prefault({}),

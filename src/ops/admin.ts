@@ -1,7 +1,9 @@
 /**
  * The admin listener (`admin.host:admin.port`, private by default): Prometheus `/metrics`, Bull
- * Board under `/admin/queues` behind basic auth (404 with no `admin.password`), `/healthz` and
- * `/readyz`, and in development mode the demo sink. None of this is on the public listener.
+ * Board under `/admin/queues` and the admin API under `/admin/api` behind basic auth (404 without
+ * credentials: see admin-credentials.ts), `/healthz` and `/readyz`, and in development mode the
+ * demo sink. None of this is on the public listener. Cross-site requests that could change
+ * something are refused first (cross-site.ts).
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
@@ -13,8 +15,12 @@ import { intakePendingCount } from '../store/intake-stats.js';
 import { openQueues } from '../store/queues.js';
 import { closeServer } from './close-server.js';
 import { closeConnection, createProducerConnection } from '../store/redis.js';
+import { errorMiddleware } from '../receive/error-middleware.js';
+import { REJECTED_API_PATH, rejectedListHandler } from './admin-rejected.js';
+import { configuredAdminCredentials, type AdminCredentials } from './admin-credentials.js';
 import { basicAuth } from './basic-auth.js';
 import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
+import { refuseCrossSite } from './cross-site.js';
 import { DEMO_SINK_PATH, demoSinkHandler } from './demo-sink.js';
 import { healthRoutes } from './health.js';
 import type { Logger } from './logger.js';
@@ -33,6 +39,11 @@ export interface AdminHandle {
 
 export interface AdminOptions {
   readonly logger: Logger;
+  /**
+   * Who may open Bull Board; given as undefined, Bull Board is off (404). `start` passes the run's
+   * credentials (runAdminCredentials). @defaultValue admin.username / admin.password
+   */
+  readonly credentials?: AdminCredentials | undefined;
 }
 
 /** Open connections get this long to finish after close() before they are cut. */
@@ -53,6 +64,8 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
 
   const app = new Koa();
   app.on('error', (error: Error) => logger.warn({ err: error.message }, 'admin request failed'));
+  // First: a page on another site must not use the operator's cached login (CSRF), whatever follows.
+  app.use(refuseCrossSite());
   const router = new Router();
 
   router.get('/metrics', async (ctx) => {
@@ -61,16 +74,18 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
-  healthRoutes(router, { config, redis: connection });
+  healthRoutes(router, { config, redis: connection, detailed: true });
   if (config.mode === 'development') router.post(DEMO_SINK_PATH, demoSinkHandler(options.logger.child({ component: 'demo-sink' })));
 
-  if (config.admin.password) {
-    const auth = basicAuth({ username: config.admin.username, password: config.admin.password });
-    const board = bullBoardMiddleware(queues.values(), { readOnly: config.admin.readOnly, basePath: BULL_BOARD_PATH });
+  const credentials = 'credentials' in options ? options.credentials : configuredAdminCredentials(config);
+  if (credentials) {
+    const auth = basicAuth({ username: credentials.username, password: credentials.password });
+    const board = bullBoardMiddleware(queues, { readOnly: config.admin.readOnly, basePath: BULL_BOARD_PATH });
     app.use(async (ctx, next) => {
       if (ctx.path !== BULL_BOARD_PATH && !ctx.path.startsWith(`${BULL_BOARD_PATH}/`)) return next();
       return auth(ctx, () => board(ctx, next));
     });
+    router.get(REJECTED_API_PATH, auth, errorMiddleware(logger), rejectedListHandler(connection, config.redis.prefix));
   }
   app.use(router.routes()).use(router.allowedMethods());
 

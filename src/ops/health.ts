@@ -1,6 +1,7 @@
 /**
  * `GET /healthz` (the process is up) and `GET /readyz` (Redis answers a PING within a second and
- * the configuration is loaded; else 503), mounted on both the public and the admin listener.
+ * the configuration is loaded; else 503), mounted on both the public and the admin listener. The
+ * public listener's /readyz says ready or not and nothing else: anyone on the internet can ask.
  */
 import type Router from '@koa/router';
 import type { RedisConnection } from '../store/redis.js';
@@ -16,6 +17,8 @@ export interface HealthOptions {
   readonly redis: RedisConnection;
   /** How long /readyz waits for PONG. @defaultValue 1000 */
   readonly timeoutMs?: number;
+  /** Say which config is loaded and why it is not ready (admin listener); false: ready or not only. */
+  readonly detailed: boolean;
 }
 
 /** Adds /healthz and /readyz to `router` and returns it. */
@@ -29,6 +32,10 @@ export function healthRoutes(router: Router, options: HealthOptions): Router {
     redisUp.set(redisAnswers ? 1 : 0);
     ctx.set('Cache-Control', 'no-store');
     ctx.status = redisAnswers ? 200 : 503;
+    if (!options.detailed) {
+      ctx.body = redisAnswers ? { ok: true } : { ok: false, error: { code: 'unavailable', message: 'not ready' } };
+      return;
+    }
     ctx.body = redisAnswers
       ? { ok: true, redis: 'up', config: options.config.source }
       : { ok: false, error: { code: 'unavailable', message: 'Redis does not answer' } };

@@ -29,6 +29,24 @@ export const callbacksReceived = new Counter({
   registers: [registry],
 });
 
+/**
+ * Every 4xx answered on the callback path, by error code (a fixed set of the relay's own codes).
+ * A rise after a ZEGO change or a new app is the sign to look at `GET /admin/api/rejected`.
+ */
+export const callbacksRejected = new Counter({
+  name: 'zego_relay_callbacks_rejected_total',
+  help: 'Requests answered 4xx on the callback path, by reason (the error code).',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+/** Samples of rejected requests that could not be written to Redis (the answer was not affected). */
+export const rejectedSamplesDropped = new Counter({
+  name: 'zego_relay_rejected_samples_dropped_total',
+  help: 'Samples of rejected requests not kept (Redis failed or too many writes were pending).',
+  registers: [registry],
+});
+
 export const callbacksUnrouted = new Counter({
   name: 'zego_relay_callbacks_unrouted_total',
   help: 'Stored callbacks that matched no target (kept in the unrouted queue).',

@@ -11,7 +11,9 @@ import { healthRoutes } from '../ops/health.js';
 import type { Logger } from '../ops/logger.js';
 import type { CallbackStore } from '../store/callback-store.js';
 import { callbackHandler } from './callback-handler.js';
+import { closeUnreadBodies } from './close-unread.js';
 import { errorMiddleware } from './error-middleware.js';
+import { Rejections, type RejectionSink } from './rejections.js';
 
 export interface ReceiverDeps {
   config: RelayConfig;
@@ -19,6 +21,8 @@ export interface ReceiverDeps {
   /** A fail-fast connection for /readyz (the store's own). */
   redis: RedisConnection;
   logger: Logger;
+  /** Where samples of refused requests go (the store's RejectedLog); none: not sampled. */
+  rejectedLog?: RejectionSink;
   /** Milliseconds since the epoch. @defaultValue Date.now */
   now?: () => number;
 }
@@ -29,15 +33,22 @@ export function createReceiverApp(deps: ReceiverDeps): Koa {
   const app = new Koa();
   // Every error is answered and logged by errorMiddleware; Koa's default printer would log twice.
   app.silent = true;
+  app.use(closeUnreadBodies());
   app.use(errorMiddleware(logger));
 
-  const router = new Router();
-  router.post(config.server.callbackPath, callbackHandler({ config, store: deps.store, logger, now: deps.now ?? Date.now }));
+  const now = deps.now ?? Date.now;
+  const rejections = new Rejections(deps.rejectedLog, logger);
+  // Exact paths: CONTRACT's "any other path is 404" includes /ZEGO/CALLBACK and a trailing slash.
+  const router = new Router({ sensitive: true, strict: true });
+  router.post(config.server.callbackPath, callbackHandler({ config, store: deps.store, logger, rejections, now }));
   router.all(config.server.callbackPath, (ctx) => {
     ctx.set('Allow', 'POST');
-    throw new HttpError(405, 'method_not_allowed', 'only POST is allowed here');
+    const error = new HttpError(405, 'method_not_allowed', 'only POST is allowed here');
+    const { status, code, message } = error;
+    rejections.report({ status, code, message, contentType: ctx.get('content-type') || undefined, body: Buffer.alloc(0), at: now() });
+    throw error;
   });
-  healthRoutes(router, { config, redis: deps.redis });
+  healthRoutes(router, { config, redis: deps.redis, detailed: false });
   app.use(router.routes());
   app.use(() => {
     throw new HttpError(404, 'not_found', 'nothing here');

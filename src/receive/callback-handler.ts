@@ -1,7 +1,10 @@
 /**
  * `POST server.callbackPath`: read, decode, validate, authenticate, identify, store, answer, in
  * that order (each step is cheaper than the next; nothing touches Redis before the 401 checks).
- * Every request is counted in callbacksReceived and logged on one line, without secrets.
+ * Every request is counted in callbacksReceived; a refused one (4xx) is also booked by Rejections
+ * (counted by reason, sampled, summarised once a minute). An accepted callback is logged on one
+ * info line; a refused one only at debug level, since a flood of bad requests must not flood the
+ * log (the summary, the metric and the rejected list say what an operator needs).
  */
 import { performance } from 'node:perf_hooks';
 import type { Middleware } from 'koa';
@@ -13,13 +16,16 @@ import type { CallbackStore } from '../store/callback-store.js';
 import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';
 import { decodeBody } from './payload.js';
-import { readCallbackBody } from './read-body.js';
+import { BodyTooLargeError, callbackText, readCallbackBody } from './read-body.js';
+import type { RejectedRequest } from './rejection-sample.js';
+import type { Rejections } from './rejections.js';
 import { validateCallback, type Callback } from './validate.js';
 
 export interface CallbackHandlerDeps {
   config: RelayConfig;
   store: Pick<CallbackStore, 'store'>;
   logger: Logger;
+  rejections: Rejections;
   /** Milliseconds since the epoch; injectable for timestamp tests. */
   now: () => number;
 }
@@ -33,7 +39,7 @@ export interface StoredBody {
 
 /** The Koa handler of the callback path. Errors are thrown for the error middleware to answer. */
 export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
-  const { config, store, logger, now } = deps;
+  const { config, store, logger, rejections, now } = deps;
   const bodyLimit = config.server.bodyLimit;
   const validation = { allowUnknownEvents: config.zego.allowUnknownEvents };
   const secrets = secretsByApp(config.zego.apps);
@@ -48,8 +54,10 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
     let outcome = 'internal_error';
     let status = 500;
     let failure: unknown;
+    let body: Buffer | undefined;
     try {
-      callback = validateCallback(decodeBody(await readCallbackBody(ctx.req, bodyLimit)), validation);
+      body = await readCallbackBody(ctx.req, bodyLimit);
+      callback = validateCallback(decodeBody(callbackText(body, ctx.get('content-type') || undefined)), validation);
       const receivedAt = now();
       authenticate(callback, { secretsByApp: secrets, toleranceSeconds, now: receivedAt });
       authenticated = true;
@@ -82,9 +90,21 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
         ms: Math.round((performance.now() - started) * 10) / 10,
       };
       if (status >= 500) logger.warn({ ...line, err: causeOf(failure) }, 'callback not stored');
-      else logger.info(line, status === 200 ? 'callback accepted' : 'callback rejected');
+      else if (status === 200) logger.info(line, 'callback accepted');
+      else {
+        logger.debug(line, 'callback rejected');
+        // A 4xx status was set from the HttpError that was thrown.
+        rejections.report(rejectedRequest(failure as HttpError, body, ctx.get('content-type') || undefined, now()));
+      }
     }
   };
+}
+
+/** A refused request for the rejected log: for a 413, what was read before the limit passed. */
+function rejectedRequest(error: HttpError, body: Buffer | undefined, contentType: string | undefined, at: number): RejectedRequest {
+  const { status, code, message } = error;
+  if (error instanceof BodyTooLargeError) return { status, code, message, contentType, body: error.received, size: error.size, at };
+  return { status, code, message, contentType, body: body ?? Buffer.alloc(0), at };
 }
 
 /** What to log about a 5xx: the underlying Redis error rather than our generic wrapper. */

@@ -1,11 +1,15 @@
 /**
- * Decodes a callback body (JSON or form) into its top-level fields as exact text, and the body to
- * forward. No value goes through a JS number: a JSON number keeps its source digits.
+ * Decodes a callback body into its top-level fields as exact text, and the body to forward.
+ *
+ * The body is read by its shape, never by its declared type (nobody outside ZEGO knows which one
+ * it sends, and a wrong guess would refuse every callback): a JSON object, a URL-encoded JSON
+ * object (`%7B%22appid%22...`, decoded first), or else a form. No value goes through a JS number:
+ * a JSON number keeps its source digits.
  */
 import { HttpError } from '../errors.js';
 import { topLevelMembers } from './raw-json.js';
 import { SCALAR_FIELDS } from './events.js';
-import type { RawBody } from './read-body.js';
+import { urlDecode } from './url-encoding.js';
 
 export interface FieldValue {
   /** A string's decoded value, a number's source digits, or the source JSON of anything else. */
@@ -17,25 +21,49 @@ export interface FieldValue {
 export interface DecodedBody {
   /** Top-level fields by their key as sent, in source order. */
   fields: Map<string, FieldValue>;
-  /** The JSON to forward: the exact text for JSON, a JSON object of the fields for a form. */
+  /**
+   * The JSON to forward: the exact text of a JSON body, the decoded text of URL-encoded JSON, a
+   * JSON object of the fields for a form.
+   */
   forwardBody: string;
 }
 
-/** 400 invalid_body when the text is not a JSON object or a form; 400 invalid_payload for a repeated field. */
-export function decodeBody(body: RawBody): DecodedBody {
-  return body.format === 'json' ? decodeJson(body.text) : decodeForm(body.text);
+/** The shapes a body may have, by what it starts with (after whitespace). */
+const JSON_OBJECT = /^\s*\{/;
+const URL_ENCODED_JSON_OBJECT = /^\s*%7b/i;
+/** What a JSON array, string or number starts with: worth a JSON.parse to say "not an object". */
+const OTHER_JSON = /^\s*["[\d-]/;
+
+/**
+ * 400 invalid_body when a body that starts like a JSON object does not parse; 400 invalid_payload
+ * for JSON that is not an object and for a repeated field. Anything else is read as a form (whose
+ * missing fields validation reports).
+ */
+export function decodeBody(text: string): DecodedBody {
+  if (JSON_OBJECT.test(text)) return decodeJson(text, 'the body is not valid JSON');
+  if (URL_ENCODED_JSON_OBJECT.test(text)) return decodeJson(urlDecode(text), 'the body is URL-encoded but not valid JSON');
+  if (OTHER_JSON.test(text) && parsesAsJson(text)) {
+    throw new HttpError(400, 'invalid_payload', 'the body is JSON but not an object');
+  }
+  return decodeForm(text);
 }
 
-function decodeJson(text: string): DecodedBody {
-  let parsed: unknown;
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `text` starts with `{`: valid JSON is an object. */
+function decodeJson(text: string, notJson: string): DecodedBody {
   try {
     // JSON.parse is the validator; the values come from the scanner, which keeps 64-bit digits.
-    parsed = JSON.parse(text);
+    JSON.parse(text);
   } catch {
-    throw invalidBody('the body is not valid JSON');
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw invalidBody('the body must be a JSON object');
+    throw new HttpError(400, 'invalid_body', notJson);
   }
   const fields = new Map<string, FieldValue>();
   for (const member of topLevelMembers(text) ?? []) {
@@ -52,13 +80,12 @@ function decodeForm(text: string): DecodedBody {
   for (const pair of text.split('&')) {
     if (pair === '') continue;
     const separator = pair.indexOf('=');
-    const key = decodeComponent(separator === -1 ? pair : pair.slice(0, separator));
-    const value = separator === -1 ? '' : decodeComponent(pair.slice(separator + 1));
+    const key = urlDecode(separator === -1 ? pair : pair.slice(0, separator));
+    const value = separator === -1 ? '' : urlDecode(pair.slice(separator + 1));
     const list = values.get(key);
     if (list) list.push(value);
     else values.set(key, [value]);
   }
-  if (values.size === 0) throw invalidBody('the form has no fields');
 
   const fields = new Map<string, FieldValue>();
   const forward: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
@@ -74,21 +101,6 @@ function decodeForm(text: string): DecodedBody {
     }
   }
   return { fields, forwardBody: JSON.stringify(forward) };
-}
-
-/** Form decoding with `+` as space; malformed escapes and invalid UTF-8 are refused, not replaced. */
-function decodeComponent(text: string): string {
-  const spaced = text.includes('+') ? text.replace(/\+/g, ' ') : text;
-  if (!spaced.includes('%')) return spaced;
-  try {
-    return decodeURIComponent(spaced);
-  } catch {
-    throw invalidBody('the form has a malformed %-escape or invalid UTF-8');
-  }
-}
-
-function invalidBody(message: string): HttpError {
-  return new HttpError(400, 'invalid_body', message);
 }
 
 function repeated(key: string): HttpError {

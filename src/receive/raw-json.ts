@@ -20,6 +20,8 @@ export interface RawMember {
 
 const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 const QUOTE = 0x22;
+/** `{ } [ ] , :` */
+const STRUCTURE = new Set([0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a]);
 const BACKSLASH = 0x5c;
 
 /**
@@ -57,6 +59,36 @@ export function topLevelMembers(text: string): RawMember[] | undefined {
     if (text.charCodeAt(position) !== 0x2c /* , */) return members;
     position = skipWhitespace(text, position + 1);
   }
+}
+
+/**
+ * One text for equal values whatever their encoding, for identifying a callback: no whitespace,
+ * strings with minimal escapes, and every number and literal written as a string of its source
+ * text. A form cannot tell `1` from `"1"` (so neither may the id), and a 64-bit number keeps every
+ * digit. Object keys keep their order. Iterative, so no nesting depth can overflow the stack.
+ * Input must be valid JSON.
+ */
+export function canonicalJson(text: string): string {
+  let canonical = '';
+  let position = 0;
+  while (position < text.length) {
+    const code = text.charCodeAt(position);
+    if (WHITESPACE.has(code)) {
+      position += 1;
+    } else if (code === QUOTE) {
+      const end = stringEnd(text, position);
+      canonical += JSON.stringify(decodeString(text, position, end));
+      position = end;
+    } else if (STRUCTURE.has(code)) {
+      canonical += text[position];
+      position += 1;
+    } else {
+      const end = scalarEnd(text, position);
+      canonical += JSON.stringify(text.slice(position, end));
+      position = end;
+    }
+  }
+  return canonical;
 }
 
 function skipWhitespace(text: string, position: number): number {

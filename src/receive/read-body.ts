@@ -1,64 +1,72 @@
 /**
- * Reads a callback's body as exact text, before anything else looks at it.
+ * Reads a callback's body as exact bytes, then as text, before anything else looks at it.
  *
  * Why not koa-bodyparser: it decodes invalid UTF-8 into U+FFFD without telling anyone (we must
- * reject it: a replaced byte would change the callback we forward) and it parses the body into an
- * object we would throw away (we need the raw text for forwarding and for 64-bit integers). Reading
- * the bytes here is a few lines and one parse less on the hot path.
+ * reject it: a replaced byte would change the callback we forward), it picks the parser by the
+ * declared type (ZEGO's declared type is not to be trusted: payload.ts reads the body by its shape)
+ * and it parses the body into an object we would throw away (we need the raw text for forwarding
+ * and for 64-bit integers). Reading the bytes here is a few lines and one parse less.
  */
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../errors.js';
 
-/** The two body formats ZEGO sends (ZEGO.md, Transport). */
-export type BodyFormat = 'json' | 'form';
-
-export interface RawBody {
-  format: BodyFormat;
-  /** The body exactly as received, decoded as UTF-8 (invalid UTF-8 is refused). */
-  text: string;
-}
+/**
+ * The declared types a callback may come with. Which of them does not matter: the body is read by
+ * its shape. A `charset` parameter is ignored; the bytes must be UTF-8 whatever it says.
+ */
+const ACCEPTED_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  'application/json',
+  'application/x-www-form-urlencoded',
+  'text/plain',
+  'application/octet-stream',
+]);
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/**
- * The format named by a Content-Type header, or undefined for anything else (415).
- * Only the media type counts; a `charset` other than UTF-8 is refused because ZEGO sends UTF-8.
- */
-export function bodyFormatOf(contentType: string | undefined): BodyFormat | undefined {
-  if (!contentType) return undefined;
-  const [mediaType = '', ...parameters] = contentType.split(';').map((part) => part.trim().toLowerCase());
-  const charset = parameters.find((parameter) => parameter.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return undefined;
-  if (mediaType === 'application/json') return 'json';
-  if (mediaType === 'application/x-www-form-urlencoded') return 'form';
-  return undefined;
+/** 413 with what was read before the limit passed, for the rejected log. */
+export class BodyTooLargeError extends HttpError {
+  constructor(
+    limit: number,
+    /** The bytes read before giving up (empty when Content-Length announced too many). */
+    readonly received: Buffer,
+    /** The announced Content-Length, else the bytes read so far. */
+    readonly size: number,
+  ) {
+    super(413, 'payload_too_large', `the body is larger than ${limit} bytes`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/** True for no Content-Type or one of the accepted media types (any parameters). */
+export function isAcceptedContentType(contentType: string | undefined): boolean {
+  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return mediaType === '' || ACCEPTED_MEDIA_TYPES.has(mediaType);
 }
 
 /**
- * Reads the request body: 415 for another content type, 413 beyond `limit` bytes (announced or
- * actual), 400 `invalid_body` for an empty body or invalid UTF-8.
+ * Reads the request body: 413 (BodyTooLargeError) beyond `limit` bytes, announced or actual.
+ * Any declared type is read, so a refused one (415) still shows in the rejected log.
  */
-export async function readCallbackBody(request: IncomingMessage, limit: number): Promise<RawBody> {
-  const format = bodyFormatOf(request.headers['content-type']);
-  if (!format) {
-    throw new HttpError(415, 'unsupported_media_type', 'send application/json or application/x-www-form-urlencoded');
-  }
+export async function readCallbackBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   const announced = Number(request.headers['content-length']);
-  if (Number.isFinite(announced) && announced > limit) throw tooLarge(limit);
+  if (Number.isFinite(announced) && announced > limit) throw new BodyTooLargeError(limit, Buffer.alloc(0), announced);
+  return collect(request, limit);
+}
 
-  const bytes = await collect(request, limit);
-  if (bytes.length === 0) throw new HttpError(400, 'invalid_body', 'the body is empty');
-  let text: string;
+/** The body as text: 415 for a declared type outside the list, 400 invalid_body when not UTF-8. */
+export function callbackText(bytes: Buffer, contentType: string | undefined): string {
+  if (!isAcceptedContentType(contentType)) {
+    throw new HttpError(
+      415,
+      'unsupported_media_type',
+      'send application/json, application/x-www-form-urlencoded, text/plain, application/octet-stream or no content type',
+    );
+  }
   try {
-    text = strictUtf8.decode(bytes);
+    return strictUtf8.decode(bytes);
   } catch {
     throw new HttpError(400, 'invalid_body', 'the body is not valid UTF-8');
   }
-  return { format, text };
-}
-
-function tooLarge(limit: number): HttpError {
-  return new HttpError(413, 'payload_too_large', `the body is larger than ${limit} bytes`);
 }
 
 /** Collects the body, stopping (and answering 413) as soon as it passes the limit. */
@@ -76,9 +84,10 @@ function collect(request: IncomingMessage, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         cleanup();
-        // Stop reading: the rest of an oversized body is discarded, not buffered.
-        request.resume();
-        reject(tooLarge(limit));
+        // Stop reading: the answer closes the connection (close-unread.ts) instead of draining
+        // the rest, which may never end.
+        request.pause();
+        reject(new BodyTooLargeError(limit, Buffer.concat(chunks), size));
         return;
       }
       chunks.push(chunk);

@@ -9,7 +9,9 @@ import type { RelayConfig } from '../config/load.js';
 import { closeServer } from '../ops/close-server.js';
 import type { Logger } from '../ops/logger.js';
 import { CallbackStore } from '../store/callback-store.js';
+import { RejectedLog } from '../store/rejected-log.js';
 import { checkRedisSettings } from '../store/redis-check.js';
+import { createProducerConnection } from '../store/redis.js';
 import { createReceiverApp } from './app.js';
 
 export interface ReceiverHandle {
@@ -39,14 +41,23 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   const logger = options.logger.child({ component: 'receiver' });
   const store = CallbackStore.open(config, logger);
   checkSettingsWhenConnected(store, logger);
+  // Its own connection: a flood of refused requests never queues in front of the callbacks'
+  // writes, and its failures (logged once by RejectedLog) never affect them. Samples may wait for
+  // it to connect (a start-up is no outage), each at most the command timeout, at most 64 at once.
+  const rejectedConnection = createProducerConnection(config.redis, { name: 'rejected-log', overrides: { enableOfflineQueue: true } });
+  rejectedConnection.on('error', () => {});
+  const rejectedLog = new RejectedLog(rejectedConnection, config.redis.prefix, logger);
 
-  const app = createReceiverApp({ config, store, redis: store.connection, logger, ...(options.now ? { now: options.now } : {}) });
+  const app = createReceiverApp({
+    config, store, redis: store.connection, logger, rejectedLog, ...(options.now ? { now: options.now } : {}),
+  });
   const server = createServer(app.callback());
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.listen(config.server.port, config.server.host);
   try {
     await once(server, 'listening');
   } catch (error) {
+    rejectedConnection.disconnect();
     await store.close();
     throw error;
   }
@@ -57,6 +68,7 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   const close = () => {
     closing ??= (async () => {
       await closeServer(server, CLOSE_GRACE_MS);
+      await rejectedConnection.quit().catch(() => rejectedConnection.disconnect());
       await store.close();
     })();
     return closing;

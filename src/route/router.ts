@@ -26,6 +26,11 @@ import { matchTargets } from './match.js';
 const BLOCK_MS = 1_000;
 /** Pause after a failed step (Redis down), so a loop never spins. */
 const RETRY_PAUSE_MS = 500;
+/**
+ * Read-route-acknowledge loops per shard and process. Two keep Redis busy while the other loop
+ * builds its jobs, about doubling what one router moves when a burst has filled the intake.
+ */
+const LANES_PER_SHARD = 2;
 
 export interface IntakeRouter {
   /** Resolves once every shard's consumer group exists (the router is reading). */
@@ -50,7 +55,9 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
   const queues = openQueues(config, queueConnection);
   const jobOptions = new Map(config.targets.map((target) => [target.name, deliveryJobOptions(target, config.retention)]));
   const fanOut = (entries: IntakeEntry[]) => queueJobs(entries, { config, queues, jobOptions, log });
-  const shards = Array.from({ length: config.intake.shards }, (_unused, shard) => new ShardLoop(config, shard, consumer, fanOut, log, outage));
+  const shards = Array.from({ length: config.intake.shards * LANES_PER_SHARD }, (_unused, lane) =>
+    new ShardLoop(config, Math.floor(lane / LANES_PER_SHARD), consumer, fanOut, log, outage),
+  );
   for (const loop of shards) loop.start();
   return {
     ready: () => Promise.all(shards.map((loop) => loop.ready)).then(() => undefined),

@@ -16,6 +16,7 @@
  *                                   its own first (callback-store.ts says why that is safe).
  *   {PREFIX:deliver-NAME}:deliver-NAME:...   BullMQ's keys of target NAME's queue
  *   {PREFIX:unrouted}:unrouted:...           callbacks that matched no target
+ *   {PREFIX:rejected}                         the latest rejected requests (a capped list)
  */
 
 /** The queue of one target's deliveries. BullMQ forbids ':' in queue names. */
@@ -32,6 +33,11 @@ export const UNROUTED_QUEUE = 'unrouted';
  */
 export function queuePrefix(prefix: string, queueName: string): string {
   return `{${prefix}:${queueName}}`;
+}
+
+/** The list of the latest rejected requests: its own hash tag, under the configured prefix. */
+export function rejectedKey(prefix: string): string {
+  return `{${prefix}:rejected}`;
 }
 
 /** The consumer group every router reads the intake with. */

@@ -1,12 +1,23 @@
 /** Waiting for a fail-fast connection (no offline queue) to be ready, within a deadline. */
 import { once } from 'node:events';
+import { withTimeout } from '../ops/with-timeout.js';
 import type { RedisConnection } from './redis.js';
 
+/** One wait per connection, shared by every caller: a burst during an outage adds no listeners. */
+const waits = new WeakMap<RedisConnection, Promise<unknown>>();
+
 /**
- * Resolves at once when `redis` is ready, else when it becomes ready; rejects after `timeoutMs`.
- * The listener goes with the wait, so a long outage never piles up one listener per caller.
+ * Resolves at once when `redis` is ready, else when it becomes ready; rejects after `timeoutMs`,
+ * or when the connection reports an error first.
  */
 export async function readyWithin(redis: RedisConnection, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return;
-  await once(redis, 'ready', { signal: AbortSignal.timeout(Math.max(1, timeoutMs)) });
+  let wait = waits.get(redis);
+  if (!wait) {
+    wait = once(redis, 'ready');
+    const settled = () => waits.delete(redis);
+    wait.then(settled, settled);
+    waits.set(redis, wait);
+  }
+  await withTimeout(wait, Math.max(1, timeoutMs), () => new Error(`Redis was not ready within ${timeoutMs} ms`));
 }

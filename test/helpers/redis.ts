@@ -4,6 +4,14 @@ import { startRedisServer } from '../../src/ops/redis-process.js';
 
 export { freePort, startRedisServer, type RedisServer } from '../../src/ops/redis-process.js';
 
+/** Stops a Redis a test did not start itself (a relay's private one left behind by a failure). */
+export async function shutdownRedis(url: string): Promise<void> {
+  const client = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => {});
+  await client.shutdown('NOSAVE').catch(() => {});
+  client.disconnect();
+}
+
 /**
  * The Redis a test file should use: REDIS_URL when set (never killed), else a private server.
  * Tests that kill or pause Redis must call startRedisServer themselves.

@@ -1,0 +1,85 @@
+/**
+ * `zego-relay rejected [--limit N] [--json]`: the latest requests the receiver refused, newest
+ * first, the same list as `GET /admin/api/rejected`. Everything printed that a sender chose (body,
+ * content type) is escaped, so a crafted body cannot drive the operator's terminal.
+ */
+import { ConfigError } from '../errors.js';
+import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { describeRedis } from '../config/redis-topology.js';
+import { DEFAULT_REJECTED_LIMIT, parseRejectedLimit } from '../ops/admin-rejected.js';
+import { pingWithin } from '../ops/health.js';
+import { listRejected, REJECTED_MAX_SAMPLES, type RejectedSample } from '../store/rejected-log.js';
+import { createProducerConnection } from '../store/redis.js';
+import { ExitCode, parseOptions, say, UsageError, type Command } from './command.js';
+
+const help = `Usage: zego-relay rejected [--limit N] [--json] [--config FILE]
+
+Lists the latest requests the receiver refused (4xx on the callback path), newest first: when,
+the answer (status, code, message), the declared content type, the size and the first 2 KB of
+the body with signature values masked. The relay keeps at most ${REJECTED_MAX_SAMPLES} of them, for 24 h.
+When ZEGO's callbacks are refused, this shows what ZEGO really sends.
+The admin listener serves the same list at GET /admin/api/rejected?limit=N.
+
+Options:
+  --limit N       at most N (1 to ${REJECTED_MAX_SAMPLES}, default ${DEFAULT_REJECTED_LIMIT})
+  --json          print the list as one JSON array (as the admin API answers)
+  --config FILE   the YAML file (default: $RELAY_CONFIG, else config/relay.yaml)
+  -h, --help      this text
+
+Exit codes: 0 listed (also when nothing was refused), 1 failed (invalid config, Redis
+unreachable), 2 usage error.`;
+
+/** How long the command waits for Redis to answer. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+export const rejectedCommand: Command = {
+  name: 'rejected',
+  summary: 'list the latest requests the receiver refused (what a sender really sent)',
+  help,
+  async run(argv, io) {
+    const values = parseOptions('rejected', argv, { limit: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' } });
+    const limit = parseRejectedLimit(values.limit as string | undefined);
+    if (limit === undefined) {
+      throw new UsageError(`--limit must be a whole number from 1 to ${REJECTED_MAX_SAMPLES}, got "${String(values.limit)}"`, 'rejected');
+    }
+    let config;
+    try {
+      config = loadConfig({ path: resolveConfigPath(values.config as string | undefined, io.env), env: io.env });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      say(io.stderr, `zego-relay rejected: ${error.message}`);
+      return ExitCode.failure;
+    }
+    const connection = createProducerConnection(config.redis, 'rejected-cli');
+    connection.on('error', () => {});
+    try {
+      let samples: RejectedSample[] | undefined;
+      if (await pingWithin(connection, CONNECT_TIMEOUT_MS)) samples = await listRejected(connection, config.redis.prefix, limit).catch(() => undefined);
+      if (!samples) {
+        say(io.stderr, `zego-relay rejected: Redis (${describeRedis(config.redis)}) did not answer; check that it runs (REDIS_URL, redis.url)`);
+        return ExitCode.failure;
+      }
+      if (values.json) say(io.stdout, JSON.stringify(samples, null, 2));
+      else if (samples.length === 0) say(io.stdout, 'no request was refused in the last 24 h');
+      else for (const sample of samples) say(io.stdout, describeSample(sample));
+      return ExitCode.ok;
+    } finally {
+      connection.disconnect();
+    }
+  },
+};
+
+/** Three lines for people: the answer, its message, the body. */
+function describeSample(sample: RejectedSample): string {
+  const type = sample.contentType === null ? 'no content type' : printable(sample.contentType);
+  return [
+    `${sample.at}  ${sample.status} ${sample.code}  ${type}  ${sample.size} bytes${sample.truncated ? ' (first 2 KB shown)' : ''}`,
+    `  ${printable(sample.message)}`,
+    `  ${sample.body === '' ? '(no body)' : printable(sample.body)}`,
+  ].join('\n');
+}
+
+/** Control characters (C0, DEL, C1) and line breaks as \u escapes: one line, no terminal commands. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
