@@ -1,0 +1,79 @@
+/**
+ * Adding intake shards is a config change and a restart: callbacks stored under the old shard count
+ * (and not yet routed) are routed after it, ZEGO's retries of them are answered 200 and delivered
+ * once, nonces bound before it still refuse a replay, and new callbacks flow through every shard.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/ops/logger.js';
+import { startReceiver } from '../../src/receive/server.js';
+import { startWorkers } from '../../workers/delivery.js';
+import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-topologies.js';
+import { ok, startTargetServer, type TargetServer } from '../helpers/targets.js';
+import { callbackKey } from '../helpers/zego-sender.js';
+import { jsonBody, mixStopFields, sign, testConfig, type Fields } from '../helpers/zego.js';
+
+let cluster: RedisClusterHandle;
+let target: TargetServer;
+
+beforeAll(async () => {
+  cluster = await startRedisCluster({ replicasPerMaster: 0 });
+  target = await startTargetServer(ok);
+});
+afterAll(async () => {
+  await target?.close();
+  await cluster?.stop();
+});
+
+const configWith = (shards: number) =>
+  testConfig({
+    redis: { cluster: { nodes: [cluster.urls[0]!] } },
+    prefix: 'add-shard',
+    intake: { shards },
+    targets: [{ name: 'billing', events: ['*'], url: target.url }],
+  });
+
+async function post(port: number, body: string): Promise<{ status: number; code?: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}/zego/callback`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const answer = (await response.json()) as { error?: { code: string } };
+  return { status: response.status, ...(answer.error ? { code: answer.error.code } : {}) };
+}
+
+describe('adding intake shards', () => {
+  it('loses nothing across a restart with more shards, and a nonce bound before still refuses a replay', async () => {
+    // Before: 2 shards, receivers only, so every callback is still in the intake when the change comes.
+    const before = configWith(2);
+    const oldReceiver = await startReceiver(before, { logger: silentLogger });
+    const early: Fields[] = Array.from({ length: 100 }, () => sign(mixStopFields()));
+    for (const fields of early) expect((await post(oldReceiver.port, jsonBody(fields))).status).toBe(200);
+    await oldReceiver.close();
+
+    // After: 5 shards, receiver and routers restarted with the new config.
+    const after = configWith(5);
+    const receiver = await startReceiver(after, { logger: silentLogger });
+    const workers = await startWorkers(after, { logger: silentLogger });
+    try {
+      // ZEGO's retries of the early callbacks (fresh nonce, same body): 200, whichever shard they fall on now.
+      for (const fields of early.slice(0, 50)) {
+        const { timestamp: _timestamp, nonce: _nonce, signature: _signature, ...body } = fields;
+        expect((await post(receiver.port, jsonBody(sign(body)))).status).toBe(200);
+      }
+      // A nonce bound before the change, replayed with a forged body after it.
+      const captured = early[0]!;
+      const forged = { ...mixStopFields(), timestamp: captured.timestamp!, nonce: captured.nonce!, signature: captured.signature! };
+      expect(await post(receiver.port, jsonBody(forged))).toEqual({ status: 401, code: 'replayed_nonce' });
+
+      const late: Fields[] = Array.from({ length: 100 }, () => sign(mixStopFields()));
+      for (const fields of late) expect((await post(receiver.port, jsonBody(fields))).status).toBe(200);
+
+      const keys = [...early, ...late].map((fields) => String(fields.task_id));
+      const delivered = () => target.requests.map((request) => callbackKey(request.body));
+      await expect.poll(() => new Set(delivered()).size, { timeout: 20_000 }).toBe(keys.length);
+      // Each exactly once: the retries that fell on a new shard were routed again, and the job id
+      // (the callback id) made BullMQ keep the one job it already had.
+      expect(delivered().filter((key) => keys.includes(key!))).toHaveLength(keys.length);
+    } finally {
+      await receiver.close();
+      await workers.close();
+    }
+  });
+});
