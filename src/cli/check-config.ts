@@ -49,7 +49,7 @@ export const checkConfigCommand: Command = {
     }
     const probe: { report?: TopologyReport; error?: unknown } = options.offline
       ? {}
-      : await probeTopology(config.redis).then((report) => ({ report }), (error: unknown) => ({ error }));
+      : await probeTopology(config.redis, { intakeStreams: intakeStreams(config) }).then((report) => ({ report }), (error: unknown) => ({ error }));
     say(io.stdout, describeConfig(config, redisFindings(probe)).join('\n'));
     const warnings = [...configWarnings(config), ...(probe.report ? topologyWarnings(probe.report, config.redis.waitReplicas) : [])];
     if (warnings.length > 0) {
@@ -66,6 +66,10 @@ function bullBoardSummary(config: RelayConfig): string {
   if (access === 'off') return '; Bull Board off: no admin.password';
   const generated = access === 'generated' ? '; development mode without admin.password: each start generates a password and prints it' : '';
   return `, Bull Board at /admin/queues${config.admin.readOnly ? ' read-only' : ''}${generated}`;
+}
+
+function intakeStreams(config: RelayConfig): string[] {
+  return Array.from({ length: config.intake.shards }, (_unused, shard) => intakeKeys(config.redis.prefix, shard).stream);
 }
 
 /** What the Redis probe found, as lines under `redis:` (none when --offline). */

@@ -18,6 +18,8 @@ export interface MasterReport {
   readonly slotCount: number;
   /** `host:port` of each replica that is connected (online, not failed). */
   readonly replicas: readonly string[];
+  /** Cluster: the intake shards whose stream lives on this master. */
+  readonly intakeShards?: readonly number[];
 }
 
 export interface TopologyReport {
@@ -31,8 +33,16 @@ export interface TopologyReport {
 
 export const CLUSTER_SLOTS = 16_384;
 
+export interface ProbeOptions {
+  /** @defaultValue 3000 */
+  readonly timeoutMs?: number;
+  /** The intake streams' keys, shard 0 first: on a cluster, each is placed on its master. */
+  readonly intakeStreams?: readonly string[];
+}
+
 /** Reads the topology; rejects when Redis cannot be reached within about `timeoutMs`. */
-export async function probeTopology(settings: RedisSettings, timeoutMs = 3_000): Promise<TopologyReport> {
+export async function probeTopology(settings: RedisSettings, options: ProbeOptions = {}): Promise<TopologyReport> {
+  const timeoutMs = options.timeoutMs ?? 3_000;
   if (settings.topology.kind === 'sentinel') return probeSentinel(settings, timeoutMs);
   const connection = createProducerConnection(settings, {
     name: 'check-config',
@@ -40,7 +50,7 @@ export async function probeTopology(settings: RedisSettings, timeoutMs = 3_000):
   });
   try {
     await connectWithin(connection, timeoutMs);
-    return settings.topology.kind === 'cluster' ? await probeCluster(connection as Cluster) : await probeSingle(connection as Redis);
+    return settings.topology.kind === 'cluster' ? await probeCluster(connection as Cluster, options.intakeStreams ?? []) : await probeSingle(connection as Redis);
   } finally {
     connection.disconnect();
   }
@@ -61,6 +71,9 @@ export function topologyWarnings(report: TopologyReport, waitReplicas: number): 
     } else if (master.replicas.length === 0 && report.kind !== 'single') {
       warnings.push(`${where} has no replica: if it dies, its slots stop taking callbacks and what it held since its last AOF write is lost`);
     }
+    if (master.intakeShards?.length === 0) {
+      warnings.push(`${where} holds no intake shard: raise intake.shards (e.g. to ${2 * report.masters.length}) so every master takes a share of the receivers' writes`);
+    }
   }
   return warnings;
 }
@@ -77,6 +90,7 @@ export function formatTopology(report: TopologyReport): string[] {
     lines.push(
       `  ${report.kind === 'cluster' ? 'master' : 'primary'} ${master.address}` +
         (report.kind === 'cluster' ? `  slots ${master.slots.join(', ')} (${master.slotCount})` : '') +
+        (master.intakeShards ? `  intake shards: ${master.intakeShards.length > 0 ? master.intakeShards.join(', ') : 'none'}` : '') +
         `  replicas: ${master.replicas.length > 0 ? master.replicas.join(', ') : 'none'}`,
     );
   }
@@ -90,7 +104,8 @@ async function probeSingle(connection: Redis): Promise<TopologyReport> {
   return { kind: 'single', masters: [{ address: `${host}:${port}`, slots: [], slotCount: 0, replicas }] };
 }
 
-async function probeCluster(connection: Cluster): Promise<TopologyReport> {
+async function probeCluster(connection: Cluster, intakeStreams: readonly string[]): Promise<TopologyReport> {
+  const streamSlots = await Promise.all(intakeStreams.map(async (key) => Number(await connection.cluster('KEYSLOT', key))));
   // CLUSTER NODES, not SLOTS: SLOTS leaves out a replica until it has reported a replication offset.
   const lines = String(await connection.cluster('NODES')).trim().split('\n');
   const nodes = lines.map((line) => {
@@ -111,7 +126,13 @@ async function probeCluster(connection: Cluster): Promise<TopologyReport> {
       // A failed master's slots are not served, whatever the map says.
       if (healthy(master)) covered += slotCount;
       const replicas = nodes.filter((node) => node.masterId === master.id && healthy(node)).map((node) => node.address).sort();
-      return { address: master.address, slots: ranges, slotCount, replicas };
+      const owns = (slot: number) =>
+        ranges.some((range) => {
+          const [start, end] = range.split('-').map(Number);
+          return slot >= start! && slot <= (end ?? start!);
+        });
+      const intakeShards = streamSlots.flatMap((slot, shard) => (owns(slot) ? [shard] : []));
+      return { address: master.address, slots: ranges, slotCount, replicas, ...(intakeStreams.length > 0 ? { intakeShards } : {}) };
     })
     .sort((a, b) => a.address.localeCompare(b.address));
   return { kind: 'cluster', masters, slotsCovered: covered };

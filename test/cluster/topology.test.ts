@@ -21,9 +21,9 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function configFile(name: string, redis: Record<string, unknown>): string {
+function configFile(name: string, redis: Record<string, unknown>, intake: Record<string, unknown> = {}): string {
   const path = join(dir, name);
-  writeFileSync(path, JSON.stringify({ ...testConfigObject({ redisUrl: 'redis://unused' }), redis }));
+  writeFileSync(path, JSON.stringify({ ...testConfigObject({ redisUrl: 'redis://unused' }), redis, intake }));
   return path;
 }
 
@@ -35,11 +35,18 @@ describe('a Redis Cluster of 3 masters + 3 replicas', () => {
   afterAll(async () => cluster?.stop());
 
   it('check-config shows its masters, slots and replicas, and warns about waitReplicas beyond them', async () => {
-    const ok = await runCli(['check-config', '--config', configFile('cluster.yaml', { cluster: { nodes: cluster.urls.slice(0, 2) }, waitReplicas: 1 })]);
+    const ok = await runCli(['check-config', '--config', configFile('cluster.yaml', { cluster: { nodes: cluster.urls.slice(0, 2) }, waitReplicas: 1, prefix: 'zr' }, { shards: 12 })]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('cluster: 3 master(s), 16384 of 16384 slots served');
-    expect(ok.stdout.match(/^ {4}master 127\.0\.0\.1:\d+ {2}slots \d+-\d+ \(\d+\) {2}replicas: 127\.0\.0\.1:\d+$/gm)).toHaveLength(3);
+    const masters = [...ok.stdout.matchAll(/^ {4}master 127\.0\.0\.1:\d+ {2}slots \d+-\d+ \(\d+\) {2}intake shards: ([\d, ]+) {2}replicas: 127\.0\.0\.1:\d+$/gm)];
+    expect(masters).toHaveLength(3);
+    // Every shard is placed, once, on the master that owns its stream's slot.
+    expect(masters.flatMap((line) => line[1]!.split(', ').map(Number)).sort((a, b) => a - b)).toEqual([...Array(12).keys()]);
     expect(ok.stdout).not.toContain('waitReplicas is');
+    expect(ok.stdout).not.toContain('holds no intake shard');
+
+    const oneShard = await runCli(['check-config', '--config', configFile('one-shard.yaml', { cluster: { nodes: cluster.urls } })]);
+    expect(oneShard.stdout.match(/holds no intake shard: raise intake\.shards \(e\.g\. to 6\)/g)).toHaveLength(2);
 
     const greedy = await runCli(['check-config', '--config', configFile('greedy.yaml', { cluster: { nodes: cluster.urls }, waitReplicas: 2 })]);
     expect(greedy.code).toBe(0);
