@@ -18,6 +18,7 @@ const UNIT = [
   'test/config.test.ts',
   'test/deliver-sign.test.ts',
   'test/intake-entry.test.ts',
+  'test/key-slot.test.ts',
   'test/log-serializer.test.ts',
   'test/receive-payload.test.ts',
   'test/route.test.ts',

@@ -234,7 +234,9 @@ export interface SentinelHandle {
   /** The port of the primary the Sentinels name now. */
   primaryPort(): Promise<number>;
   /** SIGKILLs the current primary and waits until the Sentinels name another one. */
-  killPrimaryAndWaitForFailover(): Promise<{ promoted: number; tookMs: number }>;
+  killPrimaryAndWaitForFailover(): Promise<{ promoted: number; tookMs: number; killed: number }>;
+  /** Starts a killed server again; resolves once the Sentinels made it a replica and it has synced. */
+  restartAsReplica(port: number): Promise<{ tookMs: number }>;
   stop(): Promise<void>;
 }
 
@@ -321,7 +323,18 @@ export async function startSentinelSetup(options: { replicas?: number; sentinels
         if (now === before) return undefined;
         return (await ask<string>(now, 'INFO', 'replication')).includes('role:master') ? now : undefined;
       });
-      return { promoted, tookMs: Date.now() - started };
+      return { promoted, tookMs: Date.now() - started, killed: before };
+    },
+    async restartAsReplica(port) {
+      const server = servers.find((candidate) => candidate.port === port);
+      if (!server) throw new Error(`no server on port ${port}`);
+      const started = Date.now();
+      await server.restart();
+      await until('the Sentinels to make the restarted server a replica', async () => {
+        const info = await ask<string>(port, 'INFO', 'replication');
+        return info.includes('role:slave') && info.includes('master_link_status:up') ? true : undefined;
+      });
+      return { tookMs: Date.now() - started };
     },
     stop,
   };
