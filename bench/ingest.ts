@@ -21,7 +21,7 @@ export const INGEST_NAIVE_RATIO_GOAL = 1.0;
 export const INGEST_FANOUT_RATIO_GOAL = 0.9;
 export const INGEST_BARE_RATIO_AIM = 0.35;
 
-async function measureServer(module: string, env: Record<string, string>, path: string, context: BenchContext): Promise<LoadResult> {
+export async function measureServer(module: string, env: Record<string, string>, path: string, context: BenchContext): Promise<LoadResult> {
   const server = await startChildServer(new URL(module, import.meta.url), env);
   const runId = randomUUID().slice(0, 8);
   let index = 0;
@@ -38,7 +38,7 @@ async function measureServer(module: string, env: Record<string, string>, path: 
 }
 
 /** The mean of two runs of one server (requests and failures added up). */
-function meanOf(first: LoadResult, second: LoadResult): LoadResult {
+export function meanOf(first: LoadResult, second: LoadResult): LoadResult {
   return {
     ...first,
     requestsPerSecond: (first.requestsPerSecond + second.requestsPerSecond) / 2,

@@ -4,7 +4,7 @@
  * bench/BENCHMARKS.template.md. About 5 minutes on 2 cores.
  *
  * Environment:
- * - BENCH_SECTIONS=ingest,rejected,e2e,memory,backlog picks sections (default: all).
+ * - BENCH_SECTIONS=ingest,rejected,e2e,memory,backlog,cluster picks sections (default: all).
  * - BENCH_DURATION / BENCH_WARMUP: seconds of each ingest load run (default 10 / 2).
  * - BENCH_QUICK=1: a smoke run of about a minute (shorter load runs, smaller N everywhere).
  * - BENCH_WRITE=0 never writes docs/BENCHMARKS.md, BENCH_WRITE=1 always does; by default it is
@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../src/ops/redis-process.js';
 import { backlog } from './backlog.js';
+import { clusterSection } from './cluster.js';
 import { endToEndSection } from './e2e.js';
 import { ingestSection } from './ingest.js';
 import { backlogFigures } from './lib/backlog-figures.js';
@@ -38,7 +39,7 @@ const backlogSection: BenchSection = {
   },
 };
 
-const SECTIONS: readonly BenchSection[] = [ingestSection, rejectedFloodSection, endToEndSection, memorySection, backlogSection];
+const SECTIONS: readonly BenchSection[] = [ingestSection, rejectedFloodSection, endToEndSection, memorySection, backlogSection, clusterSection];
 
 /** The repository root, from the source tree (bench/) or the build (dist/bench/). */
 const ROOT = ['..', '../..']
@@ -71,6 +72,7 @@ function methodLines(context: BenchContext, sections: BenchSection[]): string[] 
     `End to end and fan-out: ${env.E2E_CALLBACKS ?? (context.quick ? 1_000 : 5_000)} callbacks POSTed by 50 keep-alive senders to the relay (receiver and workers in one process, info-level logs), timed from the first POST to the last delivery at the target (a separate Node process answering 204); the naive relay (bench/naive-relay.ts) with the same senders and target. Relay RSS from /proc/PID/status every 200 ms.`,
     `Memory: ${env.BENCH_MEMORY_CALLBACKS ?? (context.quick ? 2_000 : 10_000)} callbacks stored through the receiver's store code with no worker running (64 in flight, after a 200-callback warm-up); INFO used_memory after minus before, divided by the delivery jobs queued. Naive: \`queue.add\` of the parsed body, as its receiver does.`,
     `Backlog: ${env.BENCH_BACKLOG_JOBS ?? 100_000} deliveries for a target that refuses connections (retried on 1, 2, 4, 8, then 10 s), queued through the store 64 at a time, while a healthy target gets 20 callbacks/s; then the target returns and the backlog drains (bench/backlog.ts).`,
+    `Redis Cluster: the ingest load (as above, receiver role, 1 target) against clusters started for the section from redis-server on this machine, AOF always on every node, 6 intake shards: 1 master, 3 masters, and 3 masters + 3 replicas with redis.waitReplicas 0 and 1 (bench/cluster.ts).`,
   ];
 }
 

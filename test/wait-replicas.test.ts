@@ -9,7 +9,7 @@ import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { intakeKeys } from '../src/store/names.js';
 import { startRedisServer, type RedisServer } from './helpers/redis.js';
-import { startReplicaOf } from './helpers/redis-topologies.js';
+import { startReplicaOf } from '../bench/lib/redis-topologies.js';
 import { jsonBody, mixStopFields, sign, testConfig } from './helpers/zego.js';
 
 let primary: RedisServer;

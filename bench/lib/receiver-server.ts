@@ -1,7 +1,8 @@
 /**
  * The receiver role as `zego-relay start --role receiver` runs it (info-level JSON logs), in a
  * child process of bench/ingest.ts. BENCH_REDIS_URL, BENCH_PREFIX, BENCH_APP_ID, BENCH_SECRET and
- * BENCH_TARGETS (how many targets match each callback, default 1) come from the parent.
+ * BENCH_TARGETS (how many targets match each callback, default 1) come from the parent;
+ * bench/cluster.ts gives BENCH_REDIS_JSON and BENCH_SHARDS instead of BENCH_REDIS_URL.
  */
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/ops/logger.js';
@@ -11,7 +12,9 @@ const env = process.env;
 const config = parseConfig(
   JSON.stringify({
     server: { host: '127.0.0.1', port: 0 },
-    redis: { url: env.BENCH_REDIS_URL, prefix: env.BENCH_PREFIX },
+    // BENCH_REDIS_JSON: a whole `redis:` section (a cluster, waitReplicas) instead of one URL.
+    redis: env.BENCH_REDIS_JSON ? { ...JSON.parse(env.BENCH_REDIS_JSON), prefix: env.BENCH_PREFIX } : { url: env.BENCH_REDIS_URL, prefix: env.BENCH_PREFIX },
+    ...(env.BENCH_SHARDS ? { intake: { shards: Number(env.BENCH_SHARDS) } } : {}),
     zego: { apps: [{ appId: env.BENCH_APP_ID, callbackSecrets: [env.BENCH_SECRET] }] },
     targets: Array.from({ length: Number(env.BENCH_TARGETS ?? 1) }, (_unused, index) => ({
       name: `target-${index}`,

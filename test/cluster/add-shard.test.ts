@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/ops/logger.js';
 import { startReceiver } from '../../src/receive/server.js';
 import { startWorkers } from '../../workers/delivery.js';
-import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-topologies.js';
+import { startRedisCluster, type RedisClusterHandle } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer, type TargetServer } from '../helpers/targets.js';
 import { callbackKey } from '../helpers/zego-sender.js';
 import { jsonBody, mixStopFields, sign, testConfig, type Fields } from '../helpers/zego.js';

@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/ops/logger.js';
 import { startWorkers } from '../../workers/delivery.js';
 import { runThroughFailover, type FailoverReport } from '../helpers/failover.js';
 import { capturingLogger } from '../helpers/log-capture.js';
-import { startRedisCluster } from '../helpers/redis-topologies.js';
+import { startRedisCluster } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer } from '../helpers/targets.js';
 import { testConfig } from '../helpers/zego.js';
 import { Redis } from 'ioredis';

@@ -11,7 +11,7 @@ import { startReceiver } from '../../src/receive/server.js';
 import { startWorkers } from '../../workers/delivery.js';
 import { runThroughFailover } from '../helpers/failover.js';
 import { capturingLogger } from '../helpers/log-capture.js';
-import { startSentinelSetup } from '../helpers/redis-topologies.js';
+import { startSentinelSetup } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer } from '../helpers/targets.js';
 import { testConfig } from '../helpers/zego.js';
 

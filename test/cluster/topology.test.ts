@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeConnection, createProducerConnection } from '../../src/store/redis.js';
 import { probeTopology, topologyWarnings } from '../../src/store/redis-topology-probe.js';
 import { runCli } from '../helpers/cli.js';
-import { startRedisCluster, startSentinelSetup, type RedisClusterHandle, type SentinelHandle } from '../helpers/redis-topologies.js';
+import { startRedisCluster, startSentinelSetup, type RedisClusterHandle, type SentinelHandle } from '../../bench/lib/redis-topologies.js';
 import { testConfigObject } from '../helpers/relay-config.js';
 import { testConfig } from '../helpers/zego.js';
 

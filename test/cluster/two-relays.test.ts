@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/ops/logger.js';
 import { startReceiver, type ReceiverHandle } from '../../src/receive/server.js';
 import { shardOf } from '../../src/store/names.js';
 import { startWorkers, type WorkersHandle } from '../../workers/delivery.js';
-import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-topologies.js';
+import { startRedisCluster, type RedisClusterHandle } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer, type TargetServer } from '../helpers/targets.js';
 import { callbackKey } from '../helpers/zego-sender.js';
 import { jsonBody, mixStopFields, sign, testConfig } from '../helpers/zego.js';

@@ -1,6 +1,6 @@
 /**
- * Real Redis topologies for the scale-out tests, from `redis-server` on free ports, each node with
- * its own temp dir and AOF:
+ * Real Redis topologies for the scale-out tests and the benchmark's cluster section, from
+ * `redis-server` on free ports, each node with its own temp dir and AOF:
  * - a Redis Cluster (`--cluster-enabled yes`, `redis-cli --cluster create ... --cluster-replicas 1`);
  * - a Sentinel setup: a primary, its replicas and `redis-server --sentinel` processes watching it.
  * Failure detection is tuned short (about a second) so a failover fits in a test. `stop()` kills
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort, startRedisServer, type RedisServer } from './redis.js';
+import { freePort, startRedisServer, type RedisServer } from '../../src/ops/redis-process.js';
 
 const run = promisify(execFile);
 
@@ -96,6 +96,8 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<R
           '--cluster-config-file', 'nodes.conf',
           '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1_000),
           '--cluster-port', String(busPort),
+          // A lone master that never met another node would announce an empty address.
+          '--cluster-announce-ip', '127.0.0.1',
           // A lone master may still serve the slots it has while others are down.
           '--cluster-require-full-coverage', 'no',
         ],
