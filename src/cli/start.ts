@@ -31,8 +31,9 @@ Runs the relay until SIGTERM or SIGINT (Ctrl-C).
   --config FILE     the YAML file (default: $RELAY_CONFIG, else config/relay.yaml)
   -h, --help        this text
 
-Environment: RELAY_CONFIG, REDIS_URL (overrides redis.url), PORT (overrides server.port),
-LOG_LEVEL (trace, debug, info, warn, error; default info), LOG_FORMAT (json or pretty). Logs go
+Environment: RELAY_CONFIG, REDIS_URL (overrides redis.url; refused with redis.cluster or
+redis.sentinel), PORT (overrides server.port), LOG_LEVEL (trace, debug, info, warn, error;
+default info), LOG_FORMAT (json or pretty). Logs go
 to stdout: one readable line an event at a terminal in development mode, JSON lines anywhere
 else (a pipe, a file, production). The start-up summary is printed on stderr.
 
