@@ -3,7 +3,7 @@
  * runs them, from the config file in argv[2]. Forked by bench/e2e.ts; sends 'ready' over IPC.
  */
 import { loadConfig } from '../src/config/load.js';
-import { createLogger } from '../src/ops/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { startWorkers } from '../workers/delivery.js';
 

@@ -8,7 +8,7 @@ import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { sharedRedis, startRedisServer } from './helpers/redis.js';

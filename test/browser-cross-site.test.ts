@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { Queue } from 'bullmq';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from './helpers/chromium.js';
 import { useTestRedis } from './helpers/redis.js';

@@ -14,7 +14,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { callbackFields, JsonNumber, signedBody } from '../src/cli/simulate-callbacks.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { startWorkers, type WorkersHandle } from '../workers/delivery.js';

@@ -8,7 +8,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { startRouter } from '../src/route/router.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';

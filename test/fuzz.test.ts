@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { intakeCallbacks } from './helpers/intake.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';

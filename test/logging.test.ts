@@ -13,13 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chooseLogFormat } from '../src/ops/logger.js';
+import { chooseLogFormat } from '../src/lib/logger.js';
 import { BIN, runCli, type CliResult } from './helpers/cli.js';
 import { sharedRedis } from './helpers/redis.js';
 import { testConfigObject } from './helpers/relay-config.js';
 
 const SCRIPT = '/usr/bin/script';
-const LOGGER = fileURLToPath(new URL('../dist/src/ops/logger.js', import.meta.url));
+const LOGGER = fileURLToPath(new URL('../dist/src/lib/logger.js', import.meta.url));
 /** A pretty line: `[15:47:33.144] INFO: zego-relay starting {"role":"all",...}`. */
 const PRETTY_START = /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: zego-relay starting \{.*"role":"all"/m;
 const stripColours = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '').replace(/\r/g, '');

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { startWorkers, type WorkersHandle } from '../workers/delivery.js';
 import { useTestRedis } from './helpers/redis.js';

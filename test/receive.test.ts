@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { callbacksReceived } from '../src/ops/metrics.js';
 import { createReceiverApp } from '../src/receive/app.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';

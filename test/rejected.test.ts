@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startAdmin } from '../src/ops/admin.js';
-import { silentLogger, type Logger } from '../src/ops/logger.js';
+import { silentLogger, type Logger } from '../src/lib/logger.js';
 import { callbacksRejected, rejectedSamplesDropped } from '../src/ops/metrics.js';
 import { RejectionDigest } from '../src/receive/rejection-digest.js';
 import { startReceiver } from '../src/receive/server.js';

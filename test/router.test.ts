@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { deliveryJobOptions } from '../src/deliver/job-options.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { entriesOfRead } from '../src/route/intake-entry.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { CallbackStore, type CallbackToStore } from '../src/store/callback-store.js';
 import { intakeKeys } from '../src/store/names.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';

@@ -5,7 +5,7 @@
  */
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { UNROUTED_QUEUE, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { intakeCallbacks } from './helpers/intake.js';

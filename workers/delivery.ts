@@ -6,7 +6,7 @@
 import type { RelayConfig } from '../src/config/load.js';
 import { startUnroutedArchiver } from '../src/deliver/unrouted.js';
 import { startDeliveryWorker } from '../src/deliver/worker.js';
-import type { Logger } from '../src/ops/logger.js';
+import type { Logger } from '../src/lib/logger.js';
 import { startRouter } from '../src/route/router.js';
 
 export interface WorkersHandle {

@@ -4,7 +4,7 @@
  * before exiting. The crash tests kill and signal this process.
  */
 import { loadConfig } from '../src/config/load.js';
-import { createLogger } from '../src/ops/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import { startWorkers } from './delivery.js';
 
 function configFlag(argv: readonly string[]): string | undefined {

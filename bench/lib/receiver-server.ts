@@ -4,7 +4,7 @@
  * BENCH_TARGETS (how many targets match each callback, default 1) come from the parent.
  */
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { startReceiver } from '../../src/receive/server.js';
 
 const env = process.env;

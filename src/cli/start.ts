@@ -5,11 +5,11 @@
  * (bounded by delivery.shutdownTimeout), close the admin listener, stop a private Redis last.
  */
 import { ConfigError } from '../errors.js';
-import { maskUrlCredentials } from '../redact.js';
+import { maskUrlCredentials } from '../lib/redact.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { startAdmin } from '../ops/admin.js';
 import { runAdminCredentials } from '../ops/admin-credentials.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { ensureRedis, RedisServerMissingError } from '../ops/private-redis.js';
 import { startReceiver } from '../receive/server.js';
 import { startWorkers } from '../../workers/delivery.js';

@@ -13,7 +13,7 @@ import Koa from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { intakePendingCount } from '../store/intake-stats.js';
 import { openQueues } from '../store/queues.js';
-import { closeServer } from './close-server.js';
+import { closeServer } from '../lib/close-server.js';
 import { createProducerConnection } from '../store/redis.js';
 import { errorMiddleware } from '../receive/error-middleware.js';
 import { REJECTED_API_PATH, rejectedListHandler } from './admin-rejected.js';
@@ -23,7 +23,7 @@ import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
 import { refuseCrossSite } from './cross-site.js';
 import { DEMO_SINK_PATH, demoSinkHandler } from './demo-sink.js';
 import { healthRoutes } from './health.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
 import { registry } from './metrics.js';
 import { QueueMetricsCollector } from './queue-metrics.js';
 

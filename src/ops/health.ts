@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { readyWithin } from '../store/ready.js';
 import { redisUp } from './metrics.js';
-import { withTimeout } from './with-timeout.js';
+import { withTimeout } from '../lib/with-timeout.js';
 
 export interface HealthOptions {
   /** The loaded configuration: holding one means it validated. */

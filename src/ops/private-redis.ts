@@ -15,7 +15,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import type { Environment } from '../config/env-substitution.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
 import { startRedisServer, type RedisServer } from './redis-process.js';
 
 /** Where the private Redis keeps its AOF, relative to the working directory. */

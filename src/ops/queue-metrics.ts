@@ -6,7 +6,7 @@
  */
 import type { Queue } from 'bullmq';
 import { deadLetters, intakePending, queueJobs, redisUp } from './metrics.js';
-import { withTimeout } from './with-timeout.js';
+import { withTimeout } from '../lib/with-timeout.js';
 
 /** How long a scrape waits for Redis before reporting it down. */
 export const QUEUE_METRICS_TIMEOUT_MS = 1_000;

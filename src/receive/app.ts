@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
 import { healthRoutes } from '../ops/health.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import type { CallbackStore } from '../store/callback-store.js';
 import { callbackHandler } from './callback-handler.js';
 import { closeUnreadBodies } from './close-unread.js';

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Middleware } from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { callbacksReceived, eventLabel } from '../ops/metrics.js';
 import type { CallbackStore } from '../store/callback-store.js';
 import { authenticate, secretsByApp } from './authenticate.js';

@@ -5,7 +5,7 @@
  */
 import type { Middleware } from 'koa';
 import { HttpError } from '../errors.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 
 /** The error body of CONTRACT.md. */
 export interface ErrorBody {

@@ -14,7 +14,7 @@ import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { callbacksUnrouted, eventLabel, routerBatchDuration, routerBatchSize } from '../ops/metrics.js';
 import { ROUTER_GROUP, UNROUTED_QUEUE, intakeKeys, type DeliveryJobData } from '../store/names.js';
 import { openQueues } from '../store/queues.js';

@@ -8,8 +8,8 @@
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
-import type { Logger } from '../ops/logger.js';
-import { withTimeout } from '../ops/with-timeout.js';
+import type { Logger } from '../lib/logger.js';
+import { withTimeout } from '../lib/with-timeout.js';
 import { INTAKE_COMMAND, INTAKE_SCRIPT } from './intake-script.js';
 import { intakeKeys, shardOf } from './names.js';
 import { readyWithin } from './ready.js';

@@ -1,7 +1,7 @@
 /** Waiting for a fail-fast connection (no offline queue) to be ready, within a deadline. */
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
-import { withTimeout } from '../ops/with-timeout.js';
+import { withTimeout } from '../lib/with-timeout.js';
 
 /** One wait per connection, shared by every caller: a burst during an outage adds no listeners. */
 const waits = new WeakMap<Redis, Promise<unknown>>();

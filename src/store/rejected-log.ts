@@ -12,7 +12,7 @@
  * logged once (and once more when it works again), not once per request.
  */
 import type { Redis } from 'ioredis';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { rejectedSamplesDropped } from '../ops/metrics.js';
 
 /** At most this many samples are kept. */

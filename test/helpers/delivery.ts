@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parseConfig, type RelayConfig } from '../../src/config/load.js';
 import { deliveryJobOptions } from '../../src/deliver/job-options.js';
-import { silentLogger } from '../../src/ops/logger.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import { openQueues, type DeliveryJobData } from '../../src/store/queues.js';
 import { startWorkers, type WorkersHandle } from '../../workers/delivery.js';
 

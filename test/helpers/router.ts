@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, expect } from 'vitest';
 import { parseConfig, type RelayConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/ops/logger.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import { startRouter } from '../../src/route/router.js';
 import { CallbackStore } from '../../src/store/callback-store.js';
 import { intakePendingCount } from '../../src/store/intake-stats.js';

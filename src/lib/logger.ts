@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
-import { maskUrlCredentials } from '../redact.js';
+import { maskUrlCredentials } from './redact.js';
 
 export type { Logger };
 
