@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startAdmin } from '../src/ops/admin.js';
 import { silentLogger, type Logger } from '../src/lib/logger.js';
-import { callbacksRejected, rejectedSamplesDropped } from '../src/ops/metrics.js';
+import { callbacksRejected, rejectedSamplesDropped } from '../src/shared/metrics.js';
 import { RejectionDigest } from '../src/receive/rejection-digest.js';
 import { startReceiver } from '../src/receive/server.js';
 import { listRejected, REJECTED_KEEP_MS, rejectedKey } from '../src/store/rejected-log.js';

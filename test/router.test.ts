@@ -8,7 +8,7 @@ import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { entriesOfRead } from '../src/route/intake-entry.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
-import { ROUTER_GROUP, intakeKeys } from '../src/store/names.js';
+import { ROUTER_GROUP, intakeKeys } from '../src/shared/names.js';
 import { UNROUTED_QUEUE, deliveryQueueName } from '../src/store/queues.js';
 import { startWorkers } from '../workers/delivery.js';
 import { useTestRedis } from './helpers/redis.js';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { CallbackStore, type CallbackToStore } from '../src/store/callback-store.js';
-import { intakeKeys } from '../src/store/names.js';
+import { intakeKeys } from '../src/shared/names.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
 import { APP_ID, testConfig } from './helpers/zego.js';

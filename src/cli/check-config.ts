@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
 import { bullBoardAccess } from '../ops/admin-credentials.js';
-import { intakeKeys } from '../store/names.js';
+import { intakeKeys } from '../shared/names.js';
 import { ExitCode, parseOptions, say, type Command } from './command.js';
 import { configWarnings, routingTable } from './config-warnings.js';
 import { formatSchedule, reachableHost, safeUrl } from './show.js';

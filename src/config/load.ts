@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { UNROUTED_QUEUE } from '../store/names.js';
+import { UNROUTED_QUEUE } from '../shared/names.js';
 import { substituteTree, type Environment } from './env-substitution.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { formatDuration } from './units.js';

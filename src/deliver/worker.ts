@@ -8,7 +8,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RelayConfig, Target } from '../config/load.js';
 import { DeliveryError } from '../errors.js';
-import { deliveries, deliveryDuration } from '../ops/metrics.js';
+import { deliveries, deliveryDuration } from '../shared/metrics.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../store/queues.js';
 import { createTargetClient, type AttemptResult } from './attempt.js';

@@ -24,7 +24,7 @@ import { refuseCrossSite } from './cross-site.js';
 import { DEMO_SINK_PATH, demoSinkHandler } from './demo-sink.js';
 import { healthRoutes } from './health.js';
 import type { Logger } from '../lib/logger.js';
-import { registry } from './metrics.js';
+import { registry } from '../shared/metrics.js';
 import { QueueMetricsCollector } from './queue-metrics.js';
 
 export interface AdminHandle {

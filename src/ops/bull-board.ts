@@ -9,7 +9,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { KoaAdapter } from '@bull-board/koa';
 import type { Queue } from 'bullmq';
 import type { Middleware } from 'koa';
-import { UNROUTED_QUEUE } from '../store/names.js';
+import { UNROUTED_QUEUE } from '../shared/names.js';
 import { displayJobData, displayJobName, type JobView } from './bull-board-format.js';
 
 /** Where Bull Board is served on the admin listener. */

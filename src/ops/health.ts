@@ -7,7 +7,7 @@ import type Router from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { readyWithin } from '../store/ready.js';
-import { redisUp } from './metrics.js';
+import { redisUp } from '../shared/metrics.js';
 import { withTimeout } from '../lib/with-timeout.js';
 
 export interface HealthOptions {

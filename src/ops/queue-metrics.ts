@@ -1,11 +1,11 @@
 /**
- * Refreshes the queue gauges of src/ops/metrics.ts from BullMQ's job counts, once per scrape.
+ * Refreshes the queue gauges of src/shared/metrics.ts from BullMQ's job counts, once per scrape.
  * A Redis outage must not hang a scrape: the whole refresh is bounded, and when Redis does not
  * answer in time `redis_up` drops to 0 and the queue series are removed (absent = unknown) rather
  * than left showing numbers that may no longer be true.
  */
 import type { Queue } from 'bullmq';
-import { deadLetters, intakePending, queueJobs, redisUp } from './metrics.js';
+import { deadLetters, intakePending, queueJobs, redisUp } from '../shared/metrics.js';
 import { withTimeout } from '../lib/with-timeout.js';
 
 /** How long a scrape waits for Redis before reporting it down. */

@@ -11,7 +11,7 @@ import type { Middleware } from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
-import { callbacksReceived, eventLabel } from '../ops/metrics.js';
+import { callbacksReceived, eventLabel } from '../shared/metrics.js';
 import type { CallbackStore } from '../store/callback-store.js';
 import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';

@@ -7,7 +7,7 @@
  * (no ':', not an integer).
  */
 import { createHash } from 'node:crypto';
-import { COMMON_FIELDS, IDENTITY_FIELDS, PER_SEND_FIELDS } from './events.js';
+import { COMMON_FIELDS, IDENTITY_FIELDS, PER_SEND_FIELDS } from '../shared/events.js';
 import { canonicalJson } from './raw-json.js';
 import type { FieldValue } from './payload.js';
 import type { Callback } from './validate.js';

@@ -4,7 +4,7 @@
  * so nothing that fails here costs a round trip.
  */
 import { HttpError } from '../errors.js';
-import { COMMON_FIELDS, MAX_BYTES_255, REQUIRED_FIELDS, SCALAR_FIELDS, isKnownEvent, type CommonField } from './events.js';
+import { COMMON_FIELDS, MAX_BYTES_255, REQUIRED_FIELDS, SCALAR_FIELDS, isKnownEvent, type CommonField } from '../shared/events.js';
 import { quoteName, type DecodedBody, type FieldValue } from './payload.js';
 
 /** A decoded callback whose common fields are present and well formed. */

@@ -11,7 +11,7 @@ import { UnavailableError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/with-timeout.js';
 import { INTAKE_COMMAND, INTAKE_SCRIPT } from './intake-script.js';
-import { intakeKeys, shardOf } from './names.js';
+import { intakeKeys, shardOf } from '../shared/names.js';
 import { readyWithin } from './ready.js';
 import { PRODUCER_COMMAND_TIMEOUT_MS, createProducerConnection } from './redis.js';
 

@@ -1,7 +1,7 @@
 /** What the intake log holds now, for metrics, /readyz and check-config. */
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
-import { intakeKeys } from './names.js';
+import { intakeKeys } from '../shared/names.js';
 import { readyWithin } from './ready.js';
 
 /**

@@ -5,9 +5,9 @@
 import { Queue, type QueueOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
-import { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from './names.js';
+import { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from '../shared/names.js';
 
-export { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from './names.js';
+export { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from '../shared/names.js';
 
 /** The options of one queue, for a Queue or a Worker: its own prefix (hash tag) and the connection. */
 export function queueOptions(config: RelayConfig, queueName: string, connection: Redis): QueueOptions {

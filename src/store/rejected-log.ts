@@ -13,7 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../lib/logger.js';
-import { rejectedSamplesDropped } from '../ops/metrics.js';
+import { rejectedSamplesDropped } from '../shared/metrics.js';
 
 /** At most this many samples are kept. */
 export const REJECTED_MAX_SAMPLES = 1_000;
@@ -41,7 +41,7 @@ export interface RejectedSample {
   readonly truncated: boolean;
 }
 
-import { rejectedKey } from './names.js';
+import { rejectedKey } from '../shared/names.js';
 
 export { rejectedKey };
 

@@ -4,7 +4,7 @@
  * family (`transcode_*`) or `other`, so a sender cannot blow up the series count with invented events.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { KNOWN_EVENTS, KNOWN_EVENT_FAMILIES } from '../receive/events.js';
+import { KNOWN_EVENTS, KNOWN_EVENT_FAMILIES } from './events.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'zego_relay_' });
