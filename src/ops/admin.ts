@@ -22,7 +22,7 @@ import { basicAuth } from './basic-auth.js';
 import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
 import { refuseCrossSite } from './cross-site.js';
 import { DEMO_SINK_PATH, demoSinkHandler } from './demo-sink.js';
-import { healthRoutes } from './health.js';
+import { healthRoutes } from '../receive/health.js';
 import type { Logger } from '../lib/logger.js';
 import { registry } from '../shared/metrics.js';
 import { QueueMetricsCollector } from './queue-metrics.js';

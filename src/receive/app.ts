@@ -7,7 +7,7 @@ import Koa from 'koa';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
-import { healthRoutes } from '../ops/health.js';
+import { healthRoutes } from './health.js';
 import type { Logger } from '../lib/logger.js';
 import type { CallbackStore } from '../store/callback-store.js';
 import { callbackHandler } from './callback-handler.js';

@@ -1,4 +1,4 @@
-/** Waiting for a fail-fast connection (no offline queue) to be ready, within a deadline. */
+/** Waiting for a fail-fast connection (no offline queue) to be ready, or to answer PING, within a deadline. */
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import { withTimeout } from '../lib/with-timeout.js';
@@ -20,4 +20,16 @@ export async function readyWithin(redis: Redis, timeoutMs: number): Promise<void
     waits.set(redis, wait);
   }
   await withTimeout(wait, Math.max(1, timeoutMs), () => new Error(`Redis was not ready within ${timeoutMs} ms`));
+}
+
+/**
+ * True when Redis answers PING within `timeoutMs`; never throws, never waits longer. A connection
+ * still (re)connecting is given that time to become ready: right after start-up it is not down.
+ */
+export async function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
+  const ping = async () => {
+    await readyWithin(redis, timeoutMs);
+    return (await redis.ping()) === 'PONG';
+  };
+  return withTimeout(ping(), timeoutMs, () => new Error('PING timed out')).catch(() => false);
 }

@@ -6,9 +6,8 @@
 import type Router from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
-import { readyWithin } from '../store/ready.js';
+import { pingWithin } from '../store/ready.js';
 import { redisUp } from '../shared/metrics.js';
-import { withTimeout } from '../lib/with-timeout.js';
 
 export interface HealthOptions {
   /** The loaded configuration: holding one means it validated. */
@@ -41,16 +40,4 @@ export function healthRoutes(router: Router, options: HealthOptions): Router {
       : { ok: false, error: { code: 'unavailable', message: 'Redis does not answer' } };
   });
   return router;
-}
-
-/**
- * True when Redis answers PING within `timeoutMs`; never throws, never waits longer. A connection
- * still (re)connecting is given that time to become ready: right after start-up it is not down.
- */
-export async function pingWithin(redis: Redis, timeoutMs: number): Promise<boolean> {
-  const ping = async () => {
-    await readyWithin(redis, timeoutMs);
-    return (await redis.ping()) === 'PONG';
-  };
-  return withTimeout(ping(), timeoutMs, () => new Error('PING timed out')).catch(() => false);
 }
