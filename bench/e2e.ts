@@ -15,7 +15,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startRedisServer, type RedisServer } from '../src/ops/redis-process.js';
+import { freePort, startRedisServer, type RedisServer } from '../src/dev/redis-process.js';
 import { zegoSignature } from '../src/receive/signature.js';
 import { sampleRss, type RssFigures } from './lib/rss.js';
 import { forkBenchChild, stopBenchChild } from './lib/child-server.js';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatBacklog, runBacklog } from '../bench/backlog.js';
-import { startRedisServer, type RedisServer } from '../src/ops/redis-process.js';
+import { startRedisServer, type RedisServer } from '../src/dev/redis-process.js';
 
 let redis: RedisServer;
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelayCli, type RelayCli } from '../bench/lib/relay-cli.js';
-import { freePort, startRedisServer, type RedisServer } from '../src/ops/redis-process.js';
+import { freePort, startRedisServer, type RedisServer } from '../src/dev/redis-process.js';
 import { TEST_APP_ID, TEST_SECRET } from './helpers/relay-config.js';
 import { startTargetServer, type Reply, type Responder, type TargetServer } from './helpers/targets.js';
 import { callbackKey, ZegoSender } from './helpers/zego-sender.js';

@@ -10,7 +10,7 @@ import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.
 import { startAdmin } from '../ops/admin.js';
 import { runAdminCredentials } from '../ops/admin-credentials.js';
 import type { Logger } from '../lib/logger.js';
-import { ensureRedis, RedisServerMissingError } from '../ops/private-redis.js';
+import { ensureRedis, RedisServerMissingError } from '../dev/private-redis.js';
 import { startReceiver } from '../receive/server.js';
 import { startWorkers } from '../../workers/delivery.js';
 import { ExitCode, parseOptions, say, UsageError, type Command, type CommandIo } from './command.js';

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { startRedisServer } from '../../src/ops/redis-process.js';
+import { startRedisServer } from '../../src/dev/redis-process.js';
 
-export { freePort, startRedisServer, type RedisServer } from '../../src/ops/redis-process.js';
+export { freePort, startRedisServer, type RedisServer } from '../../src/dev/redis-process.js';
 
 /** Stops a Redis a test did not start itself (a relay's private one left behind by a failure). */
 export async function shutdownRedis(url: string): Promise<void> {
