@@ -5,7 +5,7 @@
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
-import { startWorkers } from '../workers/delivery.js';
+import { startWorkers } from '../src/cli/worker-role.js';
 
 const config = loadConfig({ path: process.argv[2] });
 const logger = createLogger();

@@ -17,7 +17,7 @@ import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
-import { startWorkers, type WorkersHandle } from '../workers/delivery.js';
+import { startWorkers, type WorkersHandle } from '../src/cli/worker-role.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable, openBrowser, type BrowserSession } from './helpers/chromium.js';
 import { sharedRedis } from './helpers/redis.js';
 import { TEST_APP_ID, TEST_SECRET, testConfig } from './helpers/relay-config.js';

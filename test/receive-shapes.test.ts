@@ -8,7 +8,7 @@ import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
-import { startWorkers, type WorkersHandle } from '../workers/delivery.js';
+import { startWorkers, type WorkersHandle } from '../src/cli/worker-role.js';
 import { useTestRedis } from './helpers/redis.js';
 import { TEST_APP_ID, TEST_SECRET, testConfig } from './helpers/relay-config.js';
 import { startTargetServer, type TargetServer } from './helpers/targets.js';

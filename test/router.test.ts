@@ -10,7 +10,7 @@ import { entriesOfRead } from '../src/route/intake-entry.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
 import { ROUTER_GROUP, intakeKeys } from '../src/shared/names.js';
 import { UNROUTED_QUEUE, deliveryQueueName } from '../src/store/queues.js';
-import { startWorkers } from '../workers/delivery.js';
+import { startWorkers } from '../src/cli/worker-role.js';
 import { useTestRedis } from './helpers/redis.js';
 import { routerHarness } from './helpers/router.js';
 import { startTargetServer } from './helpers/targets.js';

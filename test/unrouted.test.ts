@@ -9,7 +9,7 @@ import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { UNROUTED_QUEUE, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { intakeCallbacks } from './helpers/intake.js';
-import { startWorkers } from '../workers/delivery.js';
+import { startWorkers } from '../src/cli/worker-role.js';
 import { APP_ID, jsonBody, sign, testConfig } from './helpers/zego.js';
 import { useTestRedis } from './helpers/redis.js';
 

@@ -9,7 +9,7 @@ import { parseConfig, type RelayConfig } from '../../src/config/load.js';
 import { deliveryJobOptions } from '../../src/deliver/job-options.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { openQueues, type DeliveryJobData } from '../../src/store/queues.js';
-import { startWorkers, type WorkersHandle } from '../../workers/delivery.js';
+import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
 
 export interface TargetInput {
   name: string;
