@@ -39,21 +39,32 @@ async function setup(options: BenchOptions): Promise<{ file: string; relay: Deli
 interface WorkerProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
+  /** When the process exited (Date.now()), once it has. */
+  readonly exitedAt: () => number | undefined;
+  /** Resolves once the process has written `text` (its logs are JSON lines on stdout). */
+  readonly printed: (text: string) => Promise<void>;
 }
 
 /** Starts `node dist/workers/main.js --config FILE` and resolves once its workers are up. */
 async function startWorkerProcess(file: string): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [WORKER_ENTRY, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let exitedAt: number | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      exitedAt = Date.now();
+      resolve(code);
+    }),
+  );
   redis.cleanup(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
   });
   let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const printed = (text: string) => expect.poll(() => output, { timeout: 10_000 }).toContain(text).then(() => {});
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker process did not start:\n${output}`)), 15_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
+    child.stdout!.on('data', () => {
       if (output.includes('delivery workers started')) {
         clearTimeout(timer);
         resolve();
@@ -62,7 +73,7 @@ async function startWorkerProcess(file: string): Promise<WorkerProcess> {
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('exit', (code) => reject(new Error(`worker process exited with ${code}:\n${output}`)));
   });
-  return { child, exited };
+  return { child, exited, exitedAt: () => exitedAt, printed };
 }
 
 describe('a worker killed with SIGKILL mid-delivery', () => {
@@ -124,13 +135,14 @@ describe('SIGTERM', () => {
     const worker = await startWorkerProcess(file);
     const data = await relay.enqueue('graceful');
     await server.waitForRequests(1);
-    const signalled = Date.now();
     worker.child.kill('SIGTERM');
-    await sleep(700);
+    // The process took the signal and is closing, and it is still there: it waits for the delivery.
+    await worker.printed('zego-relay stopping');
     expect(worker.child.exitCode).toBeNull();
+    const releasedAt = Date.now();
     server.release(200);
     expect(await worker.exited).toBe(0);
-    expect(Date.now() - signalled).toBeGreaterThanOrEqual(700);
+    expect(worker.exitedAt()).toBeGreaterThanOrEqual(releasedAt);
     await relay.waitForState('graceful', data.callbackId, 'completed');
     expect(server.requests).toHaveLength(1);
   }, 30_000);
