@@ -15,6 +15,7 @@ const UNIT = [
   'test/bull-board-format.test.ts',
   'test/config.test.ts',
   'test/deliver-sign.test.ts',
+  'test/import-graph.test.ts',
   'test/intake-entry.test.ts',
   'test/log-serializer.test.ts',
   'test/receive-payload.test.ts',
