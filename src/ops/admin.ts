@@ -12,7 +12,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { intakePendingCount } from '../store/intake-stats.js';
-import { openQueues } from '../store/queues.js';
+import { closeQueues, openQueues } from '../store/queues.js';
 import { closeServer } from '../lib/close-server.js';
 import { createProducerConnection } from '../store/redis.js';
 import { errorMiddleware } from '../receive/error-middleware.js';
@@ -93,8 +93,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   try {
     await once(server, 'listening');
   } catch (error) {
-    await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
-    connection.disconnect();
+    await closeQueues(queues, connection, 'disconnect');
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
@@ -106,8 +105,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
     url: `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`,
     close: async () => {
       await closeServer(server, CLOSE_GRACE_MS);
-      await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
-      await connection.quit().catch(() => connection.disconnect());
+      await closeQueues(queues, connection, 'quit');
     },
   };
 }

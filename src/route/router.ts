@@ -17,7 +17,7 @@ import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.j
 import type { Logger } from '../lib/logger.js';
 import { callbacksUnrouted, eventLabel, routerBatchDuration, routerBatchSize } from '../shared/metrics.js';
 import { ROUTER_GROUP, UNROUTED_QUEUE, intakeKeys, type DeliveryJobData } from '../shared/names.js';
-import { openQueues } from '../store/queues.js';
+import { closeQueues, openQueues } from '../store/queues.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { entriesOfClaim, entriesOfRead, type IntakeEntry } from './intake-entry.js';
 import { matchTargets } from './match.js';
@@ -62,8 +62,7 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
     ready: () => Promise.all(shards.map((loop) => loop.ready)).then(() => undefined),
     async close() {
       await Promise.all(shards.map((loop) => loop.stop()));
-      await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
-      queueConnection.disconnect();
+      await closeQueues(queues, queueConnection, 'disconnect');
     },
   };
 }

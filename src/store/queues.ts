@@ -30,3 +30,14 @@ export function openQueues(config: RelayConfig, connection: Redis): Map<string, 
   for (const queue of queues.values()) queue.on('error', () => {});
   return queues;
 }
+
+/**
+ * Closes `queues`, then the connection they share: the queues first, so none is left holding a
+ * command on a connection that is gone. `quit` lets replies in flight arrive (a cut if Redis does
+ * not answer); `disconnect` cuts at once. Never throws.
+ */
+export async function closeQueues(queues: ReadonlyMap<string, Queue>, connection: Redis, how: 'quit' | 'disconnect'): Promise<void> {
+  await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
+  if (how === 'quit') await connection.quit().catch(() => connection.disconnect());
+  else connection.disconnect();
+}
