@@ -1,6 +1,6 @@
 /**
- * The public listener's Koa app: the callback path, /healthz and /readyz, and CONTRACT.md's
- * 404/405 answers for everything else. Tests drive it through `app.callback()`.
+ * The public listener's Koa app: the callback path, /healthz and /readyz, and the 404/405
+ * answers for everything else (README.md#the-receiver). Tests drive it through `app.callback()`.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -38,7 +38,7 @@ export function createReceiverApp(deps: ReceiverDeps): Koa {
 
   const now = deps.now ?? Date.now;
   const rejections = new Rejections(deps.rejectedLog, logger);
-  // Exact paths: CONTRACT's "any other path is 404" includes /ZEGO/CALLBACK and a trailing slash.
+  // Exact paths: "any other path is 404" includes /ZEGO/CALLBACK and a trailing slash.
   const router = new Router({ sensitive: true, strict: true });
   router.post(config.server.callbackPath, callbackHandler({ config, store: deps.store, logger, rejections, now }));
   router.all(config.server.callbackPath, (ctx) => {

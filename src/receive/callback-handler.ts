@@ -30,7 +30,7 @@ export interface CallbackHandlerDeps {
   now: () => number;
 }
 
-/** The 200 body of CONTRACT.md. */
+/** The 200 body: `{"ok":true,"id","duplicate"}` (README.md#the-receiver). */
 export interface StoredBody {
   ok: true;
   id: string;

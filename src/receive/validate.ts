@@ -18,7 +18,7 @@ export interface Callback {
   /** Every top-level field, by its key as sent. */
   fields: Map<string, FieldValue>;
   forwardBody: string;
-  /** False when the event is not in ZEGO.md (identified by a hash of its body). */
+  /** False when ZEGO does not document the event (identified by a hash of its body). */
   known: boolean;
 }
 

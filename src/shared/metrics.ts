@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics, one registry per process, served on the admin listener's /metrics.
- * Names are fixed by CONTRACT.md. Label values are bounded: `event` is a known ZEGO event name, a
+ * Names are fixed: dashboards and alerts use them (docs/OPERATIONS.md lists each). Label values are bounded: `event` is a known ZEGO event name, a
  * family (`transcode_*`) or `other`, so a sender cannot blow up the series count with invented events.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';

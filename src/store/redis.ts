@@ -5,7 +5,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 
-/** How long the receiver waits for Redis before answering 503 (CONTRACT: within 2 s). */
+/** How long the receiver waits for Redis before answering 503 (README.md#the-receiver promises 503 within 2 s). */
 export const PRODUCER_COMMAND_TIMEOUT_MS = 1_500;
 
 const reconnect = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000);

@@ -26,7 +26,7 @@ export interface SignOptions {
   pascalCase?: boolean;
 }
 
-/** ZEGO's mix_stop example (ZEGO.md), with a unique task id. */
+/** ZEGO's documented mix_stop example, with a unique task id. */
 export function mixStopFields(overrides: Fields = {}): Fields {
   return {
     appid: APP_ID,
