@@ -12,7 +12,7 @@ import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { useTestRedis } from './helpers/redis.js';
-import { testConfig } from './helpers/relay-config.js';
+import { testConfig } from './helpers/config.js';
 
 const PASSWORD = 'cross-site-Test-Pw-7b1';
 const AUTH = `Basic ${Buffer.from(`ops:${PASSWORD}`).toString('base64')}`;

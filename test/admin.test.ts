@@ -3,7 +3,7 @@
  * Bull Board behind basic auth (and off without a password), the demo sink only in development,
  * a scrape that stays fast while Redis stalls, and a public listener that serves none of it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RelayConfig } from '../src/config/load.js';
@@ -11,19 +11,13 @@ import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
-import { sharedRedis, startRedisServer } from './helpers/redis.js';
-import { testConfig } from './helpers/relay-config.js';
+import { startRedisServer, useTestRedis } from './helpers/redis.js';
+import { testConfig } from './helpers/config.js';
 
 const PASSWORD = 'correct horse battery staple';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-let redis: { url: string; stop: () => Promise<void> };
-beforeAll(async () => {
-  redis = await sharedRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+const redis = useTestRedis();
 
 async function withAdmin(config: RelayConfig, body: (admin: AdminHandle) => Promise<void>): Promise<void> {
   const admin = await startAdmin(config, { logger: silentLogger });

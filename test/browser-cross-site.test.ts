@@ -15,7 +15,7 @@ import { silentLogger } from '../src/lib/logger.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from './helpers/chromium.js';
 import { useTestRedis } from './helpers/redis.js';
-import { testConfig } from './helpers/relay-config.js';
+import { testConfig } from './helpers/config.js';
 
 const PASSWORD = 'csrf-browser-Test-Pw-2c8';
 

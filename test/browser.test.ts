@@ -19,8 +19,8 @@ import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { startWorkers, type WorkersHandle } from '../src/cli/worker-role.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable, openBrowser, type BrowserSession } from './helpers/chromium.js';
-import { sharedRedis } from './helpers/redis.js';
-import { TEST_APP_ID, TEST_SECRET, testConfig } from './helpers/relay-config.js';
+import { useTestRedis } from './helpers/redis.js';
+import { APP_ID, SECRET, testConfig } from './helpers/config.js';
 
 const PASSWORD = 'browser-test-Pw-93f1';
 const SCREENSHOT = '/tmp/zego-relay-bull-board.png';
@@ -28,7 +28,7 @@ const SCREENSHOT = '/tmp/zego-relay-bull-board.png';
 const UINT64 = '6085791336856668982';
 
 describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
-  let redis: { url: string; stop: () => Promise<void> };
+  const redis = useTestRedis();
   let admin: AdminHandle | undefined;
   let receiver: ReceiverHandle | undefined;
   let workers: WorkersHandle | undefined;
@@ -44,7 +44,6 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
   });
 
   beforeAll(async () => {
-    redis = await sharedRedis();
     gone.listen(0, '127.0.0.1');
     await new Promise((resolve) => gone.once('listening', resolve));
   });
@@ -54,7 +53,6 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
     await receiver?.close();
     await admin?.close();
     gone.close();
-    await redis?.stop();
   });
 
   it('logs in with basic auth and shows the target queues and the dead-lettered delivery, its body as JSON', async () => {
@@ -64,8 +62,8 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
     workers = await startWorkers(config, { logger: silentLogger });
 
     // As ZEGO might write it: spaces after commas, a UInt64 number, non-ASCII text.
-    const fields = { ...callbackFields('mix_stop', TEST_APP_ID, 'browser', 0), channel_id: 'salle-é-☃', room_session_id: new JsonNumber(UINT64) };
-    const sent = Buffer.from(signedBody(fields, TEST_SECRET).replaceAll(',"', ', "'), 'utf8');
+    const fields = { ...callbackFields('mix_stop', APP_ID, 'browser', 0), channel_id: 'salle-é-☃', room_session_id: new JsonNumber(UINT64) };
+    const sent = Buffer.from(signedBody(fields, SECRET).replaceAll(',"', ', "'), 'utf8');
     const answer = await fetch(`http://127.0.0.1:${receiver.port}/zego/callback`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -102,7 +100,7 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
     await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('mix_stop → billing · attempts 1/3');
     await page.getByRole('tab', { name: 'Data', exact: true }).click();
     // Bull Board's data tab is a JSON tree: each key of the body is a line of its own.
-    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toMatch(/^task_id:\s*"424242:browser-1",?$/m);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toMatch(new RegExp(`^task_id:\\s*"${APP_ID}:browser-1",?$`, 'm'));
     const text = await page.locator('body').innerText();
     expect(text).toMatch(new RegExp(`^room_session_id:\\s*"${UINT64}",?$`, 'm'));
     expect(text).toMatch(/^channel_id:\s*"salle-é-☃",?$/m);

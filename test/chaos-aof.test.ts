@@ -14,7 +14,7 @@ import { startRouter } from '../src/route/router.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
 import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { startRedisServer } from './helpers/redis.js';
-import { APP_ID, SECRET, testConfig } from './helpers/zego.js';
+import { APP_ID, SECRET, testConfig } from './helpers/config.js';
 import { ZegoSender } from './helpers/zego-sender.js';
 import { intakeCallbacks } from './helpers/intake.js';
 

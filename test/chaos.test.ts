@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelayCli, type RelayCli } from '../bench/lib/relay-cli.js';
 import { freePort, startRedisServer, type RedisServer } from '../src/dev/redis-process.js';
-import { TEST_APP_ID, TEST_SECRET } from './helpers/relay-config.js';
+import { APP_ID, SECRET } from './helpers/config.js';
 import { startTargetServer, type Reply, type Responder, type TargetServer } from './helpers/targets.js';
 import { callbackKey, ZegoSender } from './helpers/zego-sender.js';
 
@@ -85,7 +85,7 @@ describe('chaos: relay and Redis killed, targets down, flaky and slow', () => {
       server: { host: '127.0.0.1', port: serverPort },
       admin: { host: '127.0.0.1', port: adminPort },
       redis: { url: redis.url, prefix: `chaos-${randomUUID()}` },
-      zego: { apps: [{ appId: TEST_APP_ID, callbackSecrets: [TEST_SECRET] }] },
+      zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }] },
       delivery: { lockDuration: '3s', stalledInterval: '1s', shutdownTimeout: '1s' },
       // A killed router's batch is claimed by another router after this.
       intake: { claimAfter: '2s', batchSize: 20 },
@@ -114,7 +114,7 @@ describe('chaos: relay and Redis killed, targets down, flaky and slow', () => {
     const extraWorker = await startRelayCli({ configFile: workerConfigFile, redisUrl: redis.url, role: 'worker' });
     others.push(extraWorker);
     const sender = new ZegoSender({
-      url: `http://127.0.0.1:${serverPort}/zego/callback`, appId: TEST_APP_ID, secret: TEST_SECRET, events: ['mix_stop', 'mix_start'],
+      url: `http://127.0.0.1:${serverPort}/zego/callback`, appId: APP_ID, secret: SECRET, events: ['mix_stop', 'mix_start'],
     });
     const sending = sender.run(CALLBACKS, PER_SECOND);
     const chaosStarted = Date.now();

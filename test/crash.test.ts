@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config/load.js';
-import { openDeliveryBench, testConfigInput, type BenchOptions, type DeliveryBench } from './helpers/delivery.js';
+import { parseTestConfig, type TestConfigOptions } from './helpers/config.js';
+import { deliveryConfigObject, deliveryHarness, type DeliveryHarness } from './helpers/delivery.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
-import { ok, startTargetServer, type TargetServer } from './helpers/targets.js';
+import { startTargetServer, type TargetServer } from './helpers/targets.js';
 
 const WORKER_ENTRY = 'dist/workers/main.js';
 const directory = mkdtempSync(join(tmpdir(), 'zego-relay-crash-'));
@@ -26,12 +26,12 @@ async function target(...args: Parameters<typeof startTargetServer>): Promise<Ta
   return server;
 }
 
-/** The config written to a file for worker processes, and a bench on the same prefix to add jobs. */
-async function setup(options: BenchOptions): Promise<{ file: string; relay: DeliveryBench }> {
-  const input = testConfigInput(options);
+/** The config written to a file for worker processes, and a harness on the same prefix to add jobs. */
+async function setup(options: TestConfigOptions): Promise<{ file: string; relay: DeliveryHarness }> {
+  const input = deliveryConfigObject(options);
   const file = join(directory, `${String(input.redis && (input.redis as { prefix: string }).prefix)}.yaml`);
   writeFileSync(file, JSON.stringify(input));
-  const relay = await openDeliveryBench(parseConfig(JSON.stringify(input), { env: {}, source: file }));
+  const relay = await deliveryHarness(parseTestConfig(input, file));
   redis.cleanup(() => relay.close());
   return { file, relay };
 }

@@ -4,7 +4,8 @@ import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { replayDeadLetters, UnknownTargetError } from '../src/deliver/replay.js';
 import { USER_AGENT } from '../src/deliver/user-agent.js';
-import { callback, openDeliveryBench, type BenchOptions, type DeliveryBench } from './helpers/delivery.js';
+import type { TestConfigOptions } from './helpers/config.js';
+import { callback, deliveryHarness, type DeliveryHarness } from './helpers/delivery.js';
 import { useTestRedis } from './helpers/redis.js';
 import { always, flaky, ok, startTargetServer, type TargetServer } from './helpers/targets.js';
 
@@ -16,8 +17,8 @@ async function target(...args: Parameters<typeof startTargetServer>): Promise<Ta
   return server;
 }
 
-async function bench(options: Omit<BenchOptions, 'redisUrl'>): Promise<DeliveryBench> {
-  const opened = await openDeliveryBench({ redisUrl: redis.url, ...options });
+async function harness(options: Omit<TestConfigOptions, 'redisUrl'>): Promise<DeliveryHarness> {
+  const opened = await deliveryHarness({ redisUrl: redis.url, ...options });
   redis.cleanup(() => opened.close());
   return opened;
 }
@@ -27,7 +28,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('delivery outcomes', () => {
   it('retries a flaky target until it answers 2xx, with the same webhook-id and an increasing attempt number', async () => {
     const server = await target(flaky(2));
-    const relay = await bench({ targets: [{ name: 'flaky', url: server.url }] });
+    const relay = await harness({ targets: [{ name: 'flaky', url: server.url }] });
     await relay.startWorkers();
     const data = await relay.enqueue('flaky');
     await relay.waitForState('flaky', data.callbackId, 'completed');
@@ -38,7 +39,7 @@ describe('delivery outcomes', () => {
   it('delivers to a target that is down at first and comes back up', async () => {
     const server = await target(ok);
     await server.down();
-    const relay = await bench({ targets: [{ name: 'down-up', url: server.url, retry: { schedule: [100, 100, 100, 100, 100, 100], jitter: 0 } }] });
+    const relay = await harness({ targets: [{ name: 'down-up', url: server.url, retry: { schedule: [100, 100, 100, 100, 100, 100], jitter: 0 } }] });
     await relay.startWorkers();
     const data = await relay.enqueue('down-up');
     await sleep(250);
@@ -51,7 +52,7 @@ describe('delivery outcomes', () => {
 
   it('retries a target slower than the timeout', async () => {
     const server = await target((_request, index) => (index === 0 ? { status: 200, delayMs: 1_000 } : { status: 200 }));
-    const relay = await bench({ targets: [{ name: 'slow', url: server.url, timeout: 200 }] });
+    const relay = await harness({ targets: [{ name: 'slow', url: server.url, timeout: 200 }] });
     await relay.startWorkers();
     const data = await relay.enqueue('slow');
     await relay.waitForState('slow', data.callbackId, 'completed');
@@ -62,7 +63,7 @@ describe('delivery outcomes', () => {
 
   it('dead-letters a 410 after one attempt', async () => {
     const server = await target(always(410));
-    const relay = await bench({ targets: [{ name: 'gone', url: server.url }] });
+    const relay = await harness({ targets: [{ name: 'gone', url: server.url }] });
     await relay.startWorkers();
     const data = await relay.enqueue('gone');
     await relay.waitForState('gone', data.callbackId, 'failed');
@@ -75,7 +76,7 @@ describe('delivery outcomes', () => {
 
   it('honours Retry-After on 429 (a floor above the scheduled 30 ms)', async () => {
     const server = await target((_request, index) => (index === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
-    const relay = await bench({ targets: [{ name: 'limited', url: server.url, retry: { schedule: [30, 5_000], jitter: 0 } }] });
+    const relay = await harness({ targets: [{ name: 'limited', url: server.url, retry: { schedule: [30, 5_000], jitter: 0 } }] });
     await relay.startWorkers();
     const data = await relay.enqueue('limited');
     await relay.waitForState('limited', data.callbackId, 'completed');
@@ -88,7 +89,7 @@ describe('delivery outcomes', () => {
   it('treats a redirect as a failure and does not follow it', async () => {
     const elsewhere = await target(ok);
     const server = await target(always(302, { location: elsewhere.url }));
-    const relay = await bench({ targets: [{ name: 'moved', url: server.url, retry: { schedule: [20], jitter: 0 } }] });
+    const relay = await harness({ targets: [{ name: 'moved', url: server.url, retry: { schedule: [20], jitter: 0 } }] });
     await relay.startWorkers();
     const data = await relay.enqueue('moved');
     await relay.waitForState('moved', data.callbackId, 'failed');
@@ -100,7 +101,7 @@ describe('delivery outcomes', () => {
 
   it('stops reading a response body at delivery.maxResponseBytes (an endless 200 still counts as delivered)', async () => {
     const server = await target(() => ({ endlessBody: true }));
-    const relay = await bench({ targets: [{ name: 'chatty', url: server.url, timeout: 5_000 }], delivery: { maxResponseBytes: '64kb' } });
+    const relay = await harness({ targets: [{ name: 'chatty', url: server.url, timeout: 5_000 }], delivery: { maxResponseBytes: '64kb' } });
     await relay.startWorkers();
     const started = Date.now();
     const data = await relay.enqueue('chatty');
@@ -114,7 +115,7 @@ describe('what a target receives', () => {
   it('gets the body byte for byte (64-bit integers intact) and exactly the contract headers, signed', async () => {
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
     const server = await target(ok);
-    const relay = await bench({
+    const relay = await harness({
       targets: [{ name: 'exact', url: server.url, signingSecret: secret, headers: { Authorization: 'Bearer token-1' } }],
     });
     await relay.startWorkers();
@@ -145,7 +146,7 @@ describe('what a target receives', () => {
 describe('dead letters', () => {
   it('keep the last status and error after the last attempt; replay re-queues them with fresh attempts', async () => {
     const server = await target(always(500));
-    const relay = await bench({ targets: [{ name: 'broken', url: server.url, retry: { schedule: [20, 20], jitter: 0 } }] });
+    const relay = await harness({ targets: [{ name: 'broken', url: server.url, retry: { schedule: [20, 20], jitter: 0 } }] });
     await relay.startWorkers();
     const data = await relay.enqueue('broken');
     await relay.waitForState('broken', data.callbackId, 'failed');
@@ -165,7 +166,7 @@ describe('dead letters', () => {
 
   it('get a full schedule again when retried the way Bull Board does (job.retry("failed"))', async () => {
     const server = await target(always(503));
-    const relay = await bench({ targets: [{ name: 'board', url: server.url, retry: { schedule: [20], jitter: 0 } }] });
+    const relay = await harness({ targets: [{ name: 'board', url: server.url, retry: { schedule: [20], jitter: 0 } }] });
     await relay.startWorkers();
     const data = await relay.enqueue('board');
     await relay.waitForState('board', data.callbackId, 'failed');
@@ -178,7 +179,7 @@ describe('dead letters', () => {
 
   it('replay honours --since and --limit, newest first, and names an unknown target', async () => {
     const server = await target(always(410));
-    const relay = await bench({ targets: [{ name: 'old', url: server.url }] });
+    const relay = await harness({ targets: [{ name: 'old', url: server.url }] });
     await relay.startWorkers();
     const jobs = [];
     for (let i = 0; i < 4; i += 1) {
@@ -203,7 +204,7 @@ describe('dead letters', () => {
 describe('retention', () => {
   it('trims delivered jobs to retention.completedCount', async () => {
     const server = await target(ok);
-    const relay = await bench({ targets: [{ name: 'busy', url: server.url }], retention: { completedCount: 5 } });
+    const relay = await harness({ targets: [{ name: 'busy', url: server.url }], retention: { completedCount: 5 } });
     await relay.startWorkers();
     for (let i = 0; i < 30; i += 1) await relay.enqueue('busy');
     await server.waitForRequests(30);

@@ -17,7 +17,7 @@ import { freePort } from '../src/dev/redis-process.js';
 import { chromiumAvailable, openBrowser } from './helpers/chromium.js';
 import { runCli, spawnCli, type CliProcess } from './helpers/cli.js';
 import { shutdownRedis } from './helpers/redis.js';
-import { testConfigObject } from './helpers/relay-config.js';
+import { testConfigObject } from './helpers/config.js';
 
 const SCREENSHOT = fileURLToPath(new URL('../docs/img/bull-board.png', import.meta.url));
 

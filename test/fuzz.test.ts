@@ -14,7 +14,8 @@ import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { intakeCallbacks } from './helpers/intake.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
-import { APP_ID, formBody, jsonBody, mixStopFields, sign, testConfig, type Fields } from './helpers/zego.js';
+import { APP_ID, testConfig } from './helpers/config.js';
+import { formBody, jsonBody, mixStopFields, sign, type Fields } from './helpers/zego.js';
 
 /** Small, so that huge strings reach it cheaply. */
 const BODY_LIMIT = 16 * 1024;

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openQueues } from '../src/store/queues.js';
 import { startRedisServer } from './helpers/redis.js';
-import { testConfig } from './helpers/zego.js';
+import { testConfig } from './helpers/config.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { startRedisServer, type RedisServer } from './helpers/redis.js';
-import { jsonBody, mixStopFields, sign, testConfig } from './helpers/zego.js';
+import { testConfig } from './helpers/config.js';
+import { jsonBody, mixStopFields, sign } from './helpers/zego.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -11,7 +11,8 @@ import { intakePendingCount } from '../src/store/intake-stats.js';
 import { intakeKeys, rejectedKey } from '../src/shared/names.js';
 import { UNROUTED_QUEUE, deliveryQueueName, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { listRejected } from '../src/store/rejected-log.js';
-import { APP_ID, SECRET, formBody, jsonBody, mixStopFields, sign, testConfig, type TestConfigOptions } from './helpers/zego.js';
+import { APP_ID, SECRET, testConfig, type TestConfigOptions } from './helpers/config.js';
+import { formBody, jsonBody, mixStopFields, sign } from './helpers/zego.js';
 import { useTestRedis } from './helpers/redis.js';
 
 const redis = useTestRedis();

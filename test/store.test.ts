@@ -9,7 +9,7 @@ import { CallbackStore, type CallbackToStore } from '../src/store/callback-store
 import { intakeKeys } from '../src/shared/names.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
-import { APP_ID, testConfig } from './helpers/zego.js';
+import { APP_ID, testConfig } from './helpers/config.js';
 
 const redis = useTestRedis();
 

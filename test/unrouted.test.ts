@@ -10,7 +10,8 @@ import { startReceiver } from '../src/receive/server.js';
 import { UNROUTED_QUEUE, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { intakeCallbacks } from './helpers/intake.js';
 import { startWorkers } from '../src/cli/worker-role.js';
-import { APP_ID, jsonBody, sign, testConfig } from './helpers/zego.js';
+import { APP_ID, testConfig } from './helpers/config.js';
+import { jsonBody, sign } from './helpers/zego.js';
 import { useTestRedis } from './helpers/redis.js';
 
 const redis = useTestRedis();

@@ -1,50 +1,17 @@
 /**
- * A delivery test bench: a config with the given targets on a private Redis key prefix, queues
- * to add jobs exactly as the receiver does (deliveryJobOptions), and the delivery workers.
+ * A delivery test harness: the test config (config.ts) with targets that retry every 30 ms unless
+ * they say otherwise, queues to add jobs exactly as the router does (deliveryJobOptions), and the
+ * delivery workers in this process.
  */
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { parseConfig, type RelayConfig } from '../../src/config/load.js';
+import type { RelayConfig } from '../../src/config/load.js';
 import { deliveryJobOptions } from '../../src/deliver/job-options.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { openQueues, type DeliveryJobData } from '../../src/store/queues.js';
 import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
-
-export interface TargetInput {
-  name: string;
-  url: string;
-  events?: string[];
-  timeout?: number | string;
-  concurrency?: number;
-  signingSecret?: string | string[];
-  headers?: Record<string, string>;
-  rateLimit?: { max: number; duration: number | string };
-  retry?: { schedule: (number | string)[]; jitter?: number };
-}
-
-export interface BenchOptions {
-  redisUrl: string;
-  targets: TargetInput[];
-  delivery?: Record<string, unknown>;
-  retention?: Record<string, unknown>;
-}
-
-/** The config as an operator would write it (JSON is YAML), on its own `test-UUID` prefix. */
-export function testConfigInput(options: BenchOptions): Record<string, unknown> {
-  return {
-    redis: { url: options.redisUrl, prefix: `test-${randomUUID()}` },
-    zego: { apps: [{ appId: '111111', callbackSecrets: ['secret'] }] },
-    delivery: { lockDuration: 2_000, stalledInterval: 1_000, shutdownTimeout: 2_000, ...options.delivery },
-    ...(options.retention ? { retention: options.retention } : {}),
-    targets: options.targets.map((target) => ({ events: ['*'], retry: { schedule: [30, 30, 30], jitter: 0 }, ...target })),
-  };
-}
-
-/** A validated config (through parseConfig, like production). */
-export function testConfig(options: BenchOptions): RelayConfig {
-  return parseConfig(JSON.stringify(testConfigInput(options)), { env: {} });
-}
+import { APP_ID, parseTestConfig, testConfigObject, type TestConfigOptions } from './config.js';
 
 /** A callback as the receiver would store it. */
 export function callback(overrides: Partial<DeliveryJobData> = {}): DeliveryJobData {
@@ -52,14 +19,14 @@ export function callback(overrides: Partial<DeliveryJobData> = {}): DeliveryJobD
   return {
     callbackId,
     event: 'mix_stop',
-    appId: '111111',
-    body: JSON.stringify({ appid: '111111', event: 'mix_stop', seq: callbackId }),
+    appId: APP_ID,
+    body: JSON.stringify({ appid: APP_ID, event: 'mix_stop', seq: callbackId }),
     receivedAt: Date.now(),
     ...overrides,
   };
 }
 
-export interface DeliveryBench {
+export interface DeliveryHarness {
   readonly config: RelayConfig;
   readonly connection: Redis;
   queue(target: string): Queue<DeliveryJobData>;
@@ -72,8 +39,14 @@ export interface DeliveryBench {
   close(): Promise<void>;
 }
 
-export async function openDeliveryBench(options: BenchOptions | RelayConfig): Promise<DeliveryBench> {
-  const config = 'targets' in options && 'source' in options ? options : testConfig(options as BenchOptions);
+/** The test config for delivery tests: a target retries every 30 ms, three times, unless it brings its own `retry`. */
+export function deliveryConfigObject(options: TestConfigOptions): Record<string, unknown> {
+  return testConfigObject({ schedule: [30, 30, 30], ...options });
+}
+
+/** Opens the harness on `config`, or on deliveryConfigObject(options). */
+export async function deliveryHarness(options: TestConfigOptions | RelayConfig): Promise<DeliveryHarness> {
+  const config = 'source' in options ? options : parseTestConfig(deliveryConfigObject(options));
   const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   // Tests that kill Redis expect refused connections; ioredis retries on its own.
   connection.on('error', () => {});

@@ -1,13 +1,10 @@
 /**
  * Builds correctly signed ZEGO callbacks the way ZEGO sends them, so each test starts from a valid
- * callback and breaks exactly one thing. Also a config for the receiver under test.
+ * callback and breaks exactly one thing. The app and secret are the test config's (config.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { parseConfig, type RelayConfig } from '../../src/config/load.js';
 import { zegoSignature } from '../../src/receive/signature.js';
-
-export const APP_ID = '111111';
-export const SECRET = 'test-callback-secret';
+import { APP_ID, SECRET } from './config.js';
 
 /** A JSON value written verbatim into the body (e.g. a 64-bit number `{ raw: '6085791336856668982' }`). */
 export interface Raw {
@@ -66,28 +63,4 @@ export function formBody(fields: Fields): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(fields)) params.append(key, typeof value === 'string' ? value : value.raw);
   return params.toString();
-}
-
-export interface TestConfigOptions {
-  redisUrl: string;
-  /** Default: a fresh `test-<uuid>` prefix. */
-  prefix?: string;
-  targets?: { name: string; events: string[]; appIds?: string[] }[];
-  zego?: Record<string, unknown>;
-  server?: Record<string, unknown>;
-}
-
-/** A validated config for a receiver on 127.0.0.1, port 0, with the test app and secret. */
-export function testConfig(options: TestConfigOptions): RelayConfig {
-  const config = {
-    server: { host: '127.0.0.1', port: 0, ...options.server },
-    redis: { url: options.redisUrl, prefix: options.prefix ?? `test-${randomUUID()}` },
-    zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }], ...options.zego },
-    targets: (options.targets ?? [{ name: 'billing', events: ['*'] }]).map((target) => ({
-      url: 'http://127.0.0.1:9/unused',
-      ...target,
-    })),
-  };
-  // JSON is YAML: the real loader validates it exactly as it would a file.
-  return parseConfig(JSON.stringify(config), { env: {} });
 }
