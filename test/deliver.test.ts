@@ -42,7 +42,8 @@ describe('delivery outcomes', () => {
     const relay = await harness({ targets: [{ name: 'down-up', url: server.url, retry: { schedule: [100, 100, 100, 100, 100, 100], jitter: 0 } }] });
     await relay.startWorkers();
     const data = await relay.enqueue('down-up');
-    await sleep(250);
+    // Attempts were made (and failed) while it was down: each one leaves a line in the job's log.
+    await expect.poll(async () => (await relay.queue('down-up').getJobLogs(data.callbackId)).count, { timeout: 5_000 }).toBeGreaterThanOrEqual(1);
     expect(server.requests).toHaveLength(0);
     await server.up();
     await relay.waitForState('down-up', data.callbackId, 'completed');
@@ -66,8 +67,8 @@ describe('delivery outcomes', () => {
     const relay = await harness({ targets: [{ name: 'gone', url: server.url }] });
     await relay.startWorkers();
     const data = await relay.enqueue('gone');
+    // Failed is final: no attempt can follow, so the count below is the last word.
     await relay.waitForState('gone', data.callbackId, 'failed');
-    await sleep(200);
     expect(server.requests).toHaveLength(1);
     const job = await relay.queue('gone').getJob(data.callbackId);
     expect(job?.failedReason).toMatch(/target answered 410 Gone \(gone: not retried\)/);
@@ -208,10 +209,11 @@ describe('retention', () => {
     await relay.startWorkers();
     for (let i = 0; i < 30; i += 1) await relay.enqueue('busy');
     await server.waitForRequests(30);
-    await sleep(100);
-    const counts = await relay.queue('busy').getJobCounts('completed', 'waiting', 'active');
-    expect(counts.completed).toBeLessThanOrEqual(5);
-    expect(counts.completed).toBeGreaterThan(0);
-    expect((counts.waiting ?? 0) + (counts.active ?? 0)).toBe(0);
+    // Every job has finished (none waiting or active): each completion has trimmed what it would.
+    const counts = () => relay.queue('busy').getJobCounts('completed', 'waiting', 'active');
+    await expect.poll(async () => { const now = await counts(); return (now.waiting ?? 0) + (now.active ?? 0); }, { timeout: 5_000 }).toBe(0);
+    const { completed } = await counts();
+    expect(completed).toBeLessThanOrEqual(5);
+    expect(completed).toBeGreaterThan(0);
   });
 });
