@@ -19,8 +19,8 @@ export interface TargetInput {
   /** @defaultValue UNUSED_TARGET_URL */
   url?: string;
   /** @defaultValue every event */
-  events?: string[];
-  appIds?: string[];
+  events?: readonly string[];
+  appIds?: readonly string[];
   /** @defaultValue 2s */
   timeout?: number | string;
   concurrency?: number;
