@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { UNROUTED_QUEUE } from '../store/queues.js';
 import { substituteTree, type Environment } from './env-substitution.js';
-import { configSchema, type ParsedConfig } from './schema.js';
+import { BREAKER_DEFAULTS, configSchema, type ParsedConfig } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = 'config/relay.yaml';
 
@@ -27,6 +27,13 @@ export interface RateLimit {
   readonly duration: number;
 }
 
+/** When a target's circuit breaker opens and how it is probed (all durations in ms). */
+export interface BreakerPolicy {
+  readonly openAfter: number;
+  readonly minFailures: number;
+  readonly probeInterval: number;
+}
+
 /** A target with every default applied. */
 export interface Target {
   readonly name: string;
@@ -39,6 +46,8 @@ export interface Target {
   readonly concurrency: number;
   readonly rateLimit?: RateLimit;
   readonly retry: RetryPolicy;
+  /** The circuit breaker, or false when it is off for this target. */
+  readonly breaker: BreakerPolicy | false;
 }
 
 type Parsed = ParsedConfig;
@@ -173,6 +182,7 @@ function resolve(config: Parsed, source: string): RelayConfig {
       schedule: target.retry?.schedule ?? defaults.retry.schedule,
       jitter: target.retry?.jitter ?? defaults.retry.jitter,
     },
+    breaker: resolveBreaker(defaults.breaker, target.breaker),
   }));
   return {
     mode: config.mode,
@@ -184,6 +194,21 @@ function resolve(config: Parsed, source: string): RelayConfig {
     retention: config.retention,
     targets,
     source,
+  };
+}
+
+/**
+ * A target's breaker: off when the target says false; else its keys over `defaults.breaker`'s (a
+ * target may turn on with `breaker: {}` what `defaults.breaker: false` turned off).
+ */
+function resolveBreaker(defaults: Parsed['defaults']['breaker'], own: Parsed['targets'][number]['breaker']): BreakerPolicy | false {
+  if (own === false) return false;
+  if (own === undefined) return defaults === false ? false : { ...defaults };
+  const base = defaults === false ? BREAKER_DEFAULTS : defaults;
+  return {
+    openAfter: own.openAfter ?? base.openAfter,
+    minFailures: own.minFailures ?? base.minFailures,
+    probeInterval: own.probeInterval ?? base.probeInterval,
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * The admin listener (`admin.host:admin.port`, private by default): Prometheus `/metrics`, Bull
- * Board under `/admin/queues` behind basic auth (404 with no `admin.password`), `/healthz` and
- * `/readyz`, and in development mode the demo sink. None of this is on the public listener.
+ * Board under `/admin/queues` and the admin API under `/admin/api`, both behind basic auth (404
+ * with no `admin.password`), `/healthz` and `/readyz`, and in development mode the demo sink.
+ * None of this is on the public listener.
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
@@ -9,7 +10,9 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { RelayConfig } from '../config/load.js';
+import { BreakerStore } from '../deliver/breaker-store.js';
 import { openQueues } from '../store/queues.js';
+import { ADMIN_API_PATH, adminApi, refuseCrossSite } from './admin-api.js';
 import { closeServer } from './close-server.js';
 import { createProducerConnection } from '../store/redis.js';
 import { basicAuth } from './basic-auth.js';
@@ -19,6 +22,9 @@ import { healthRoutes } from './health.js';
 import type { Logger } from './logger.js';
 import { registry } from './metrics.js';
 import { QueueMetricsCollector } from './queue-metrics.js';
+import type { WatchedTarget } from './target-status.js';
+
+const isUnder = (path: string, base: string): boolean => path === base || path.startsWith(`${base}/`);
 
 export interface AdminHandle {
   readonly server: Server;
@@ -48,7 +54,10 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   // ioredis reports every failed reconnect as an 'error' event; /readyz and redis_up say it better.
   connection.on('error', (error: Error) => logger.debug({ err: error.message }, 'admin Redis connection error'));
   const queues = openQueues(config, connection);
-  const collector = new QueueMetricsCollector(queues);
+  const targets = new Map<string, WatchedTarget>(
+    config.targets.map((target) => [target.name, { target, queue: queues.get(target.name)!, breaker: new BreakerStore(connection, config.redis.prefix, target.name) }]),
+  );
+  const collector = new QueueMetricsCollector(queues, [...targets.values()]);
 
   const app = new Koa();
   app.on('error', (error: Error) => logger.warn({ err: error.message }, 'admin request failed'));
@@ -66,9 +75,12 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   if (config.admin.password) {
     const auth = basicAuth({ username: config.admin.username, password: config.admin.password });
     const board = bullBoardMiddleware(queues.values(), { readOnly: config.admin.readOnly, basePath: BULL_BOARD_PATH });
+    const api = adminApi({ targets, logger });
+    const crossSite = refuseCrossSite();
     app.use(async (ctx, next) => {
-      if (ctx.path !== BULL_BOARD_PATH && !ctx.path.startsWith(`${BULL_BOARD_PATH}/`)) return next();
-      return auth(ctx, () => board(ctx, next));
+      if (isUnder(ctx.path, ADMIN_API_PATH)) return crossSite(ctx, () => auth(ctx, () => api(ctx, next)));
+      if (isUnder(ctx.path, BULL_BOARD_PATH)) return auth(ctx, () => board(ctx, next));
+      return next();
     });
   }
   app.use(router.routes()).use(router.allowedMethods());
