@@ -106,11 +106,8 @@ export function adminApi(options: AdminApiOptions): Middleware {
   return (ctx) =>
     errors(ctx, async () => {
       ctx.set('Cache-Control', 'no-store');
-      await routes(ctx, () =>
-        methods(ctx, async () => {
-          throw new HttpError(404, 'not_found', `no admin API at ${ctx.path}`);
-        }),
-      );
+      await routes(ctx, () => methods(ctx, async () => {}));
+      if (ctx.body === undefined) throw new HttpError(404, 'not_found', `no admin API at ${ctx.path}`);
     });
 }
 
@@ -123,7 +120,9 @@ export function refuseCrossSite(): Middleware {
   return async (ctx, next) => {
     const fetchSite = ctx.get('sec-fetch-site').toLowerCase();
     const origin = ctx.get('origin');
-    const crossSite = (fetchSite !== '' && fetchSite !== 'same-origin' && fetchSite !== 'none') || (origin !== '' && origin !== ctx.origin);
+    // Not ctx.origin: Koa 3 answers it from the Origin header itself.
+    const ownOrigin = `${ctx.protocol}://${ctx.host}`;
+    const crossSite = (fetchSite !== '' && fetchSite !== 'same-origin' && fetchSite !== 'none') || (origin !== '' && origin !== ownOrigin);
     if (!crossSite) return next();
     ctx.status = 403;
     ctx.set('Cache-Control', 'no-store');
