@@ -124,13 +124,19 @@ function applyEnvironmentOverrides(raw: unknown, env: Environment): void {
   if (env.PORT) section('server').port = env.PORT;
 }
 
-function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    const path = formatPath(issue.path);
+function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+  return issues.flatMap((issue) => {
+    const fullPath = [...prefix, ...issue.path];
+    const path = formatPath(fullPath);
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key`).join('; ');
+      return [issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key`).join('; ')];
     }
-    return `${path || '(root)'}: ${issue.message}`;
+    if (issue.code === 'invalid_union') {
+      // `false` or an object (breaker): name what is wrong inside the object, not "Invalid input".
+      const inside = issue.errors.filter((branch) => !branch.every((inner) => inner.path.length === 0 && (inner.code === 'invalid_type' || inner.code === 'invalid_value')));
+      if (inside.length === 1) return formatIssues(inside[0]!, fullPath);
+    }
+    return [`${path || '(root)'}: ${issue.message}`];
   });
 }
 

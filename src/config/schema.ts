@@ -66,6 +66,8 @@ const rateLimitSchema = z.strictObject({
 
 const DEFAULT_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h', '14h', '20h', '24h'];
 
+const BREAKER_SHAPE = 'must be false or { openAfter, minFailures, probeInterval }';
+
 /** A probe interval: a few ms at least, so an open breaker never spins. */
 const probeInterval = duration.pipe(z.number().min(10, 'must be at least 10ms'));
 
@@ -86,10 +88,13 @@ const breakerSchema = z.strictObject({
 export const BREAKER_DEFAULTS = Object.freeze(breakerSchema.parse({}));
 
 /** A target's override: any of the keys (the rest come from `defaults.breaker`), or `false`. */
-const targetBreakerSchema = z.union([
-  z.literal(false),
-  z.strictObject({ openAfter: duration.optional(), minFailures: integer(1, 1_000_000).optional(), probeInterval: probeInterval.optional() }),
-]);
+const targetBreakerSchema = z.union(
+  [
+    z.literal(false),
+    z.strictObject({ openAfter: duration.optional(), minFailures: integer(1, 1_000_000).optional(), probeInterval: probeInterval.optional() }),
+  ],
+  { error: BREAKER_SHAPE },
+);
 
 const defaultsSchema = z.strictObject({
   /** Per-attempt timeout of a delivery. @defaultValue 15s */
@@ -101,7 +106,7 @@ const defaultsSchema = z.strictObject({
   /** Optional rate limit applied to every target that sets none. */
   rateLimit: rateLimitSchema.optional(),
   /** The circuit breaker; `false` never pauses a target. @defaultValue openAfter 5m, minFailures 20, probeInterval 30s */
-  breaker: z.union([z.literal(false), breakerSchema]).prefault({}),
+  breaker: z.union([z.literal(false), breakerSchema], { error: BREAKER_SHAPE }).prefault({}),
 });
 
 const targetSchema = z.strictObject({
