@@ -2,7 +2,8 @@
  * Bull Board in a real headless Chromium (Debian's /usr/bin/chromium via playwright-core): the
  * relay runs (receiver + workers + admin, real redis-server), a callback goes to a target that
  * answers 410 so its delivery is dead-lettered at once, and an operator logging in with basic
- * auth sees the target queues and that failed delivery. Skipped only when chromium is absent
+ * auth sees the target queues and that failed delivery, and a target paused through the admin
+ * API shows as paused (Bull Board and the API read one switch). Skipped only when chromium is absent
  * outside CI; in CI (.ci/run installs it) it must run.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -29,6 +30,7 @@ if (!available && process.env.CI) throw new Error(`${CHROMIUM} is missing in CI:
 
 const PASSWORD = 'browser-test-Pw-93f1';
 const SCREENSHOT = '/tmp/zego-relay-bull-board.png';
+const PAUSED_SCREENSHOT = '/tmp/zego-relay-bull-board-paused.png';
 
 describe.skipIf(!available)('Bull Board in headless Chromium', () => {
   let redis: { url: string; stop: () => Promise<void> };
@@ -102,6 +104,29 @@ describe.skipIf(!available)('Bull Board in headless Chromium', () => {
     await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain(id);
     await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('410');
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  }, 60_000);
+
+  it('shows a target paused through the admin API as paused, and resumed again', async () => {
+    expect(admin && context).toBeTruthy();
+    const page = context!.pages()[0]!;
+    const authorization = `Basic ${Buffer.from(`ops:${PASSWORD}`).toString('base64')}`;
+    await page.goto(`${admin!.url}/admin/queues`);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('deliver-billing');
+    expect(await page.locator('body').innerText()).not.toContain('Paused');
+
+    const paused = await fetch(`${admin!.url}/admin/api/targets/billing/pause`, { method: 'POST', headers: { authorization } });
+    expect(paused.status).toBe(200);
+    await page.reload();
+    // Bull Board's queue list marks it: it reads the same switch (BullMQ's pause) the API set.
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toMatch(/deliver-billing\s*\[ Paused \]/);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).not.toContain('Loading');
+    await page.screenshot({ path: PAUSED_SCREENSHOT, fullPage: true });
+
+    const resumed = await fetch(`${admin!.url}/admin/api/targets/billing/resume`, { method: 'POST', headers: { authorization } });
+    expect(resumed.status).toBe(200);
+    await page.goto(`${admin!.url}/admin/queues`);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('deliver-billing');
+    expect(await page.locator('body').innerText()).not.toContain('Paused');
   }, 60_000);
 
   it('refuses a browser with a wrong password', async () => {
