@@ -30,11 +30,11 @@ interface Setup {
 }
 
 /** Two targets (billing, audit), the admin listener and a delivery bench on one prefix. */
-async function setup(options: { password?: string; billing?: Parameters<typeof startTargetServer>[0]; schedule?: string[] } = {}): Promise<Setup> {
+async function setup(options: { password?: string; readOnly?: boolean; billing?: Parameters<typeof startTargetServer>[0]; schedule?: string[] } = {}): Promise<Setup> {
   const billing = await startTargetServer(options.billing ?? ok);
   const audit = await startTargetServer(ok);
   redis.cleanup(() => Promise.all([billing.close(), audit.close()]));
-  const input = testConfigObject({ redisUrl: redis.url, ...(options.password === undefined ? { adminPassword: PASSWORD } : options.password ? { adminPassword: options.password } : {}) });
+  const input = testConfigObject({ redisUrl: redis.url, readOnly: options.readOnly ?? false, ...(options.password === undefined ? { adminPassword: PASSWORD } : options.password ? { adminPassword: options.password } : {}) });
   const secretUrl = new URL(billing.url);
   secretUrl.username = 'user';
   secretUrl.password = 'hunter2';
@@ -175,6 +175,16 @@ describe('admin API access', () => {
     const off = await setup({ password: '' });
     expect((await fetch(`${off.admin.url}/admin/api/targets`, { headers: AUTH })).status).toBe(404);
     expect((await fetch(`${off.admin.url}/admin/api/targets/billing/pause`, { method: 'POST', headers: AUTH })).status).toBe(404);
+  });
+
+  it('only lists with admin.readOnly: pause, resume and replay are 403 read_only', async () => {
+    const { api } = await setup({ readOnly: true });
+    for (const action of ['pause', 'resume', 'replay']) {
+      const response = await api(`/admin/api/targets/billing/${action}`, post());
+      expect(response.status, action).toBe(403);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('read_only');
+    }
+    expect((await targetsOf(api)).billing?.state).toBe('delivering');
   });
 
   it('refuses a cross-site request with 403, even with the right credentials', async () => {

@@ -164,7 +164,7 @@ export const configSchema = z.strictObject({
         .string()
         .optional()
         .transform((value) => (value ? value : undefined)),
-      /** Bull Board without retry, remove or promote buttons. @defaultValue false */
+      /** Bull Board without retry, remove or promote buttons; the admin API only lists. @defaultValue false */
       readOnly: boolean.default(false),
     })
     .prefault({}),

@@ -45,6 +45,8 @@ const replayBody = z.strictObject({
 export interface AdminApiOptions {
   /** Every configured target, by name. */
   readonly targets: ReadonlyMap<string, WatchedTarget>;
+  /** admin.readOnly: listing only; pause, resume and replay are refused (403 `read_only`). */
+  readonly readOnly: boolean;
   readonly logger: Logger;
 }
 
@@ -52,9 +54,11 @@ export interface AdminApiOptions {
 export function adminApi(options: AdminApiOptions): Middleware {
   const { targets, logger } = options;
   const router = new Router({ prefix: ADMIN_API_PATH });
+  /** The target a state-changing request names. */
   const find = (name: string): WatchedTarget => {
     const found = targets.get(name);
     if (!found) throw new HttpError(404, 'not_found', `no target named "${name}"`);
+    if (options.readOnly) throw new HttpError(403, 'read_only', 'the admin listener is read-only (admin.readOnly)');
     return found;
   };
 

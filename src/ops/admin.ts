@@ -75,7 +75,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   if (config.admin.password) {
     const auth = basicAuth({ username: config.admin.username, password: config.admin.password });
     const board = bullBoardMiddleware(queues.values(), { readOnly: config.admin.readOnly, basePath: BULL_BOARD_PATH });
-    const api = adminApi({ targets, logger });
+    const api = adminApi({ targets, readOnly: config.admin.readOnly, logger });
     const crossSite = refuseCrossSite();
     app.use(async (ctx, next) => {
       if (isUnder(ctx.path, ADMIN_API_PATH)) return crossSite(ctx, () => auth(ctx, () => api(ctx, next)));
