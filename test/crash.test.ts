@@ -43,6 +43,36 @@ describe('a worker killed with SIGKILL mid-delivery', () => {
   }, 40_000);
 });
 
+describe('a delivery whose worker keeps dying', () => {
+  it('is dead-lettered by BullMQ after 3 stalls, recognised and marked by the worker, and a retry delivers it', async () => {
+    const server = await target(() => ({ hold: true }));
+    const { file, relay } = await setup({
+      redisUrl: redis.url,
+      targets: [{ name: 'deadly', url: server.url }],
+      delivery: { lockDuration: 1_000, stalledInterval: 500 },
+    });
+    const data = await relay.enqueue('deadly');
+    // Four deaths mid-delivery: BullMQ gives up after more than 3 stalls (MAX_STALLED_COUNT).
+    for (let death = 1; death <= 4; death += 1) {
+      const worker = await startWorkerProcess(file);
+      await server.waitForRequests(death, 15_000);
+      worker.child.kill('SIGKILL');
+      await worker.exited;
+    }
+    await startWorkerProcess(file);
+    await relay.waitForState('deadly', data.callbackId, 'failed', 15_000);
+    const job = await relay.queue('deadly').getJob(data.callbackId);
+    expect(job?.failedReason).toMatch(/stalled/);
+    // Not one of the worker's own dead letters, yet marked as one, so a retry starts afresh.
+    await expect.poll(async () => (await relay.queue('deadly').getJob(data.callbackId))?.data).toMatchObject({ deadLettered: true });
+
+    server.respond = () => ({ status: 200 });
+    await job!.retry('failed');
+    await relay.waitForState('deadly', data.callbackId, 'completed');
+    expect(server.requests.at(-1)?.headers['x-relay-attempt']).toBe('1');
+  }, 90_000);
+});
+
 describe('Redis killed and restarted (AOF, appendfsync always) mid-run', () => {
   it('loses no job that was added: every one is delivered', async () => {
     const store = await startRedisServer({ appendfsync: 'always' });
