@@ -56,6 +56,7 @@ describe('a target down for longer than its whole retry schedule', () => {
     expect(Math.max(...Object.values(before))).toBeLessThan(1 + SCHEDULE.length);
     // A failing probe is logged once per change of its error, not once per probe.
     expect(lines.filter((line) => line.msg?.toString().startsWith('breaker open: the probe failed;')).length).toBeLessThanOrEqual(1);
+    expect(lines.filter((line) => line.outcome === 'held' && Number(line.level) >= 40)).toEqual([]);
 
     // Down for 8 s in all: past the 6.2 s the schedule would have lasted.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, wentDown + 8_000 - Date.now())));

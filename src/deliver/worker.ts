@@ -12,7 +12,7 @@
  */
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { BreakerPolicy, RelayConfig, Target } from '../config/load.js';
+import type { RelayConfig, Target } from '../config/load.js';
 import { deliveries, deliveryDuration } from '../ops/metrics.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { deliveryQueueName } from '../store/queues.js';
@@ -113,10 +113,11 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     if (!result.error.retryable) return deadLetter(job, attempt, failed);
 
     const verdict = breaker ? await breaker.failed(result.error.message) : 'spent';
-    if (verdict !== 'spent') {
+    if (breaker && verdict !== 'spent') {
       deliveries.inc({ target: target.name, outcome: 'retry' });
-      log.warn(attemptLine(job, attempt, result, 'held'), 'delivery failed while the breaker is open; held, no attempt spent');
-      if (verdict === 'opened') await queue.rateLimit(Math.min((target.breaker as BreakerPolicy).probeInterval, HOLD_RECHECK_MS));
+      // Debug only: the breaker logs its opening and each change of a failing probe's error once.
+      log.debug(attemptLine(job, attempt, result, 'held'), 'delivery failed while the breaker is open; held, no attempt spent');
+      if (verdict === 'opened') await queue.rateLimit(Math.min(breaker.policy.probeInterval, HOLD_RECHECK_MS));
       return putBack(job, token);
     }
     if (attempt > target.retry.schedule.length) return deadLetter(job, attempt, failed);
