@@ -55,7 +55,7 @@ export function describeConfig(config: RelayConfig): string[] {
   const lines = [
     `config: ${config.source} (mode: ${config.mode})`,
     `callbacks: POST http://${reachableHost(server.host)}:${server.port}${server.callbackPath} (listening on ${server.host}:${server.port})`,
-    `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${admin.password ? `, Bull Board at /admin/queues${admin.readOnly ? ' read-only' : ''}` : '; Bull Board off: no admin.password'})`,
+    `admin: http://${reachableHost(admin.host)}:${admin.port} (metrics, health${admin.password ? `, Bull Board at /admin/queues and admin API at /admin/api${admin.readOnly ? ', read-only' : ''}` : '; Bull Board and admin API off: no admin.password'})`,
     `redis: ${safeUrl(config.redis.url)} (key prefix ${config.redis.prefix})`,
     `apps: ${config.zego.apps.map((app) => `${app.appId} (${app.callbackSecrets.length} secret${app.callbackSecrets.length > 1 ? 's' : ''})`).join(', ')}`,
     '',

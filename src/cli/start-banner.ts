@@ -37,7 +37,7 @@ export function startBanner(facts: BannerFacts): string[] {
   const lines = [`${USER_AGENT} running: role ${facts.role}, mode ${config.mode}, config ${config.source}`];
   if (facts.receiverPort !== undefined) lines.push(`  callbacks  POST ${callbackUrl(config, facts.receiverPort)}  (give this URL, behind HTTPS, to ZEGO)`);
   lines.push(
-    `  admin      ${facts.adminUrl}/metrics · /healthz · /readyz · ${config.admin.password ? `Bull Board ${facts.adminUrl}/admin/queues` : 'Bull Board off (set ADMIN_PASSWORD)'}`,
+    `  admin      ${facts.adminUrl}/metrics · /healthz · /readyz · ${config.admin.password ? `Bull Board ${facts.adminUrl}/admin/queues · admin API /admin/api` : 'Bull Board and admin API off (set ADMIN_PASSWORD)'}`,
   );
   lines.push(`  redis      ${safeUrl(config.redis.url)}${facts.privateRedis ? ` (private redis-server started by the relay, data in ${facts.redisDir}; set REDIS_URL to use your own)` : ''}`);
   if (facts.role !== 'receiver') {
