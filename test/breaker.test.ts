@@ -70,6 +70,23 @@ describe('a target down for longer than its whole retry schedule', () => {
   }, 30_000);
 });
 
+describe('a delivery the target always refuses', () => {
+  it('does not keep the breaker shut: a failed probe goes to the back, the next probe tries another', async () => {
+    let poison = '';
+    const server = await target((request) => ({ status: request.headers['webhook-id'] === poison ? 500 : 200 }));
+    const relay = await bench({ targets: [{ name: 'picky', url: server.url, concurrency: 1, retry: { schedule: SCHEDULE, jitter: 0 }, breaker: { openAfter: '300ms', minFailures: 2, probeInterval: '300ms' } }] });
+    const breaker = breakerOf(relay, 'picky');
+    await relay.startWorkers();
+    poison = (await relay.enqueue('picky')).callbackId;
+    await expect.poll(async () => (await breaker.snapshot()).open, { timeout: 5_000, interval: 20 }).toBe(true);
+    // Queued behind the refused one while the breaker is open.
+    const others: string[] = [];
+    for (let i = 0; i < 3; i += 1) others.push((await relay.enqueue('picky')).callbackId);
+    for (const id of others) await relay.waitForState('picky', id, 'completed', 10_000);
+    expect((await breaker.snapshot()).open).toBe(false);
+  }, 30_000);
+});
+
 describe('a flaky target (every other answer fails)', () => {
   it('never opens the breaker, and every delivery arrives', async () => {
     const server = await target((_request, index) => ({ status: index % 2 === 0 ? 500 : 200, delayMs: 20 }));
