@@ -6,7 +6,7 @@
  */
 import type { Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { BreakerStore } from '../src/deliver/breaker-store.js';
+import { BreakerStore, breakerKey } from '../src/deliver/breaker-store.js';
 import type { TrackedDeliveryData } from '../src/deliver/progress.js';
 import { deliveryFixtures, recordingLogger, type DeliveryBench } from './helpers/delivery.js';
 import { useTestRedis } from './helpers/redis.js';
@@ -28,6 +28,15 @@ async function attemptCounts(relay: DeliveryBench, name: string, ids: readonly s
   const jobs = await Promise.all(ids.map((id) => relay.queue(name).getJob(id) as Promise<Job<TrackedDeliveryData> | undefined>));
   return Object.fromEntries(jobs.map((job, index) => [ids[index], job?.data.attempts ?? 0]));
 }
+
+describe('the breaker key', () => {
+  it('has one hash tag, its own target\'s (ready for Redis Cluster)', () => {
+    expect(breakerKey('zego-relay', 'billing')).toBe('{zego-relay:deliver-billing}:breaker');
+    const tagOf = (key: string) => /\{([^}]*)\}/.exec(key)?.[1];
+    expect(tagOf(breakerKey('{zego-relay}', 'billing'))).toBe('zego-relay:deliver-billing');
+    expect(tagOf(breakerKey('zego-relay', 'audit'))).not.toBe(tagOf(breakerKey('zego-relay', 'billing')));
+  });
+});
 
 describe('a target down for longer than its whole retry schedule', () => {
   it('opens the breaker, spends no attempt while open, and delivers everything once a probe succeeds', async () => {

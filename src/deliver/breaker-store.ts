@@ -12,9 +12,12 @@ import type { Redis } from 'ioredis';
 import type { BreakerPolicy } from '../config/load.js';
 import { deliveryQueueName } from '../store/queues.js';
 
-/** The Redis key of a target's breaker. Braces in the queue name are dropped: one hash tag only. */
+/**
+ * The Redis key of a target's breaker. Braces already in the prefix or the queue name are dropped,
+ * so the key carries exactly one hash tag, its own target's.
+ */
 export function breakerKey(prefix: string, targetName: string): string {
-  return `{${prefix}:${deliveryQueueName(targetName).replace(/[{}]/g, '')}}:breaker`;
+  return `{${`${prefix}:${deliveryQueueName(targetName)}`.replace(/[{}]/g, '')}}:breaker`;
 }
 
 /** Fields: since (first failure of the current streak), failures, openedAt, nextProbeAt, lastError. */
