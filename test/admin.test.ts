@@ -39,11 +39,15 @@ const deadLetterBody = {
   body: '{"appid":"424242", "event":"mix_stop", "task_id":"424242:1111", "room_session_id":6085791336856668982}',
 };
 
-/** Puts one dead letter (a failed job) in the billing queue the way a worker would. */
+/** Puts one dead letter (a failed job) in the billing queue the way the delivery worker would. */
 async function deadLetterOne(config: RelayConfig): Promise<void> {
   const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
-  const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410 gone'); }, queueOptions(config, deliveryQueueName('billing'), connection));
+  // As the delivery worker does: record the attempt in the data, then fail for good.
+  const worker = new Worker(deliveryQueueName('billing'), async (job) => {
+    await job.updateData({ ...job.data, attempts: 1, deadLettered: true });
+    throw new UnrecoverableError('410 gone');
+  }, queueOptions(config, deliveryQueueName('billing'), connection));
   const failed = new Promise<void>((resolve) => worker.on('failed', () => resolve()));
   await queue.add('mix_stop', deadLetterBody, { jobId: 'cb_test' });
   await failed;
@@ -140,7 +144,7 @@ describe('/admin/queues (Bull Board)', () => {
     const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
     const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
     try {
-      expect((await queue.getJob('cb_test'))?.data).toEqual(deadLetterBody);
+      expect((await queue.getJob('cb_test'))?.data).toEqual({ ...deadLetterBody, attempts: 1, deadLettered: true });
       expect(await queue.count()).toBe(1);
     } finally {
       await queue.close();

@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { UNROUTED_QUEUE } from '../store/names.js';
 import { substituteTree, type Environment } from './env-substitution.js';
-import { configSchema, type ParsedConfig } from './schema.js';
+import { BREAKER_DEFAULTS, configSchema, type ParsedConfig } from './schema.js';
 import { formatDuration } from './units.js';
 import { describeYamlError } from './yaml-errors.js';
 
@@ -29,6 +29,13 @@ export interface RateLimit {
   readonly duration: number;
 }
 
+/** When a target's circuit breaker opens and how it is probed (all durations in ms). */
+export interface BreakerPolicy {
+  readonly openAfter: number;
+  readonly minFailures: number;
+  readonly probeInterval: number;
+}
+
 /** A target with every default applied. */
 export interface Target {
   readonly name: string;
@@ -41,6 +48,8 @@ export interface Target {
   readonly concurrency: number;
   readonly rateLimit?: RateLimit;
   readonly retry: RetryPolicy;
+  /** The circuit breaker, or false when it is off for this target. */
+  readonly breaker: BreakerPolicy | false;
 }
 
 type Parsed = ParsedConfig;
@@ -118,13 +127,19 @@ function applyEnvironmentOverrides(raw: unknown, env: Environment): void {
   if (env.PORT) section('server').port = env.PORT;
 }
 
-function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    const path = formatPath(issue.path);
+function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+  return issues.flatMap((issue) => {
+    const fullPath = [...prefix, ...issue.path];
+    const path = formatPath(fullPath);
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key`).join('; ');
+      return [issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key`).join('; ')];
     }
-    return `${path || '(root)'}: ${issue.message}`;
+    if (issue.code === 'invalid_union') {
+      // `false` or an object (breaker): name what is wrong inside the object, not "Invalid input".
+      const inside = issue.errors.filter((branch) => !branch.every((inner) => inner.path.length === 0 && (inner.code === 'invalid_type' || inner.code === 'invalid_value')));
+      if (inside.length === 1) return formatIssues(inside[0]!, fullPath);
+    }
+    return [`${path || '(root)'}: ${issue.message}`];
   });
 }
 
@@ -185,6 +200,7 @@ function resolve(config: Parsed, source: string): RelayConfig {
       schedule: target.retry?.schedule ?? defaults.retry.schedule,
       jitter: target.retry?.jitter ?? defaults.retry.jitter,
     },
+    breaker: resolveBreaker(defaults.breaker, target.breaker),
   }));
   return {
     mode: config.mode,
@@ -197,6 +213,21 @@ function resolve(config: Parsed, source: string): RelayConfig {
     retention: config.retention,
     targets,
     source,
+  };
+}
+
+/**
+ * A target's breaker: off when the target says false; else its keys over `defaults.breaker`'s (a
+ * target may turn on with `breaker: {}` what `defaults.breaker: false` turned off).
+ */
+function resolveBreaker(defaults: Parsed['defaults']['breaker'], own: Parsed['targets'][number]['breaker']): BreakerPolicy | false {
+  if (own === false) return false;
+  if (own === undefined) return defaults === false ? false : { ...defaults };
+  const base = defaults === false ? BREAKER_DEFAULTS : defaults;
+  return {
+    openAfter: own.openAfter ?? base.openAfter,
+    minFailures: own.minFailures ?? base.minFailures,
+    probeInterval: own.probeInterval ?? base.probeInterval,
   };
 }
 

@@ -98,6 +98,36 @@ const rateLimitSchema = z.strictObject({
 
 const DEFAULT_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h', '14h', '20h', '24h'];
 
+const BREAKER_SHAPE = 'must be false or { openAfter, minFailures, probeInterval }';
+
+/** A probe interval: a few ms at least, so an open breaker never spins. */
+const probeInterval = duration.pipe(z.number().min(10, 'must be at least 10ms'));
+
+/**
+ * The circuit breaker of a target: a target whose every attempt fails is paused (its deliveries
+ * wait without spending attempts) and probed until it answers 2xx again.
+ */
+const breakerSchema = z.strictObject({
+  /** Every attempt failed for this long (and at least `minFailures` attempts): the breaker opens. @defaultValue 5m */
+  openAfter: duration.default(300_000),
+  /** Failed attempts needed before it may open; 410 and other never-retried answers do not count. @defaultValue 20 */
+  minFailures: integer(1, 1_000_000).default(20),
+  /** While open, one delivery is tried this often; its 2xx closes the breaker. @defaultValue 30s */
+  probeInterval: probeInterval.default(30_000),
+});
+
+/** The breaker's settings when neither `defaults.breaker` nor a target sets a key. */
+export const BREAKER_DEFAULTS = Object.freeze(breakerSchema.parse({}));
+
+/** A target's override: any of the keys (the rest come from `defaults.breaker`), or `false`. */
+const targetBreakerSchema = z.union(
+  [
+    z.literal(false),
+    z.strictObject({ openAfter: duration.optional(), minFailures: integer(1, 1_000_000).optional(), probeInterval: probeInterval.optional() }),
+  ],
+  { error: BREAKER_SHAPE },
+);
+
 const defaultsSchema = z.strictObject({
   /** Per-attempt timeout of a delivery. @defaultValue 15s */
   timeout: duration.default(15_000),
@@ -107,6 +137,8 @@ const defaultsSchema = z.strictObject({
   retry: retrySchema.prefault({ schedule: DEFAULT_SCHEDULE }),
   /** Optional rate limit applied to every target that sets none. */
   rateLimit: rateLimitSchema.optional(),
+  /** The circuit breaker; `false` never pauses a target. @defaultValue openAfter 5m, minFailures 20, probeInterval 30s */
+  breaker: z.union([z.literal(false), breakerSchema], { error: BREAKER_SHAPE }).prefault({}),
 });
 
 const targetSchema = z.strictObject({
@@ -136,6 +168,8 @@ const targetSchema = z.strictObject({
   retry: z
     .strictObject({ schedule: z.array(duration).max(50).optional(), jitter: z.number().min(0).max(1).optional() })
     .optional(),
+  /** Overrides keys of `defaults.breaker`; `false` turns the breaker off for this target. */
+  breaker: targetBreakerSchema.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -166,7 +200,7 @@ export const configSchema = z.strictObject({
         .string()
         .optional()
         .transform((value) => (value ? value : undefined)),
-      /** Bull Board without retry, remove or promote buttons. @defaultValue false */
+      /** Bull Board without retry, remove or promote buttons; the admin API only lists. @defaultValue false */
       readOnly: boolean.default(false),
     })
     .prefault({}),

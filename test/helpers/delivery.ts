@@ -5,11 +5,14 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { parseConfig, type RelayConfig } from '../../src/config/load.js';
 import { deliveryJobOptions } from '../../src/deliver/job-options.js';
-import { silentLogger } from '../../src/ops/logger.js';
+import { silentLogger, type Logger } from '../../src/ops/logger.js';
 import { openQueues, type DeliveryJobData } from '../../src/store/queues.js';
 import { startWorkers, type WorkersHandle } from '../../workers/delivery.js';
+import type { TestRedis } from './redis.js';
+import { startTargetServer, type TargetServer } from './targets.js';
 
 export interface TargetInput {
   name: string;
@@ -21,6 +24,7 @@ export interface TargetInput {
   headers?: Record<string, string>;
   rateLimit?: { max: number; duration: number | string };
   retry?: { schedule: (number | string)[]; jitter?: number };
+  breaker?: false | { openAfter?: number | string; minFailures?: number; probeInterval?: number | string };
 }
 
 export interface BenchOptions {
@@ -46,6 +50,13 @@ export function testConfig(options: BenchOptions): RelayConfig {
   return parseConfig(JSON.stringify(testConfigInput(options)), { env: {} });
 }
 
+/** A logger that keeps every line (parsed) for a test to look at. */
+export function recordingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
+}
+
 /** A callback as the receiver would store it. */
 export function callback(overrides: Partial<DeliveryJobData> = {}): DeliveryJobData {
   const callbackId = overrides.callbackId ?? `cb-${randomUUID()}`;
@@ -65,8 +76,8 @@ export interface DeliveryBench {
   queue(target: string): Queue<DeliveryJobData>;
   /** Adds a delivery job for `target` the way the receiver does. */
   enqueue(target: string, data?: DeliveryJobData): Promise<DeliveryJobData>;
-  /** Starts the workers (in this process). */
-  startWorkers(): Promise<WorkersHandle>;
+  /** Starts the workers (in this process), logging to `logger` (default: nowhere). */
+  startWorkers(logger?: Logger): Promise<WorkersHandle>;
   /** Polls the job until it reaches `state`. */
   waitForState(target: string, callbackId: string, state: string, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -94,8 +105,8 @@ export async function openDeliveryBench(options: BenchOptions | RelayConfig): Pr
       await queue(targetName).add(data.event, data, deliveryJobOptions(target, config.retention, data.callbackId));
       return data;
     },
-    async startWorkers() {
-      const handle = await startWorkers(config, { logger: silentLogger });
+    async startWorkers(logger = silentLogger) {
+      const handle = await startWorkers(config, { logger });
       started.push(handle);
       return handle;
     },
@@ -114,6 +125,22 @@ export async function openDeliveryBench(options: BenchOptions | RelayConfig): Pr
       for (const opened of queues.values()) await opened.obliterate({ force: true }).catch(() => {});
       await Promise.all([...queues.values()].map((opened) => opened.close()));
       connection.disconnect();
+    },
+  };
+}
+
+/** Target servers and delivery benches that close themselves after the current test. */
+export function deliveryFixtures(redis: TestRedis) {
+  return {
+    async target(...args: Parameters<typeof startTargetServer>): Promise<TargetServer> {
+      const server = await startTargetServer(...args);
+      redis.cleanup(() => server.close());
+      return server;
+    },
+    async bench(options: Omit<BenchOptions, 'redisUrl'>): Promise<DeliveryBench> {
+      const opened = await openDeliveryBench({ redisUrl: redis.url, ...options });
+      redis.cleanup(() => opened.close());
+      return opened;
     },
   };
 }
