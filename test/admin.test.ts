@@ -10,6 +10,7 @@ import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/ops/logger.js';
 import { startReceiver } from '../src/receive/server.js';
+import { CallbackStore } from '../src/store/callback-store.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { sharedRedis, startRedisServer } from './helpers/redis.js';
 import { testConfig } from './helpers/relay-config.js';
@@ -183,6 +184,25 @@ describe('POST /demo/sink', () => {
     await withAdmin(production, async (admin) => {
       const response = await fetch(`${admin.url}/demo/sink`, { method: 'POST', body: '{}' });
       expect(response.status).toBe(404);
+    });
+  });
+});
+
+describe('/readyz on the admin listener', () => {
+  it('counts the callbacks acknowledged and not yet routed (the intake log)', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    const store = CallbackStore.open(config, silentLogger);
+    try {
+      for (const id of ['cb_1a', 'cb_2b']) {
+        expect(await store.store({ callbackId: id, event: 'mix_stop', appId: '424242', nonce: id, body: '{}' })).toBe('stored');
+      }
+    } finally {
+      await store.close();
+    }
+    await withAdmin(config, async (admin) => {
+      const ready = await fetch(`${admin.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ ok: true, redis: 'up', config: config.source, intakePending: 2 });
     });
   });
 });
