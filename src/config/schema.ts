@@ -1,6 +1,8 @@
 /**
- * The configuration schema: every key an operator may write, its default and its checks.
- * `loadConfig` (load.ts) validates once at start-up; the rest of the code only sees `RelayConfig`.
+ * The configuration schema: every key an operator may write, its default and its checks, and the
+ * one place where `defaults` are merged into each target. It is the single source of the config's
+ * shape: `RelayConfig` and `Target` (load.ts) are derived from its output type. `loadConfig`
+ * validates once at start-up; the rest of the code only sees `RelayConfig`.
  */
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
@@ -172,7 +174,8 @@ const targetSchema = z.strictObject({
   breaker: targetBreakerSchema.optional(),
 });
 
-export const configSchema = z.strictObject({
+/** The file as an operator writes it. */
+const fileSchema = z.strictObject({
   /** `development` allows the built-in development secret and the demo target. @defaultValue production */
   mode: z.enum(['production', 'development']).default('production'),
   server: z
@@ -271,5 +274,49 @@ export const configSchema = z.strictObject({
   targets: z.array(targetSchema).default([]),
 });
 
-export type ConfigInput = z.input<typeof configSchema>;
+type FileConfig = z.output<typeof fileSchema>;
+type TargetInFile = FileConfig['targets'][number];
+
+/**
+ * A target's breaker: off when the target says false; else its keys over `defaults.breaker`'s (a
+ * target may turn on with `breaker: {}` what `defaults.breaker: false` turned off).
+ */
+function resolveBreaker(defaults: FileConfig['defaults']['breaker'], own: TargetInFile['breaker']) {
+  if (own === false) return false as const;
+  if (own === undefined) return defaults === false ? (false as const) : { ...defaults };
+  const base = defaults === false ? BREAKER_DEFAULTS : defaults;
+  return {
+    openAfter: own.openAfter ?? base.openAfter,
+    minFailures: own.minFailures ?? base.minFailures,
+    probeInterval: own.probeInterval ?? base.probeInterval,
+  };
+}
+
+/** A target with every default applied: what the relay runs with. */
+function resolveTarget(target: TargetInFile, defaults: FileConfig['defaults']) {
+  const rateLimit = target.rateLimit ?? defaults.rateLimit;
+  return {
+    name: target.name,
+    url: target.url,
+    events: target.events,
+    ...(target.appIds ? { appIds: target.appIds } : {}),
+    headers: target.headers,
+    signingSecrets: target.signingSecret,
+    timeout: target.timeout ?? defaults.timeout,
+    concurrency: target.concurrency ?? defaults.concurrency,
+    ...(rateLimit ? { rateLimit } : {}),
+    retry: {
+      schedule: target.retry?.schedule ?? defaults.retry.schedule,
+      jitter: target.retry?.jitter ?? defaults.retry.jitter,
+    },
+    breaker: resolveBreaker(defaults.breaker, target.breaker),
+  };
+}
+
+/** The configuration the relay runs with: the file, validated, with `defaults` merged into each target. */
+export const configSchema = fileSchema.transform(({ defaults, targets, ...rest }) => ({
+  ...rest,
+  targets: targets.map((target) => resolveTarget(target, defaults)),
+}));
+
 export type ParsedConfig = z.output<typeof configSchema>;
