@@ -24,6 +24,7 @@ const UNIT = [
 ];
 const SYSTEM = [
   'test/backlog.test.ts',
+  'test/breaker-processes.test.ts',
   'test/browser-cross-site.test.ts',
   'test/browser.test.ts',
   'test/chaos-aof.test.ts',

@@ -4,7 +4,7 @@
  * bench/BENCHMARKS.template.md. About 5 minutes on 2 cores.
  *
  * Environment:
- * - BENCH_SECTIONS=ingest,e2e,memory,backlog picks sections (default: all).
+ * - BENCH_SECTIONS=ingest,rejected,e2e,memory,backlog picks sections (default: all).
  * - BENCH_DURATION / BENCH_WARMUP: seconds of each ingest load run (default 10 / 2).
  * - BENCH_QUICK=1: a smoke run of about a minute (shorter load runs, smaller N everywhere).
  * - BENCH_WRITE=0 never writes docs/BENCHMARKS.md, BENCH_WRITE=1 always does; by default it is
@@ -26,6 +26,7 @@ import { backlogFigures } from './lib/backlog-figures.js';
 import { redisVersion } from './lib/redis-memory.js';
 import type { BenchContext, BenchSection } from './lib/section.js';
 import { memorySection } from './memory.js';
+import { rejectedFloodSection } from './rejected-flood.js';
 import { machineFacts, renderReport, sectionBlock, summaryTable, type SectionFigures } from './report.js';
 
 /** bench/backlog.ts prints its own lines; this turns its result into the report's table. */
@@ -37,7 +38,7 @@ const backlogSection: BenchSection = {
   },
 };
 
-const SECTIONS: readonly BenchSection[] = [ingestSection, endToEndSection, memorySection, backlogSection];
+const SECTIONS: readonly BenchSection[] = [ingestSection, rejectedFloodSection, endToEndSection, memorySection, backlogSection];
 
 /** The repository root, from the source tree (bench/) or the build (dist/bench/). */
 const ROOT = ['..', '../..']

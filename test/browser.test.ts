@@ -3,8 +3,9 @@
  * relay runs (receiver + workers + admin, real redis-server), a callback goes to a target that
  * answers 410 so its delivery is dead-lettered at once, and an operator logging in with basic
  * auth sees the target queues and that failed delivery, its body shown as JSON (a UInt64 with
- * every digit) while the target received exactly the bytes ZEGO sent. Skipped only when chromium
- * is absent outside CI; in CI (.ci/run installs it) it must run.
+ * every digit) while the target received exactly the bytes ZEGO sent; and a target paused through
+ * the admin API shows as paused (Bull Board and the API read one switch). Skipped only when
+ * chromium is absent outside CI; in CI (.ci/run installs it) it must run.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +27,7 @@ const PASSWORD = 'browser-test-Pw-93f1';
 const SCREENSHOT = '/tmp/zego-relay-bull-board.png';
 /** Above 2^53: JSON.parse would make it 6085791336856669000. */
 const UINT64 = '6085791336856668982';
+const PAUSED_SCREENSHOT = '/tmp/zego-relay-bull-board-paused.png';
 
 describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
   const redis = useTestRedis();
@@ -106,6 +108,29 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
     expect(text).toMatch(/^channel_id:\s*"salle-é-☃",?$/m);
     expect(text).not.toContain('\\"task_id\\"');
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  }, 60_000);
+
+  it('shows a target paused through the admin API as paused, and resumed again', async () => {
+    expect(admin && browser).toBeTruthy();
+    const { page } = browser!;
+    const authorization = `Basic ${Buffer.from(`ops:${PASSWORD}`).toString('base64')}`;
+    await page.goto(`${admin!.url}/admin/queues`);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('deliver-billing');
+    expect(await page.locator('body').innerText()).not.toContain('Paused');
+
+    const paused = await fetch(`${admin!.url}/admin/api/targets/billing/pause`, { method: 'POST', headers: { authorization } });
+    expect(paused.status).toBe(200);
+    await page.reload();
+    // Bull Board's queue list marks it: it reads the same switch (BullMQ's pause) the API set.
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toMatch(/deliver-billing\s*\[ Paused \]/);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).not.toContain('Loading');
+    await page.screenshot({ path: PAUSED_SCREENSHOT, fullPage: true });
+
+    const resumed = await fetch(`${admin!.url}/admin/api/targets/billing/resume`, { method: 'POST', headers: { authorization } });
+    expect(resumed.status).toBe(200);
+    await page.goto(`${admin!.url}/admin/queues`);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('deliver-billing');
+    expect(await page.locator('body').innerText()).not.toContain('Paused');
   }, 60_000);
 
   it('refuses a browser with a wrong password', async () => {

@@ -66,8 +66,8 @@ describe('check-config', () => {
       zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET, 'changeme'] }] },
       targets: [
         ...(config.targets as object[]),
-        { name: 'recording', url: 'https://rec.example.com/hook?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldA==' },
-        { name: 'other-app', url: 'https://other.example.com/hook', events: ['*'], appIds: ['999'] },
+        { name: 'recording', url: 'https://rec.example.com/hook?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldA==', breaker: { openAfter: '10m' } },
+        { name: 'other-app', url: 'https://other.example.com/hook', events: ['*'], appIds: ['999'], breaker: false },
       ],
     });
     const result = await runCli(['check-config', '--config', path]);
@@ -79,6 +79,12 @@ describe('check-config', () => {
     expect(result.stdout).toContain('targets[2] (other-app) matches nothing: appIds 999 are not among zego.apps');
     expect(result.stdout).toContain('admin.password is not set');
     expect(result.stdout).toContain('valid with 3 warning(s)');
+    // Each target's breaker: the defaults, an override, off.
+    expect(result.stdout.match(/ {4}breaker .*/g)).toEqual([
+      '    breaker opens after 5m of failures only (at least 20), then probes every 30s',
+      '    breaker opens after 10m of failures only (at least 20), then probes every 30s',
+      '    breaker off',
+    ]);
     for (const secret of [SECRET, 'changeme"', 'QueryTokenSecret', 'c2lnbmluZ3NlY3JldA']) expect(result.stdout + result.stderr).not.toContain(secret);
   });
 

@@ -4,24 +4,13 @@ import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { replayDeadLetters, UnknownTargetError } from '../src/deliver/replay.js';
 import { USER_AGENT } from '../src/deliver/user-agent.js';
-import type { TestConfigOptions } from './helpers/config.js';
-import { callback, deliveryHarness, type DeliveryHarness } from './helpers/delivery.js';
+import { callback, deliveryFixtures } from './helpers/delivery.js';
 import { useTestRedis } from './helpers/redis.js';
-import { always, flaky, ok, startTargetServer, type TargetServer } from './helpers/targets.js';
+import { always, flaky, ok } from './helpers/targets.js';
 
 const redis = useTestRedis();
 
-async function target(...args: Parameters<typeof startTargetServer>): Promise<TargetServer> {
-  const server = await startTargetServer(...args);
-  redis.cleanup(() => server.close());
-  return server;
-}
-
-async function harness(options: Omit<TestConfigOptions, 'redisUrl'>): Promise<DeliveryHarness> {
-  const opened = await deliveryHarness({ redisUrl: redis.url, ...options });
-  redis.cleanup(() => opened.close());
-  return opened;
-}
+const { target, harness } = deliveryFixtures(redis);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

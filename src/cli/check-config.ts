@@ -4,7 +4,7 @@
  * secret. Exit 0 valid (even with warnings), 1 invalid.
  */
 import { ConfigError } from '../errors.js';
-import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
+import { loadConfig, resolveConfigPath, type RelayConfig, type Target } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
 import { bullBoardAccess } from '../ops/admin-credentials.js';
 import { intakeKeys } from '../shared/names.js';
@@ -53,9 +53,9 @@ export const checkConfigCommand: Command = {
 
 function bullBoardSummary(config: RelayConfig): string {
   const access = bullBoardAccess(config);
-  if (access === 'off') return '; Bull Board off: no admin.password';
+  if (access === 'off') return '; Bull Board and admin API off: no admin.password';
   const generated = access === 'generated' ? '; development mode without admin.password: each start generates a password and prints it' : '';
-  return `, Bull Board at /admin/queues${config.admin.readOnly ? ' read-only' : ''}${generated}`;
+  return `, Bull Board at /admin/queues and admin API at /admin/api${config.admin.readOnly ? ', read-only' : ''}${generated}`;
 }
 
 /** The human summary of a loaded config: listeners, Redis, apps, targets, routes. */
@@ -79,6 +79,7 @@ export function describeConfig(config: RelayConfig): string[] {
         ` · signed ${target.signingSecrets.length > 0 ? 'yes' : 'no'}`,
     );
     lines.push(`    retries ${formatSchedule(target.retry.schedule)} (${1 + target.retry.schedule.length} attempts, jitter ${target.retry.jitter})`);
+    lines.push(`    breaker ${describeBreaker(target.breaker)}`);
   }
   lines.push('', 'routes (known ZEGO events; others follow the same patterns):');
   for (const { appId, groups } of groupRoutes(config)) {
@@ -86,6 +87,12 @@ export function describeConfig(config: RelayConfig): string[] {
     for (const [targets, events] of groups) lines.push(`    ${events.join(', ')} -> ${targets || '(unrouted: kept, delivered nowhere)'}`);
   }
   return lines;
+}
+
+/** `opens after 5m of failures (at least 20), probes every 30s`, or `off`. */
+function describeBreaker(breaker: Target['breaker']): string {
+  if (!breaker) return 'off';
+  return `opens after ${formatDuration(breaker.openAfter)} of failures only (at least ${breaker.minFailures}), then probes every ${formatDuration(breaker.probeInterval)}`;
 }
 
 /** Routes grouped by identical target lists, so `*` does not print a dozen identical lines. */

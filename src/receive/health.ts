@@ -2,12 +2,15 @@
  * `GET /healthz` (the process is up) and `GET /readyz` (Redis answers a PING within a second and
  * the configuration is loaded; else 503), mounted on both the public and the admin listener. The
  * public listener's /readyz says ready or not and nothing else: anyone on the internet can ask.
+ * The admin listener's also names the config file and counts the intake log's pending callbacks.
  */
 import type Router from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../config/load.js';
+import { intakePendingCount } from '../store/intake-stats.js';
 import { pingWithin } from '../store/ready.js';
 import { redisUp } from '../shared/metrics.js';
+import { withTimeout } from '../lib/with-timeout.js';
 
 export interface HealthOptions {
   /** The loaded configuration: holding one means it validated. */
@@ -35,9 +38,14 @@ export function healthRoutes(router: Router, options: HealthOptions): Router {
       ctx.body = redisAnswers ? { ok: true } : { ok: false, error: { code: 'unavailable', message: 'not ready' } };
       return;
     }
-    ctx.body = redisAnswers
-      ? { ok: true, redis: 'up', config: options.config.source }
-      : { ok: false, error: { code: 'unavailable', message: 'Redis does not answer' } };
+    if (!redisAnswers) {
+      ctx.body = { ok: false, error: { code: 'unavailable', message: 'Redis does not answer' } };
+      return;
+    }
+    // The callbacks acknowledged to ZEGO and not yet routed: a number that keeps growing means no
+    // router runs (no worker role), which readiness alone would not show.
+    const intakePending = await withTimeout(intakePendingCount(options.redis, options.config), options.timeoutMs ?? 1_000, () => new Error('timeout')).catch(() => null);
+    ctx.body = { ok: true, redis: 'up', config: options.config.source, intakePending };
   });
   return router;
 }

@@ -85,6 +85,22 @@ export const deadLetters = new Gauge({
   registers: [registry],
 });
 
+/** Set on each scrape: 1 while the target's breaker is open or an operator paused it. */
+export const targetOpen = new Gauge({
+  name: 'zego_relay_target_open',
+  help: '1 while the target is not being delivered to: its breaker is open or an operator paused it; else 0.',
+  labelNames: ['target'] as const,
+  registers: [registry],
+});
+
+/** Set on each scrape: grows while a target is held or cannot keep up. */
+export const oldestWaiting = new Gauge({
+  name: 'zego_relay_oldest_waiting_seconds',
+  help: 'Seconds since the callback next in line for the target was received (0 when none waits).',
+  labelNames: ['target'] as const,
+  registers: [registry],
+});
+
 export const redisUp = new Gauge({
   name: 'zego_relay_redis_up',
   help: '1 when Redis answered the last check, else 0.',

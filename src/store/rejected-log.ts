@@ -2,13 +2,16 @@
  * The latest requests the receiver refused (4xx), kept in Redis so an operator can see what a
  * sender really sends (`GET /admin/api/rejected`, `zego-relay rejected`).
  *
- * One Redis list, newest first. Each write is LPUSH + LTRIM + PEXPIRE in one MULTI, so however
- * many requests an attacker sends the list never holds more than REJECTED_MAX_SAMPLES samples of a
- * bounded size; the key expires 24 h after the last rejection and reads skip older samples. The key
- * carries its own hash tag, so on Redis Cluster the three commands stay on one slot.
+ * One Redis list, newest first. Samples are written in batches, every FLUSH_MS at most: one
+ * LPUSH of the batch + LTRIM + PEXPIRE in one MULTI, so a flood of bad requests costs Redis one
+ * transaction per batch, not one per request, and however many requests an attacker sends the list
+ * never holds more than REJECTED_MAX_SAMPLES samples of a bounded size. The key expires 24 h after
+ * the last rejection and reads skip older samples. The key carries its own hash tag, so on Redis
+ * Cluster the three commands stay on one slot.
  *
- * Writing never delays or changes an answer: `record` returns at once, at most MAX_IN_FLIGHT writes
- * wait for Redis, a sample that cannot be written is dropped and counted, and a failing Redis is
+ * Writing never delays or changes an answer: `record` returns at once; while a batch waits for
+ * Redis the next one collects (at most REJECTED_MAX_SAMPLES, the newest: older ones would be
+ * trimmed anyway); a batch that cannot be written is dropped and counted, and a failing Redis is
  * logged once (and once more when it works again), not once per request.
  */
 import type { Redis } from 'ioredis';
@@ -19,8 +22,8 @@ import { rejectedSamplesDropped } from '../shared/metrics.js';
 export const REJECTED_MAX_SAMPLES = 1_000;
 /** Samples older than this are neither shown nor kept. */
 export const REJECTED_KEEP_MS = 24 * 60 * 60 * 1000;
-/** Writes waiting for Redis beyond this are dropped: a slow Redis cannot make the receiver hoard samples. */
-const MAX_IN_FLIGHT = 64;
+/** How long samples collect before they are written together. */
+const FLUSH_MS = 50;
 
 /** One refused request, as listed. */
 export interface RejectedSample {
@@ -47,7 +50,10 @@ export { rejectedKey };
 
 /** Writes samples, fire-and-forget, on a connection of its own with a command timeout. */
 export class RejectedLog {
-  private inFlight = 0;
+  /** Samples not written yet, oldest first. */
+  private pending: RejectedSample[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing = false;
   private failing = false;
   private readonly key: string;
 
@@ -61,32 +67,45 @@ export class RejectedLog {
 
   /** Queues the write of one sample and returns at once; never throws. */
   record(sample: RejectedSample): void {
-    if (this.inFlight >= MAX_IN_FLIGHT) {
-      rejectedSamplesDropped.inc();
-      return;
-    }
-    this.inFlight += 1;
-    this.redis
-      .multi()
-      .lpush(this.key, JSON.stringify(sample))
-      .ltrim(this.key, 0, REJECTED_MAX_SAMPLES - 1)
-      .pexpire(this.key, REJECTED_KEEP_MS)
-      .exec()
-      .then((results) => {
-        const failed = results === null ? new Error('the transaction was aborted') : results.find(([error]) => error)?.[0];
-        if (failed) throw failed;
-        if (this.failing) this.logger.info('rejected requests are sampled to Redis again');
-        this.failing = false;
-      })
-      .catch((error: unknown) => {
-        rejectedSamplesDropped.inc();
-        if (this.failing) return;
+    this.pending.push(sample);
+    // Only the newest REJECTED_MAX_SAMPLES can be kept: an older one would be trimmed at once.
+    if (this.pending.length > REJECTED_MAX_SAMPLES) this.pending.shift();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.writing || this.pending.length === 0) return;
+    this.timer = setTimeout(() => void this.flush(), FLUSH_MS);
+    this.timer.unref();
+  }
+
+  private async flush(): Promise<void> {
+    this.timer = undefined;
+    const batch = this.pending;
+    this.pending = [];
+    this.writing = true;
+    try {
+      // LPUSH pushes its arguments one by one: the last one given ends up first (newest first).
+      const results = await this.redis
+        .multi()
+        .lpush(this.key, ...batch.map((sample) => JSON.stringify(sample)))
+        .ltrim(this.key, 0, REJECTED_MAX_SAMPLES - 1)
+        .pexpire(this.key, REJECTED_KEEP_MS)
+        .exec();
+      const failed = results === null ? new Error('the transaction was aborted') : results.find(([error]) => error)?.[0];
+      if (failed) throw failed;
+      if (this.failing) this.logger.info('rejected requests are sampled to Redis again');
+      this.failing = false;
+    } catch (error) {
+      rejectedSamplesDropped.inc(batch.length);
+      if (!this.failing) {
         this.failing = true;
         this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'cannot sample rejected requests to Redis; dropping samples until it works again');
-      })
-      .finally(() => {
-        this.inFlight -= 1;
-      });
+      }
+    } finally {
+      this.writing = false;
+      this.schedule();
+    }
   }
 }
 

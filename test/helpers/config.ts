@@ -29,6 +29,7 @@ export interface TargetInput {
   rateLimit?: { max: number; duration: number | string };
   /** @defaultValue `schedule` of the options, no jitter */
   retry?: { schedule?: (number | string)[]; jitter?: number };
+  breaker?: false | { openAfter?: number | string; minFailures?: number; probeInterval?: number | string };
 }
 
 export interface TestConfigOptions {

@@ -6,12 +6,27 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import type { RelayConfig } from '../../src/config/load.js';
 import { deliveryJobOptions } from '../../src/deliver/job-options.js';
-import { silentLogger } from '../../src/lib/logger.js';
+import { silentLogger, type Logger } from '../../src/lib/logger.js';
 import { openQueues, type DeliveryJobData } from '../../src/store/queues.js';
 import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
 import { APP_ID, parseTestConfig, testConfigObject, type TestConfigOptions } from './config.js';
+import type { TestRedis } from './redis.js';
+import { startTargetServer, type TargetServer } from './targets.js';
+
+/** The test config for delivery tests: a target retries every 30 ms, three times, unless it brings its own `retry`. */
+export function deliveryConfigObject(options: TestConfigOptions): Record<string, unknown> {
+  return testConfigObject({ schedule: [30, 30, 30], ...options });
+}
+
+/** A logger that keeps every line (parsed) for a test to look at. */
+export function recordingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
+}
 
 /** A callback as the receiver would store it. */
 export function callback(overrides: Partial<DeliveryJobData> = {}): DeliveryJobData {
@@ -30,18 +45,13 @@ export interface DeliveryHarness {
   readonly config: RelayConfig;
   readonly connection: Redis;
   queue(target: string): Queue<DeliveryJobData>;
-  /** Adds a delivery job for `target` the way the receiver does. */
+  /** Adds a delivery job for `target` the way the router does. */
   enqueue(target: string, data?: DeliveryJobData): Promise<DeliveryJobData>;
-  /** Starts the workers (in this process). */
-  startWorkers(): Promise<WorkersHandle>;
+  /** Starts the workers (in this process), logging to `logger` (default: nowhere). */
+  startWorkers(logger?: Logger): Promise<WorkersHandle>;
   /** Polls the job until it reaches `state`. */
   waitForState(target: string, callbackId: string, state: string, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
-}
-
-/** The test config for delivery tests: a target retries every 30 ms, three times, unless it brings its own `retry`. */
-export function deliveryConfigObject(options: TestConfigOptions): Record<string, unknown> {
-  return testConfigObject({ schedule: [30, 30, 30], ...options });
 }
 
 /** Opens the harness on `config`, or on deliveryConfigObject(options). */
@@ -67,8 +77,8 @@ export async function deliveryHarness(options: TestConfigOptions | RelayConfig):
       await queue(targetName).add(data.event, data, deliveryJobOptions(target, config.retention, data.callbackId));
       return data;
     },
-    async startWorkers() {
-      const handle = await startWorkers(config, { logger: silentLogger });
+    async startWorkers(logger = silentLogger) {
+      const handle = await startWorkers(config, { logger });
       started.push(handle);
       return handle;
     },
@@ -87,6 +97,22 @@ export async function deliveryHarness(options: TestConfigOptions | RelayConfig):
       for (const opened of queues.values()) await opened.obliterate({ force: true }).catch(() => {});
       await Promise.all([...queues.values()].map((opened) => opened.close()));
       connection.disconnect();
+    },
+  };
+}
+
+/** Target servers and delivery harnesses that close themselves after the current test. */
+export function deliveryFixtures(redis: TestRedis) {
+  return {
+    async target(...args: Parameters<typeof startTargetServer>): Promise<TargetServer> {
+      const server = await startTargetServer(...args);
+      redis.cleanup(() => server.close());
+      return server;
+    },
+    async harness(options: Omit<TestConfigOptions, 'redisUrl'>): Promise<DeliveryHarness> {
+      const opened = await deliveryHarness({ redisUrl: redis.url, ...options });
+      redis.cleanup(() => opened.close());
+      return opened;
     },
   };
 }
