@@ -2,10 +2,10 @@
  * Re-queues dead letters (BullMQ failed jobs) of a target with a fresh set of attempts.
  * `zego-relay replay --target NAME [--since 24h] [--limit N]` calls this.
  */
-import { once } from 'node:events';
 import { Queue, type Job } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
+import { readyWithin } from '../store/ready.js';
 import { createProducerConnection } from '../store/redis.js';
 import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../store/queues.js';
 
@@ -53,7 +53,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<number>
   queue.on('error', () => {});
   try {
     try {
-      if (connection.status !== 'ready') await once(connection, 'ready', { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) });
+      await readyWithin(connection, CONNECT_TIMEOUT_MS);
     } catch {
       throw new UnavailableError(`Redis at ${new URL(config.redis.url).host} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
     }

@@ -13,6 +13,7 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RelayConfig, Target } from '../config/load.js';
+import { withTimeout } from '../lib/with-timeout.js';
 import { deliveries, deliveryDuration } from '../shared/metrics.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { deliveryQueueName, queueOptions } from '../store/queues.js';
@@ -164,11 +165,11 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     close(timeoutMs) {
       closing ??= (async () => {
         const graceful = worker.close();
-        if (!(await settlesWithin(graceful, timeoutMs))) {
+        if (!(await settledWithin(graceful, timeoutMs))) {
           log.warn({ timeoutMs }, 'deliveries still in flight at the shutdown deadline; aborting them');
           forcedShutdown = true;
           client.abortInFlight();
-          await settlesWithin(graceful, FORCED_CLOSE_GRACE_MS);
+          await settledWithin(graceful, FORCED_CLOSE_GRACE_MS);
         }
         await queue.close().catch(() => {});
         client.close();
@@ -197,14 +198,7 @@ function attemptLine(job: Job<TrackedDeliveryData>, attempt: number, result: Att
   };
 }
 
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true, () => true), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** True once `work` has settled (either way) within `ms`, false when the deadline came first. */
+function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return withTimeout(work.then(() => true, () => true), ms, () => new Error('deadline')).catch(() => false);
 }
