@@ -17,6 +17,7 @@ const UNIT = [
   'test/config-redis.test.ts',
   'test/config.test.ts',
   'test/deliver-sign.test.ts',
+  'test/import-graph.test.ts',
   'test/intake-entry.test.ts',
   'test/key-slot.test.ts',
   'test/log-serializer.test.ts',
@@ -26,6 +27,7 @@ const UNIT = [
 ];
 const SYSTEM = [
   'test/backlog.test.ts',
+  'test/breaker-processes.test.ts',
   'test/browser-cross-site.test.ts',
   'test/browser.test.ts',
   'test/chaos-aof.test.ts',

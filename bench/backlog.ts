@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
 import { parseConfig } from '../src/config/load.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { CallbackStore } from '../src/store/callback-store.js';
 import { startRelayCli, type RelayCli } from './lib/relay-cli.js';
 import type { BenchContext, BenchSection } from './lib/section.js';

@@ -14,7 +14,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
 import { parseConfig } from '../src/config/load.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startRouter } from '../src/route/router.js';
 import { CallbackStore } from '../src/store/callback-store.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';

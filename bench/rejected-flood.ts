@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { Redis } from 'ioredis';
 import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
-import { rejectedKey } from '../src/store/names.js';
+import { rejectedKey } from '../src/shared/names.js';
 import { startChildServer } from './lib/child-server.js';
 import { formatRow, measureLoad, type LoadResult } from './lib/load.js';
 import type { BenchSection } from './lib/section.js';

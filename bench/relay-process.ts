@@ -3,9 +3,9 @@
  * runs them, from the config file in argv[2]. Forked by bench/e2e.ts; sends 'ready' over IPC.
  */
 import { loadConfig } from '../src/config/load.js';
-import { createLogger } from '../src/ops/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
-import { startWorkers } from '../workers/delivery.js';
+import { startWorkers } from '../src/cli/worker-role.js';
 
 const config = loadConfig({ path: process.argv[2] });
 const logger = createLogger();

@@ -18,7 +18,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { startRedisServer } from '../src/ops/redis-process.js';
+import { startRedisServer } from '../src/dev/redis-process.js';
 import { backlog } from './backlog.js';
 import { clusterSection } from './cluster.js';
 import { endToEndSection } from './e2e.js';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig, type RelayConfig } from '../src/config/load.js';
 import { startBanner } from '../src/cli/start-banner.js';
 import { runAdminCredentials } from '../src/ops/admin-credentials.js';
-import { testConfigObject } from './helpers/relay-config.js';
+import { testConfigObject } from './helpers/config.js';
 
 function config(options: { mode: 'development' | 'production'; password?: string; host?: string }): RelayConfig {
   const object = testConfigObject({ redisUrl: 'redis://127.0.0.1:6390', mode: options.mode, adminPassword: options.password });

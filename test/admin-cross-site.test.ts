@@ -9,10 +9,10 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { useTestRedis } from './helpers/redis.js';
-import { testConfig } from './helpers/relay-config.js';
+import { testConfig } from './helpers/config.js';
 
 const PASSWORD = 'cross-site-Test-Pw-7b1';
 const AUTH = `Basic ${Buffer.from(`ops:${PASSWORD}`).toString('base64')}`;

@@ -3,27 +3,22 @@
  * Bull Board behind basic auth (and off without a password), the demo sink only in development,
  * a scrape that stays fast while Redis stalls, and a public listener that serves none of it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
+import { CallbackStore } from '../src/store/callback-store.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { createWorkerConnection } from '../src/store/redis.js';
-import { sharedRedis, startRedisServer } from './helpers/redis.js';
-import { testConfig } from './helpers/relay-config.js';
+import { startRedisServer, useTestRedis } from './helpers/redis.js';
+import { testConfig } from './helpers/config.js';
 
 const PASSWORD = 'correct horse battery staple';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-let redis: { url: string; stop: () => Promise<void> };
-beforeAll(async () => {
-  redis = await sharedRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+const redis = useTestRedis();
 
 async function withAdmin(config: RelayConfig, body: (admin: AdminHandle) => Promise<void>): Promise<void> {
   const admin = await startAdmin(config, { logger: silentLogger });
@@ -39,11 +34,15 @@ const deadLetterBody = {
   body: '{"appid":"424242", "event":"mix_stop", "task_id":"424242:1111", "room_session_id":6085791336856668982}',
 };
 
-/** Puts one dead letter (a failed job) in the billing queue the way a worker would. */
+/** Puts one dead letter (a failed job) in the billing queue the way the delivery worker would. */
 async function deadLetterOne(config: RelayConfig): Promise<void> {
   const connection = createWorkerConnection(config.redis, 'test-dead-letter');
   const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
-  const worker = new Worker(deliveryQueueName('billing'), async () => { throw new UnrecoverableError('410 gone'); }, queueOptions(config, deliveryQueueName('billing'), connection));
+  // As the delivery worker does: record the attempt in the data, then fail for good.
+  const worker = new Worker(deliveryQueueName('billing'), async (job) => {
+    await job.updateData({ ...job.data, attempts: 1, deadLettered: true });
+    throw new UnrecoverableError('410 gone');
+  }, queueOptions(config, deliveryQueueName('billing'), connection));
   const failed = new Promise<void>((resolve) => worker.on('failed', () => resolve()));
   await queue.add('mix_stop', deadLetterBody, { jobId: 'cb_test' });
   await failed;
@@ -140,7 +139,7 @@ describe('/admin/queues (Bull Board)', () => {
     const connection = createWorkerConnection(config.redis, 'test-inspect');
     const queue = new Queue(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
     try {
-      expect((await queue.getJob('cb_test'))?.data).toEqual(deadLetterBody);
+      expect((await queue.getJob('cb_test'))?.data).toEqual({ ...deadLetterBody, attempts: 1, deadLettered: true });
       expect(await queue.count()).toBe(1);
     } finally {
       await queue.close();
@@ -179,6 +178,25 @@ describe('POST /demo/sink', () => {
     await withAdmin(production, async (admin) => {
       const response = await fetch(`${admin.url}/demo/sink`, { method: 'POST', body: '{}' });
       expect(response.status).toBe(404);
+    });
+  });
+});
+
+describe('/readyz on the admin listener', () => {
+  it('counts the callbacks acknowledged and not yet routed (the intake log)', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    const store = CallbackStore.open(config, silentLogger);
+    try {
+      for (const id of ['cb_1a', 'cb_2b']) {
+        expect(await store.store({ callbackId: id, event: 'mix_stop', appId: '424242', nonce: id, body: '{}' })).toBe('stored');
+      }
+    } finally {
+      await store.close();
+    }
+    await withAdmin(config, async (admin) => {
+      const ready = await fetch(`${admin.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ ok: true, redis: 'up', config: config.source, intakePending: 2 });
     });
   });
 });

@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { Queue } from 'bullmq';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from './helpers/chromium.js';
 import { useTestRedis } from './helpers/redis.js';
-import { testConfig } from './helpers/relay-config.js';
+import { testConfig } from './helpers/config.js';
 
 const PASSWORD = 'csrf-browser-Test-Pw-2c8';
 

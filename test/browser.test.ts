@@ -3,8 +3,9 @@
  * relay runs (receiver + workers + admin, real redis-server), a callback goes to a target that
  * answers 410 so its delivery is dead-lettered at once, and an operator logging in with basic
  * auth sees the target queues and that failed delivery, its body shown as JSON (a UInt64 with
- * every digit) while the target received exactly the bytes ZEGO sent. Skipped only when chromium
- * is absent outside CI; in CI (.ci/run installs it) it must run.
+ * every digit) while the target received exactly the bytes ZEGO sent; and a target paused through
+ * the admin API shows as paused (Bull Board and the API read one switch). Skipped only when
+ * chromium is absent outside CI; in CI (.ci/run installs it) it must run.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,21 +15,22 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { callbackFields, JsonNumber, signedBody } from '../src/cli/simulate-callbacks.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
-import { startWorkers, type WorkersHandle } from '../workers/delivery.js';
+import { startWorkers, type WorkersHandle } from '../src/cli/worker-role.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable, openBrowser, type BrowserSession } from './helpers/chromium.js';
-import { sharedRedis } from './helpers/redis.js';
-import { TEST_APP_ID, TEST_SECRET, testConfig } from './helpers/relay-config.js';
+import { useTestRedis } from './helpers/redis.js';
+import { APP_ID, SECRET, testConfig } from './helpers/config.js';
 
 const PASSWORD = 'browser-test-Pw-93f1';
 const SCREENSHOT = '/tmp/zego-relay-bull-board.png';
 /** Above 2^53: JSON.parse would make it 6085791336856669000. */
 const UINT64 = '6085791336856668982';
+const PAUSED_SCREENSHOT = '/tmp/zego-relay-bull-board-paused.png';
 
 describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
-  let redis: { url: string; stop: () => Promise<void> };
+  const redis = useTestRedis();
   let admin: AdminHandle | undefined;
   let receiver: ReceiverHandle | undefined;
   let workers: WorkersHandle | undefined;
@@ -44,7 +46,6 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
   });
 
   beforeAll(async () => {
-    redis = await sharedRedis();
     gone.listen(0, '127.0.0.1');
     await new Promise((resolve) => gone.once('listening', resolve));
   });
@@ -54,7 +55,6 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
     await receiver?.close();
     await admin?.close();
     gone.close();
-    await redis?.stop();
   });
 
   it('logs in with basic auth and shows the target queues and the dead-lettered delivery, its body as JSON', async () => {
@@ -64,8 +64,8 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
     workers = await startWorkers(config, { logger: silentLogger });
 
     // As ZEGO might write it: spaces after commas, a UInt64 number, non-ASCII text.
-    const fields = { ...callbackFields('mix_stop', TEST_APP_ID, 'browser', 0), channel_id: 'salle-é-☃', room_session_id: new JsonNumber(UINT64) };
-    const sent = Buffer.from(signedBody(fields, TEST_SECRET).replaceAll(',"', ', "'), 'utf8');
+    const fields = { ...callbackFields('mix_stop', APP_ID, 'browser', 0), channel_id: 'salle-é-☃', room_session_id: new JsonNumber(UINT64) };
+    const sent = Buffer.from(signedBody(fields, SECRET).replaceAll(',"', ', "'), 'utf8');
     const answer = await fetch(`http://127.0.0.1:${receiver.port}/zego/callback`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -102,12 +102,35 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
     await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('mix_stop → billing · attempts 1/3');
     await page.getByRole('tab', { name: 'Data', exact: true }).click();
     // Bull Board's data tab is a JSON tree: each key of the body is a line of its own.
-    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toMatch(/^task_id:\s*"424242:browser-1",?$/m);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toMatch(new RegExp(`^task_id:\\s*"${APP_ID}:browser-1",?$`, 'm'));
     const text = await page.locator('body').innerText();
     expect(text).toMatch(new RegExp(`^room_session_id:\\s*"${UINT64}",?$`, 'm'));
     expect(text).toMatch(/^channel_id:\s*"salle-é-☃",?$/m);
     expect(text).not.toContain('\\"task_id\\"');
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  }, 60_000);
+
+  it('shows a target paused through the admin API as paused, and resumed again', async () => {
+    expect(admin && browser).toBeTruthy();
+    const { page } = browser!;
+    const authorization = `Basic ${Buffer.from(`ops:${PASSWORD}`).toString('base64')}`;
+    await page.goto(`${admin!.url}/admin/queues`);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('deliver-billing');
+    expect(await page.locator('body').innerText()).not.toContain('Paused');
+
+    const paused = await fetch(`${admin!.url}/admin/api/targets/billing/pause`, { method: 'POST', headers: { authorization } });
+    expect(paused.status).toBe(200);
+    await page.reload();
+    // Bull Board's queue list marks it: it reads the same switch (BullMQ's pause) the API set.
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toMatch(/deliver-billing\s*\[ Paused \]/);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).not.toContain('Loading');
+    await page.screenshot({ path: PAUSED_SCREENSHOT, fullPage: true });
+
+    const resumed = await fetch(`${admin!.url}/admin/api/targets/billing/resume`, { method: 'POST', headers: { authorization } });
+    expect(resumed.status).toBe(200);
+    await page.goto(`${admin!.url}/admin/queues`);
+    await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain('deliver-billing');
+    expect(await page.locator('body').innerText()).not.toContain('Paused');
   }, 60_000);
 
   it('refuses a browser with a wrong password', async () => {

@@ -70,10 +70,17 @@ describe('displayBody', () => {
 });
 
 describe('displayJobName', () => {
-  it('names the event, the target and the attempts made of those allowed', () => {
-    expect(displayJobName({ name: 'mix_stop', attemptsMade: 2, opts: { attempts: 10 } }, 'billing')).toBe('mix_stop → billing · attempts 2/10');
-    expect(displayJobName({ name: 'mix_stop', attemptsMade: 0, opts: {} }, 'billing')).toBe('mix_stop → billing · attempts 0/1');
-    expect(displayJobName({ name: 'mix_stop', attemptsMade: 0, opts: { attempts: 3 } }, undefined)).toBe('mix_stop');
+  it('names the event, the target and the attempts made of those allowed, from the attempts the worker records', () => {
+    // Two failed attempts recorded, waiting for the third.
+    expect(displayJobName({ name: 'mix_stop', data: { attempts: 2 } }, 'billing', 10)).toBe('mix_stop → billing · attempts 2/10');
+    // Delivered at the first try: nothing recorded, one attempt made.
+    expect(displayJobName({ name: 'mix_stop', data: {}, finishedOn: 1 }, 'billing', 4)).toBe('mix_stop → billing · attempts 1/4');
+    // Delivered at the third try.
+    expect(displayJobName({ name: 'mix_stop', data: { attempts: 2 }, finishedOn: 1 }, 'billing', 4)).toBe('mix_stop → billing · attempts 3/4');
+    // Dead-lettered after its last attempt (the worker records it), and put back by an operator.
+    expect(displayJobName({ name: 'mix_stop', data: { attempts: 3, deadLettered: true }, finishedOn: 1, failedReason: '410' }, 'billing', 3)).toBe('mix_stop → billing · attempts 3/3');
+    expect(displayJobName({ name: 'mix_stop', data: { attempts: 3, deadLettered: true } }, 'billing', 3)).toBe('mix_stop → billing · attempts 0/3');
+    expect(displayJobName({ name: 'mix_stop', data: { attempts: 1 } }, undefined)).toBe('mix_stop');
     expect(displayJobName(undefined, 'billing')).toBe(' → billing · attempts 0/1');
   });
 });

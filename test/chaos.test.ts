@@ -15,10 +15,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelayCli, type RelayCli } from '../bench/lib/relay-cli.js';
-import { freePort, startRedisServer, type RedisServer } from '../src/ops/redis-process.js';
-import { TEST_APP_ID, TEST_SECRET } from './helpers/relay-config.js';
+import type { RelayConfig } from '../src/config/load.js';
+import { freePort, startRedisServer, type RedisServer } from '../src/dev/redis-process.js';
+import { intakePendingCount } from '../src/store/intake-stats.js';
+import { closeQueues, openQueues } from '../src/store/queues.js';
+import { createWorkerConnection } from '../src/store/redis.js';
+import { APP_ID, SECRET, parseTestConfig, testConfigObject } from './helpers/config.js';
 import { startTargetServer, type Reply, type Responder, type TargetServer } from './helpers/targets.js';
 import { callbackKey, ZegoSender } from './helpers/zego-sender.js';
 
@@ -43,6 +48,23 @@ afterAll(async () => {
   await redis?.stop();
   rmSync(directory, { recursive: true, force: true });
 });
+
+/** Callbacks in the intake log plus delivery jobs not yet completed or failed. */
+async function pendingWork(config: RelayConfig): Promise<number> {
+  const connection = createWorkerConnection(config.redis, 'test-pending');
+  connection.on('error', () => {});
+  const queues = openQueues(config, connection);
+  try {
+    let pending = await intakePendingCount(connection, config);
+    for (const queue of queues.values()) {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      pending += Object.values(counts).reduce((sum, count) => sum + count, 0);
+    }
+    return pending;
+  } finally {
+    await closeQueues(queues, connection, 'quit');
+  }
+}
 
 /** A target whose every request is paired with whether it really answered 2xx to the relay. */
 interface RecordingTarget {
@@ -81,11 +103,11 @@ describe('chaos: relay and Redis killed, targets down, flaky and slow', () => {
 
     const [serverPort, adminPort] = [await freePort(), await freePort()];
     const configFile = join(directory, 'relay.yaml');
-    const relayConfig = {
-      server: { host: '127.0.0.1', port: serverPort },
-      admin: { host: '127.0.0.1', port: adminPort },
-      redis: { url: redis.url, prefix: `chaos-${randomUUID()}` },
-      zego: { apps: [{ appId: TEST_APP_ID, callbackSecrets: [TEST_SECRET] }] },
+    const relayConfig = testConfigObject({
+      redisUrl: redis.url,
+      prefix: `chaos-${randomUUID()}`,
+      serverPort,
+      adminPort,
       delivery: { lockDuration: '3s', stalledInterval: '1s', shutdownTimeout: '1s' },
       // A killed router's batch is claimed by another router after this.
       intake: { claimAfter: '2s', batchSize: 20 },
@@ -93,7 +115,7 @@ describe('chaos: relay and Redis killed, targets down, flaky and slow', () => {
         name, url: byName[name as keyof typeof byName].server.url, events, retry: RETRY,
         concurrency: 10, timeout: name === 'slow' ? SLOW_TIMEOUT_MS : '2s',
       })),
-    };
+    });
     writeFileSync(configFile, JSON.stringify(relayConfig, null, 2));
     // The extra worker-role process needs an admin listener of its own.
     const workerConfigFile = join(directory, 'worker.yaml');
@@ -114,7 +136,7 @@ describe('chaos: relay and Redis killed, targets down, flaky and slow', () => {
     const extraWorker = await startRelayCli({ configFile: workerConfigFile, redisUrl: redis.url, role: 'worker' });
     others.push(extraWorker);
     const sender = new ZegoSender({
-      url: `http://127.0.0.1:${serverPort}/zego/callback`, appId: TEST_APP_ID, secret: TEST_SECRET, events: ['mix_stop', 'mix_start'],
+      url: `http://127.0.0.1:${serverPort}/zego/callback`, appId: APP_ID, secret: SECRET, events: ['mix_stop', 'mix_start'],
     });
     const sending = sender.run(CALLBACKS, PER_SECOND);
     const chaosStarted = Date.now();
@@ -151,8 +173,10 @@ describe('chaos: relay and Redis killed, targets down, flaky and slow', () => {
     };
     const deadline = Date.now() + 40_000;
     while (missing().length > 0 && Date.now() < deadline) await sleep(250);
-    await sleep(1_500); // late duplicates, if any, arrive now
     expect(missing(), relays.at(-1)!.output()).toEqual([]);
+    // Nothing left to route or deliver: no request can still come, so the checks below see all of them.
+    const config = parseTestConfig(relayConfig, configFile);
+    await expect.poll(() => pendingWork(config), { timeout: 30_000, interval: 250 }).toBe(0);
 
     // Only the relay's own SIGKILLs ended a relay process: no crash of its own.
     expect(relays.slice(0, -1).map((relay) => relay.hasExited())).toEqual([true, true]);

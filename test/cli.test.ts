@@ -8,15 +8,15 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { verifyZegoSignature } from '../src/receive/signature.js';
 import { parseConfig } from '../src/config/load.js';
 import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { runCli } from './helpers/cli.js';
-import { freePort, sharedRedis } from './helpers/redis.js';
-import { TEST_APP_ID, TEST_SECRET, testConfigObject } from './helpers/relay-config.js';
+import { freePort, useTestRedis } from './helpers/redis.js';
+import { APP_ID, SECRET, testConfigObject } from './helpers/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zego-relay-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,11 +63,11 @@ describe('check-config', () => {
     const config = testConfigObject({ redisUrl: 'redis://127.0.0.1:9' });
     const path = writeConfig('doubtful.yaml', {
       ...config,
-      zego: { apps: [{ appId: TEST_APP_ID, callbackSecrets: [TEST_SECRET, 'changeme'] }] },
+      zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET, 'changeme'] }] },
       targets: [
         ...(config.targets as object[]),
-        { name: 'recording', url: 'https://rec.example.com/hook?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldA==' },
-        { name: 'other-app', url: 'https://other.example.com/hook', events: ['*'], appIds: ['999'] },
+        { name: 'recording', url: 'https://rec.example.com/hook?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldA==', breaker: { openAfter: '10m' } },
+        { name: 'other-app', url: 'https://other.example.com/hook', events: ['*'], appIds: ['999'], breaker: false },
       ],
     });
     const result = await runCli(['check-config', '--config', path]);
@@ -79,7 +79,13 @@ describe('check-config', () => {
     expect(result.stdout).toContain('targets[2] (other-app) matches nothing: appIds 999 are not among zego.apps');
     expect(result.stdout).toContain('admin.password is not set');
     expect(result.stdout).toContain('valid with 3 warning(s)');
-    for (const secret of [TEST_SECRET, 'changeme"', 'QueryTokenSecret', 'c2lnbmluZ3NlY3JldA']) expect(result.stdout + result.stderr).not.toContain(secret);
+    // Each target's breaker: the defaults, an override, off.
+    expect(result.stdout.match(/ {4}breaker .*/g)).toEqual([
+      '    breaker opens after 5m of failures only (at least 20), then probes every 30s',
+      '    breaker opens after 10m of failures only (at least 20), then probes every 30s',
+      '    breaker off',
+    ]);
+    for (const secret of [SECRET, 'changeme"', 'QueryTokenSecret', 'c2lnbmluZ3NlY3JldA']) expect(result.stdout + result.stderr).not.toContain(secret);
   });
 
   it('reads RELAY_CONFIG and exits 1 naming the path of each bad value', async () => {
@@ -105,7 +111,7 @@ async function zegoEndpoint(failFirst: number) {
     request.on('data', (chunk: Buffer) => (text += chunk.toString()));
     request.on('end', () => {
       const body = JSON.parse(text) as Record<string, string>;
-      if (!verifyZegoSignature([TEST_SECRET], String(body.timestamp), body.nonce!, body.signature!) || nonces.has(body.nonce!)) badSignatures += 1;
+      if (!verifyZegoSignature([SECRET], String(body.timestamp), body.nonce!, body.signature!) || nonces.has(body.nonce!)) badSignatures += 1;
       nonces.add(body.nonce!);
       const tries = (triesByTask.get(body.task_id!) ?? 0) + 1;
       triesByTask.set(body.task_id!, tries);
@@ -128,7 +134,7 @@ describe('simulate', () => {
     const endpoint = await zegoEndpoint(2);
     try {
       const started = Date.now();
-      const result = await runCli(['simulate', '--url', endpoint.url, '--app-id', TEST_APP_ID, '--secret', TEST_SECRET, '--count', '6', '--concurrency', '3', '--retry-scale', '0.01']);
+      const result = await runCli(['simulate', '--url', endpoint.url, '--app-id', APP_ID, '--secret', SECRET, '--count', '6', '--concurrency', '3', '--retry-scale', '0.01']);
       expect(result.code).toBe(0);
       expect(endpoint.badSignatures()).toBe(0);
       expect(endpoint.triesByTask.size).toBe(6);
@@ -150,7 +156,7 @@ describe('simulate', () => {
   it('gives up after 5 retries and exits 1 when a callback is never acknowledged', async () => {
     const endpoint = await zegoEndpoint(Number.POSITIVE_INFINITY);
     try {
-      const result = await runCli(['simulate', '--url', endpoint.url, '--app-id', TEST_APP_ID, '--secret', TEST_SECRET, '--count', '2', '--retry-scale', '0.001']);
+      const result = await runCli(['simulate', '--url', endpoint.url, '--app-id', APP_ID, '--secret', SECRET, '--count', '2', '--retry-scale', '0.001']);
       expect(result.code).toBe(1);
       expect([...endpoint.triesByTask.values()]).toEqual([6, 6]);
       expect(result.stdout).toMatch(/failed: +2/);
@@ -161,13 +167,7 @@ describe('simulate', () => {
 });
 
 describe('replay', () => {
-  let redis: { url: string; stop: () => Promise<void> };
-  beforeAll(async () => {
-    redis = await sharedRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
+  const redis = useTestRedis();
 
   it('re-queues the dead letters of a target and refuses an unknown target', async () => {
     const config = testConfigObject({ redisUrl: redis.url });

@@ -59,9 +59,47 @@ describe('the example config/relay.yaml', () => {
 
   it('documents every key of the schema (each appears in the file)', () => {
     const text = readFileSync('config/relay.yaml', 'utf8');
-    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'signingSecret', 'rateLimit', 'appIds']) {
+    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval']) {
       expect(text).toContain(`${key}:`);
     }
+  });
+});
+
+describe('breaker', () => {
+  const targets = (breakers: string) => `${minimal}${breakers}
+targets:
+  - { name: plain, url: "https://a.example.com/", events: ["*"] }
+  - { name: tuned, url: "https://b.example.com/", events: ["*"], breaker: { probeInterval: 5s } }
+  - { name: never, url: "https://c.example.com/", events: ["*"], breaker: false }
+`;
+
+  it('defaults to 5m / 20 / 30s, a target overrides single keys or turns it off', () => {
+    const [plain, tuned, never] = parseConfig(targets(''), { env: {} }).targets;
+    expect(plain?.breaker).toEqual({ openAfter: 300_000, minFailures: 20, probeInterval: 30_000 });
+    expect(tuned?.breaker).toEqual({ openAfter: 300_000, minFailures: 20, probeInterval: 5_000 });
+    expect(never?.breaker).toBe(false);
+  });
+
+  it('takes defaults.breaker in config durations; false turns it off except where a target sets its own', () => {
+    const custom = parseConfig(targets('defaults:\n  breaker: { openAfter: 1m, minFailures: 3 }\n'), { env: {} }).targets;
+    expect(custom.map((target) => target.breaker)).toEqual([
+      { openAfter: 60_000, minFailures: 3, probeInterval: 30_000 },
+      { openAfter: 60_000, minFailures: 3, probeInterval: 5_000 },
+      false,
+    ]);
+    const off = parseConfig(targets('defaults:\n  breaker: false\n'), { env: {} }).targets;
+    expect(off.map((target) => target.breaker)).toEqual([false, { openAfter: 300_000, minFailures: 20, probeInterval: 5_000 }, false]);
+  });
+
+  it('names a bad value by its path', () => {
+    expect(issuesOf(targets('defaults:\n  breaker: { probeInterval: 0, openAfter: soon, extra: 1 }\n'))).toEqual(
+      expect.arrayContaining([
+        'defaults.breaker.extra: unknown key',
+        expect.stringMatching(/^defaults\.breaker\.openAfter: "soon" is not a duration/),
+        'defaults.breaker.probeInterval: must be at least 10ms',
+      ]),
+    );
+    expect(issuesOf(targets('defaults:\n  breaker: true\n'))[0]).toMatch(/^defaults\.breaker: /);
   });
 });
 

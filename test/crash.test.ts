@@ -2,68 +2,17 @@
  * Crash safety with real processes: a worker process (dist/workers/main.js) killed mid-delivery,
  * Redis killed and restarted with AOF, and SIGTERM's bounded wait for deliveries in flight.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config/load.js';
-import { openDeliveryBench, testConfigInput, type BenchOptions, type DeliveryBench } from './helpers/delivery.js';
+import { describe, expect, it } from 'vitest';
+import { deliveryFixtures } from './helpers/delivery.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
-import { ok, startTargetServer, type TargetServer } from './helpers/targets.js';
+import { workerProcesses } from './helpers/worker-process.js';
 
-const WORKER_ENTRY = 'dist/workers/main.js';
-const directory = mkdtempSync(join(tmpdir(), 'zego-relay-crash-'));
-// The worker process runs the compiled JS, built by test/global-setup.ts.
 const redis = useTestRedis();
-afterAll(() => rmSync(directory, { recursive: true, force: true }));
+const { setup, start: startWorkerProcess } = workerProcesses(redis);
+
+const { target } = deliveryFixtures(redis);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function target(...args: Parameters<typeof startTargetServer>): Promise<TargetServer> {
-  const server = await startTargetServer(...args);
-  redis.cleanup(() => server.close());
-  return server;
-}
-
-/** The config written to a file for worker processes, and a bench on the same prefix to add jobs. */
-async function setup(options: BenchOptions): Promise<{ file: string; relay: DeliveryBench }> {
-  const input = testConfigInput(options);
-  const file = join(directory, `${String(input.redis && (input.redis as { prefix: string }).prefix)}.yaml`);
-  writeFileSync(file, JSON.stringify(input));
-  const relay = await openDeliveryBench(parseConfig(JSON.stringify(input), { env: {}, source: file }));
-  redis.cleanup(() => relay.close());
-  return { file, relay };
-}
-
-interface WorkerProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-}
-
-/** Starts `node dist/workers/main.js --config FILE` and resolves once its workers are up. */
-async function startWorkerProcess(file: string): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [WORKER_ENTRY, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  redis.cleanup(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker process did not start:\n${output}`)), 15_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('delivery workers started')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`worker process exited with ${code}:\n${output}`)));
-  });
-  return { child, exited };
-}
 
 describe('a worker killed with SIGKILL mid-delivery', () => {
   it('has its delivery redelivered by another worker once the lock expires', async () => {
@@ -88,6 +37,36 @@ describe('a worker killed with SIGKILL mid-delivery', () => {
     // Not before the dead worker's lock ran out.
     expect(again!.at - killedAt).toBeGreaterThanOrEqual(500);
   }, 40_000);
+});
+
+describe('a delivery whose worker keeps dying', () => {
+  it('is dead-lettered by BullMQ after 3 stalls, recognised and marked by the worker, and a retry delivers it', async () => {
+    const server = await target(() => ({ hold: true }));
+    const { file, relay } = await setup({
+      redisUrl: redis.url,
+      targets: [{ name: 'deadly', url: server.url }],
+      delivery: { lockDuration: 1_000, stalledInterval: 500 },
+    });
+    const data = await relay.enqueue('deadly');
+    // Four deaths mid-delivery: BullMQ gives up after more than 3 stalls (MAX_STALLED_COUNT).
+    for (let death = 1; death <= 4; death += 1) {
+      const worker = await startWorkerProcess(file);
+      await server.waitForRequests(death, 15_000);
+      worker.child.kill('SIGKILL');
+      await worker.exited;
+    }
+    await startWorkerProcess(file);
+    await relay.waitForState('deadly', data.callbackId, 'failed', 15_000);
+    const job = await relay.queue('deadly').getJob(data.callbackId);
+    expect(job?.failedReason).toMatch(/stalled/);
+    // Not one of the worker's own dead letters, yet marked as one, so a retry starts afresh.
+    await expect.poll(async () => (await relay.queue('deadly').getJob(data.callbackId))?.data).toMatchObject({ deadLettered: true });
+
+    server.respond = () => ({ status: 200 });
+    await job!.retry('failed');
+    await relay.waitForState('deadly', data.callbackId, 'completed');
+    expect(server.requests.at(-1)?.headers['x-relay-attempt']).toBe('1');
+  }, 90_000);
 });
 
 describe('Redis killed and restarted (AOF, appendfsync always) mid-run', () => {
@@ -124,13 +103,14 @@ describe('SIGTERM', () => {
     const worker = await startWorkerProcess(file);
     const data = await relay.enqueue('graceful');
     await server.waitForRequests(1);
-    const signalled = Date.now();
     worker.child.kill('SIGTERM');
-    await sleep(700);
+    // The process took the signal and is closing, and it is still there: it waits for the delivery.
+    await worker.printed('zego-relay stopping');
     expect(worker.child.exitCode).toBeNull();
+    const releasedAt = Date.now();
     server.release(200);
     expect(await worker.exited).toBe(0);
-    expect(Date.now() - signalled).toBeGreaterThanOrEqual(700);
+    expect(worker.exitedAt()).toBeGreaterThanOrEqual(releasedAt);
     await relay.waitForState('graceful', data.callbackId, 'completed');
     expect(server.requests).toHaveLength(1);
   }, 30_000);

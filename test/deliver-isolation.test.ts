@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callback, openDeliveryBench } from './helpers/delivery.js';
-import { sharedRedis } from './helpers/redis.js';
+import { describe, expect, it } from 'vitest';
+import { callback, deliveryHarness } from './helpers/delivery.js';
+import { useTestRedis } from './helpers/redis.js';
 import { ok, startTargetServer, type Responder } from './helpers/targets.js';
 
-let redis: { url: string; stop: () => Promise<void> };
-beforeAll(async () => {
-  redis = await sharedRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
+const redis = useTestRedis();
 
 const CALLBACKS = 60;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -21,7 +15,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function healthyLatencies(other: Responder): Promise<number[]> {
   const healthy = await startTargetServer(ok);
   const sick = await startTargetServer(other);
-  const relay = await openDeliveryBench({
+  const relay = await deliveryHarness({
     redisUrl: redis.url,
     targets: [
       { name: 'healthy', url: healthy.url, concurrency: 5 },

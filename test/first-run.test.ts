@@ -13,12 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SECRET } from '../src/config/load.js';
 import { redisSettingsForUrl } from '../src/config/redis-topology.js';
-import { redisAnswers } from '../src/ops/private-redis.js';
-import { freePort } from '../src/ops/redis-process.js';
+import { redisAnswers } from '../src/dev/private-redis.js';
+import { freePort } from '../src/dev/redis-process.js';
 import { chromiumAvailable, openBrowser } from './helpers/chromium.js';
 import { runCli, spawnCli, type CliProcess } from './helpers/cli.js';
 import { shutdownRedis } from './helpers/redis.js';
-import { testConfigObject } from './helpers/relay-config.js';
+import { testConfigObject } from './helpers/config.js';
 
 const SCREENSHOT = fileURLToPath(new URL('../docs/img/bull-board.png', import.meta.url));
 

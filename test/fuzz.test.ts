@@ -1,7 +1,7 @@
 /**
  * Fuzz at the receiver on a real port and a real Redis: thousands of random and mutated bodies,
  * content types, methods, paths and headers. Never a 5xx (503 only while Redis is down), never a
- * crash, every answer JSON in CONTRACT.md's shape with the status its code belongs to, and nothing
+ * crash, every answer JSON in the documented shape (README.md#the-receiver) with the status its code belongs to, and nothing
  * stored but the callbacks that were answered 200: jobs == distinct 200 ids, each with the bytes
  * of the try that stored it.
  */
@@ -10,16 +10,17 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { intakeCallbacks } from './helpers/intake.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
-import { APP_ID, formBody, jsonBody, mixStopFields, sign, testConfig, type Fields } from './helpers/zego.js';
+import { APP_ID, testConfig } from './helpers/config.js';
+import { formBody, jsonBody, mixStopFields, sign, type Fields } from './helpers/zego.js';
 
 /** Small, so that huge strings reach it cheaply. */
 const BODY_LIMIT = 16 * 1024;
 
-/** CONTRACT.md's status of each error code. */
+/** The status of each error code (README.md#the-receiver). */
 const STATUS_OF_CODE: Record<string, number> = {
   invalid_body: 400, invalid_payload: 400, unknown_app: 401, bad_signature: 401, stale_timestamp: 401, replayed_nonce: 401,
   not_found: 404, method_not_allowed: 405, payload_too_large: 413, unsupported_media_type: 415, unavailable: 503,
@@ -70,7 +71,7 @@ function send(port: number, sent: Sent): Promise<Answer> {
   });
 }
 
-/** CONTRACT.md's answer shapes; returns the id of a 200. */
+/** The documented answer shapes; returns the id of a 200. */
 function expectContractShape(answer: Answer, sent: Sent): string | undefined {
   const context = `${answer.status} ${JSON.stringify(answer.json)} for ${sent.method} ${sent.path} ${JSON.stringify(sent.headers)} ${sent.body.toString('latin1').slice(0, 300)}`;
   if (answer.status === 200) {

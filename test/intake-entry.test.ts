@@ -1,7 +1,7 @@
 /** Intake entries as Redis returns them, and which shard a callback goes to: pure, no Redis. */
 import { describe, expect, it } from 'vitest';
 import { entriesOfClaim, entriesOfRead, parseEntry } from '../src/route/intake-entry.js';
-import { intakeKeys, nonceKey, queuePrefix, shardOf } from '../src/store/names.js';
+import { intakeKeys, nonceKey, queuePrefix, shardOf } from '../src/shared/names.js';
 
 const fields = ['id', 'cb_00ff', 'event', 'mix_stop', 'app', '111111', 'body', '{"a":6085791336856668982}', 'at', '1700000000123'];
 

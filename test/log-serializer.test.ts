@@ -4,7 +4,7 @@
  * carry a credential into a log line.
  */
 import { describe, expect, it } from 'vitest';
-import { serializeError } from '../src/ops/logger.js';
+import { serializeError } from '../src/lib/logger.js';
 
 class ReplyError extends Error {
   command = { name: 'auth', args: ['relay-user', 'Acl-Password-1'] };

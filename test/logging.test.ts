@@ -13,23 +13,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chooseLogFormat } from '../src/ops/logger.js';
+import { chooseLogFormat } from '../src/lib/logger.js';
 import { BIN, runCli, type CliResult } from './helpers/cli.js';
-import { sharedRedis } from './helpers/redis.js';
-import { testConfigObject } from './helpers/relay-config.js';
+import { useTestRedis } from './helpers/redis.js';
+import { testConfigObject } from './helpers/config.js';
 
 const SCRIPT = '/usr/bin/script';
-const LOGGER = fileURLToPath(new URL('../dist/src/ops/logger.js', import.meta.url));
+const LOGGER = fileURLToPath(new URL('../dist/src/lib/logger.js', import.meta.url));
 /** A pretty line: `[15:47:33.144] INFO: zego-relay starting {"role":"all",...}`. */
 const PRETTY_START = /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: zego-relay starting \{.*"role":"all"/m;
 const stripColours = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '').replace(/\r/g, '');
 
-let redis: { url: string; stop: () => Promise<void> };
+const redis = useTestRedis();
 let busy: Server;
 let dir = '';
 
 beforeAll(async () => {
-  redis = await sharedRedis();
   busy = createServer((_request, response) => response.end());
   busy.listen(0, '127.0.0.1');
   await new Promise((resolve) => busy.once('listening', resolve));
@@ -41,7 +40,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   busy?.close();
-  await redis?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,10 +1,11 @@
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { useTestRedis } from './helpers/redis.js';
-import { jsonBody, mixStopFields, sign, testConfig } from './helpers/zego.js';
+import { testConfig } from './helpers/config.js';
+import { jsonBody, mixStopFields, sign } from './helpers/zego.js';
 
 const redis = useTestRedis();
 

@@ -4,10 +4,11 @@
  * says ready or not and nothing more.
  */
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { intakeCallbacks } from './helpers/intake.js';
-import { APP_ID, SECRET, jsonBody, mixStopFields, sign, testConfig, type TestConfigOptions } from './helpers/zego.js';
+import { APP_ID, SECRET, testConfig, type TestConfigOptions } from './helpers/config.js';
+import { jsonBody, mixStopFields, sign } from './helpers/zego.js';
 import { freePort, useTestRedis } from './helpers/redis.js';
 
 const redis = useTestRedis();

@@ -3,10 +3,11 @@
  * within 2 s while Redis is gone, never hang, and store again by itself when Redis is back.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/ops/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { startRedisServer, type RedisServer } from './helpers/redis.js';
-import { jsonBody, mixStopFields, sign, testConfig } from './helpers/zego.js';
+import { testConfig } from './helpers/config.js';
+import { jsonBody, mixStopFields, sign } from './helpers/zego.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

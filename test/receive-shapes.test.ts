@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
-import { startWorkers, type WorkersHandle } from '../workers/delivery.js';
+import { startWorkers, type WorkersHandle } from '../src/cli/worker-role.js';
 import { useTestRedis } from './helpers/redis.js';
-import { TEST_APP_ID, TEST_SECRET, testConfig } from './helpers/relay-config.js';
+import { APP_ID, SECRET, testConfig } from './helpers/config.js';
 import { startTargetServer, type TargetServer } from './helpers/targets.js';
 import { formBody, jsonBody, mixStopFields, sign, type Fields } from './helpers/zego.js';
 
@@ -39,7 +39,7 @@ afterAll(async () => {
 
 /** A signed mix_stop of the test app. */
 const signed = (overrides: Fields = {}, nonce?: string) =>
-  sign(mixStopFields({ appid: TEST_APP_ID, ...overrides }), { secret: TEST_SECRET, ...(nonce ? { nonce } : {}) });
+  sign(mixStopFields({ appid: APP_ID, ...overrides }), { secret: SECRET, ...(nonce ? { nonce } : {}) });
 
 async function post(body: string, contentType: string | null): Promise<{ status: number; body: any }> {
   const response = await fetch(`http://127.0.0.1:${receiver.port}${config.server.callbackPath}`, {
@@ -107,7 +107,7 @@ describe("every row of the issue's table is accepted and delivered as JSON with 
     const timestamp = String(Math.floor(Date.now() / 1000));
     const fields = sign(
       {
-        appid: { raw: TEST_APP_ID },
+        appid: { raw: APP_ID },
         event: 'zim_message_sent',
         from_user_id: 'user%40example.com',
         msg_body: 'hello%20world%21',
@@ -115,7 +115,7 @@ describe("every row of the issue's table is accepted and delivered as JSON with 
         user_list: { raw: '[{"user_id":"u1","seq":6085791336856668982},{"user_id":"u2"}]' },
         tags: { raw: '["a","b"]' },
       },
-      { secret: TEST_SECRET, timestamp: { raw: timestamp } },
+      { secret: SECRET, timestamp: { raw: timestamp } },
     );
     const body = jsonBody(fields);
     const response = await post(body, 'application/json');
@@ -130,25 +130,25 @@ describe("every row of the issue's table is accepted and delivered as JSON with 
 
 describe('one callback, one id, whatever the encoding', () => {
   it('a JSON callback re-sent URL-encoded with a new nonce is a duplicate', async () => {
-    const fields = mixStopFields({ appid: TEST_APP_ID });
-    const first = await post(jsonBody(sign(fields, { secret: TEST_SECRET })), 'application/json');
-    const again = await post(encodeURIComponent(jsonBody(sign(fields, { secret: TEST_SECRET }))), FORM);
+    const fields = mixStopFields({ appid: APP_ID });
+    const first = await post(jsonBody(sign(fields, { secret: SECRET })), 'application/json');
+    const again = await post(encodeURIComponent(jsonBody(sign(fields, { secret: SECRET }))), FORM);
     expect(first.body.duplicate).toBe(false);
     expect(again).toEqual({ status: 200, body: { ok: true, id: first.body.id, duplicate: true } });
   });
 
   it('a form callback re-sent as JSON is a duplicate', async () => {
-    const fields = mixStopFields({ appid: TEST_APP_ID });
-    const first = await post(formBody(sign(fields, { secret: TEST_SECRET })), FORM);
-    const again = await post(jsonBody(sign(fields, { secret: TEST_SECRET })), 'application/json');
+    const fields = mixStopFields({ appid: APP_ID });
+    const first = await post(formBody(sign(fields, { secret: SECRET })), FORM);
+    const again = await post(jsonBody(sign(fields, { secret: SECRET })), 'application/json');
     expect(first.body.duplicate).toBe(false);
     expect(again).toEqual({ status: 200, body: { ok: true, id: first.body.id, duplicate: true } });
   });
 
   it('a body-hashed event re-sent as a form (numbers and a list as text) is a duplicate', async () => {
-    const custom = { appid: TEST_APP_ID, event: 'custom_report', room_session_id: '6085791336856668982', tags: 'a' };
-    const asJson = jsonBody(sign({ ...custom, room_session_id: { raw: custom.room_session_id }, tags: { raw: '[ "a" , "b" ]' } }, { secret: TEST_SECRET }));
-    const asForm = `${formBody(sign(custom, { secret: TEST_SECRET }))}&tags=b`;
+    const custom = { appid: APP_ID, event: 'custom_report', room_session_id: '6085791336856668982', tags: 'a' };
+    const asJson = jsonBody(sign({ ...custom, room_session_id: { raw: custom.room_session_id }, tags: { raw: '[ "a" , "b" ]' } }, { secret: SECRET }));
+    const asForm = `${formBody(sign(custom, { secret: SECRET }))}&tags=b`;
     const first = await post(asJson, 'application/json');
     const again = await post(asForm, FORM);
     expect(first.body.duplicate).toBe(false);
@@ -177,7 +177,7 @@ describe('bad bodies still fail', () => {
   });
 
   it('XML declared as application/xml is 415, and listed', async () => {
-    const xml = `<xml><appid>${TEST_APP_ID}</appid><signature>x</signature><marker>xml-415</marker></xml>`;
+    const xml = `<xml><appid>${APP_ID}</appid><signature>x</signature><marker>xml-415</marker></xml>`;
     const response = await post(xml, 'application/xml');
     expect(response.status).toBe(415);
     expect(response.body.error.code).toBe('unsupported_media_type');

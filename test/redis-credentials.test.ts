@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, spawnCli, type CliProcess } from './helpers/cli.js';
 import { startRedisServer, type RedisServer } from './helpers/redis.js';
-import { testConfigObject } from './helpers/relay-config.js';
+import { testConfigObject } from './helpers/config.js';
 
 const REQUIREPASS = 'Requirepass-Secret-4f9c1a';
 const ACL_USER = 'acl-user-Name-73be';

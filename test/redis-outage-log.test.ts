@@ -4,10 +4,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReceiver } from '../src/receive/server.js';
-import { startWorkers } from '../workers/delivery.js';
+import { startWorkers } from '../src/cli/worker-role.js';
 import { capturingLogger } from './helpers/log-capture.js';
 import { startRedisServer } from './helpers/redis.js';
-import { testConfig } from './helpers/zego.js';
+import { testConfig } from './helpers/config.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

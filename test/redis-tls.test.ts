@@ -7,13 +7,14 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
 import { startAdmin } from '../src/ops/admin.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { probeTopology } from '../src/store/redis-topology-probe.js';
-import { startWorkers } from '../workers/delivery.js';
+import { startWorkers } from '../src/cli/worker-role.js';
 import { makeCertificates, startTlsRedis, type TestCertificates, type TlsRedis } from './helpers/tls.js';
 import { ok, startTargetServer } from './helpers/targets.js';
-import { jsonBody, mixStopFields, sign, testConfig } from './helpers/zego.js';
+import { jsonBody, mixStopFields, sign } from './helpers/zego.js';
+import { testConfig } from './helpers/config.js';
 
 let certificates: TestCertificates;
 let redis: TlsRedis;

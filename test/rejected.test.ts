@@ -12,14 +12,14 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startAdmin } from '../src/ops/admin.js';
-import { silentLogger, type Logger } from '../src/ops/logger.js';
-import { callbacksRejected, rejectedSamplesDropped } from '../src/ops/metrics.js';
+import { silentLogger, type Logger } from '../src/lib/logger.js';
+import { callbacksRejected, rejectedSamplesDropped } from '../src/shared/metrics.js';
 import { RejectionDigest } from '../src/receive/rejection-digest.js';
 import { startReceiver } from '../src/receive/server.js';
 import { listRejected, REJECTED_KEEP_MS, rejectedKey } from '../src/store/rejected-log.js';
 import { runCli } from './helpers/cli.js';
 import { freePort, startRedisServer, useTestRedis } from './helpers/redis.js';
-import { TEST_APP_ID, TEST_SECRET, testConfig, testConfigObject } from './helpers/relay-config.js';
+import { APP_ID, SECRET, testConfig, testConfigObject } from './helpers/config.js';
 import { jsonBody, mixStopFields, sign } from './helpers/zego.js';
 
 const redis = useTestRedis();
@@ -117,7 +117,7 @@ describe('counting and logging refusals', () => {
     const relay = await startRelay({ logger });
     const before = { invalidBody: await rejectedCount('invalid_body'), badSignature: await rejectedCount('bad_signature'), method: await rejectedCount('method_not_allowed') };
     await sendBad(relay.post, 30, 10);
-    expect((await relay.post(jsonBody(sign(mixStopFields({ appid: TEST_APP_ID }), { secret: 'wrong' })))).status).toBe(401);
+    expect((await relay.post(jsonBody(sign(mixStopFields({ appid: APP_ID }), { secret: 'wrong' })))).status).toBe(401);
     expect((await fetch(relay.url)).status).toBe(405);
     expect(await rejectedCount('invalid_body')).toBe(before.invalidBody + 30);
     expect(await rejectedCount('bad_signature')).toBe(before.badSignature + 1);
@@ -184,7 +184,7 @@ describe('zego-relay rejected', () => {
     writeFileSync(path, JSON.stringify(configObject));
     const config = testConfig({ redisUrl: redis.url });
     const { prefix } = configObject.redis as { prefix: string };
-    const fields = sign(mixStopFields({ appid: TEST_APP_ID, channel_id: 'esc\u001b[31m' }), { secret: TEST_SECRET });
+    const fields = sign(mixStopFields({ appid: APP_ID, channel_id: 'esc\u001b[31m' }), { secret: SECRET });
     const receiver = await startReceiver({ ...config, redis: { ...config.redis, prefix } }, { logger: silentLogger });
     redis.cleanup(() => receiver.close());
 

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
 import { redisSettingsForUrl } from '../src/config/redis-topology.js';
-import { redisAnswers } from '../src/ops/private-redis.js';
-import { freePort } from '../src/ops/redis-process.js';
+import { redisAnswers } from '../src/dev/private-redis.js';
+import { freePort } from '../src/dev/redis-process.js';
 import { spawnCli, runCli } from './helpers/cli.js';
 import { shutdownRedis } from './helpers/redis.js';
-import { TEST_APP_ID, TEST_SECRET, testConfigObject } from './helpers/relay-config.js';
+import { APP_ID, SECRET, testConfigObject } from './helpers/config.js';
 
 const ADMIN_PASSWORD = 'AdminPw-5e3b1f0c9d';
 const TARGET_TOKEN = 'TargetToken-a81c44f2';
@@ -31,14 +31,14 @@ async function workspace(targetUrl: string) {
   dirs.push(dir);
   const redisPort = await freePort();
   const config = testConfigObject({ redisUrl: `redis://127.0.0.1:${redisPort}`, targetUrl, adminPassword: '${ADMIN_PASSWORD}' });
-  config.zego = { apps: [{ appId: TEST_APP_ID, callbackSecrets: ['${ZEGO_CALLBACK_SECRET}'] }] };
+  config.zego = { apps: [{ appId: APP_ID, callbackSecrets: ['${ZEGO_CALLBACK_SECRET}'] }] };
   const [target] = config.targets as Record<string, unknown>[];
   config.targets = [{ ...target, headers: { Authorization: 'Bearer ${TARGET_TOKEN}' }, signingSecret: '${SIGNING_SECRET}' }];
   writeFileSync(join(dir, 'relay.yaml'), JSON.stringify(config, null, 2));
   return { dir, redisUrl: `redis://127.0.0.1:${redisPort}` };
 }
 
-const secretsEnv = { ZEGO_CALLBACK_SECRET: TEST_SECRET, ADMIN_PASSWORD, TARGET_TOKEN, SIGNING_SECRET };
+const secretsEnv = { ZEGO_CALLBACK_SECRET: SECRET, ADMIN_PASSWORD, TARGET_TOKEN, SIGNING_SECRET };
 
 describe('zego-relay start', () => {
   it('starts a private Redis when none answers, relays a callback, logs no secret and stops cleanly', async () => {
@@ -62,7 +62,7 @@ describe('zego-relay start', () => {
       const response = await fetch(callbackUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: signedBody(callbackFields('mix_stop', TEST_APP_ID, 'starttest', 0), TEST_SECRET),
+        body: signedBody(callbackFields('mix_stop', APP_ID, 'starttest', 0), SECRET),
       });
       expect(response.status).toBe(200);
       expect(((await response.json()) as { ok: boolean }).ok).toBe(true);
@@ -79,7 +79,7 @@ describe('zego-relay start', () => {
       expect(existsSync(join(dir, 'data', 'redis', 'appendonlydir'))).toBe(true);
 
       const everything = result.stdout + result.stderr;
-      for (const secret of [TEST_SECRET, ADMIN_PASSWORD, TARGET_TOKEN, SIGNING_SECRET, SIGNING_SECRET.slice(6)]) {
+      for (const secret of [SECRET, ADMIN_PASSWORD, TARGET_TOKEN, SIGNING_SECRET, SIGNING_SECRET.slice(6)]) {
         expect(everything, 'a secret reached the output').not.toContain(secret);
       }
       for (const line of result.stdout.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();

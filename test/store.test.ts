@@ -4,12 +4,12 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { CallbackStore, type CallbackToStore } from '../src/store/callback-store.js';
-import { intakeKeys } from '../src/store/names.js';
+import { intakeKeys } from '../src/shared/names.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
-import { APP_ID, testConfig } from './helpers/zego.js';
+import { APP_ID, testConfig } from './helpers/config.js';
 
 const redis = useTestRedis();
 

@@ -5,12 +5,13 @@
  */
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { UNROUTED_QUEUE, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { intakeCallbacks } from './helpers/intake.js';
-import { startWorkers } from '../workers/delivery.js';
-import { APP_ID, jsonBody, sign, testConfig } from './helpers/zego.js';
+import { startWorkers } from '../src/cli/worker-role.js';
+import { APP_ID, testConfig } from './helpers/config.js';
+import { jsonBody, sign } from './helpers/zego.js';
 import { useTestRedis } from './helpers/redis.js';
 
 const redis = useTestRedis();

@@ -5,12 +5,13 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/ops/logger.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
-import { intakeKeys } from '../src/store/names.js';
+import { intakeKeys } from '../src/shared/names.js';
 import { startRedisServer, type RedisServer } from './helpers/redis.js';
 import { startReplicaOf } from '../bench/lib/redis-topologies.js';
-import { jsonBody, mixStopFields, sign, testConfig } from './helpers/zego.js';
+import { jsonBody, mixStopFields, sign } from './helpers/zego.js';
+import { testConfig } from './helpers/config.js';
 
 let primary: RedisServer;
 let replica: RedisServer;

@@ -1,11 +1,14 @@
 /**
- * A delivery-only process: `node dist/workers/main.js [--config FILE]`. Loads the config, starts a
- * worker per target, and on SIGTERM/SIGINT closes gracefully (bounded by delivery.shutdownTimeout)
- * before exiting. The crash tests kill and signal this process.
+ * The bare worker process: `node dist/workers/main.js [--config FILE]`. The worker role
+ * (src/cli/worker-role.ts) with no admin listener and no private Redis, started and stopped by the
+ * same lifecycle as `zego-relay start --role worker`: SIGTERM/SIGINT close it gracefully (bounded
+ * by delivery.shutdownTimeout) before it exits. The crash tests kill and signal this process.
+ * src/ never imports this folder: it is an entry point, like bin/.
  */
-import { loadConfig } from '../src/config/load.js';
-import { createLogger } from '../src/ops/logger.js';
-import { startWorkers } from './delivery.js';
+import { runUntilStopped } from '../src/cli/lifecycle.js';
+import { startWorkers } from '../src/cli/worker-role.js';
+import { loadConfig, type RelayConfig } from '../src/config/load.js';
+import { createLogger } from '../src/lib/logger.js';
 
 function configFlag(argv: readonly string[]): string | undefined {
   const index = argv.indexOf('--config');
@@ -13,25 +16,22 @@ function configFlag(argv: readonly string[]): string | undefined {
 }
 
 const logger = createLogger();
+const fatal = (error: unknown) => logger.fatal({ err: error }, error instanceof Error ? error.message : String(error));
+
+let config: RelayConfig;
 try {
-  const config = loadConfig({ path: configFlag(process.argv.slice(2)) });
-  const workers = await startWorkers(config, { logger });
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping delivery workers');
-    workers.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'delivery workers did not stop cleanly');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  config = loadConfig({ path: configFlag(process.argv.slice(2)) });
 } catch (error) {
-  logger.fatal({ err: error }, error instanceof Error ? error.message : String(error));
+  fatal(error);
   process.exit(1);
 }
+const code = await runUntilStopped({
+  config,
+  logger,
+  async start(lifecycle) {
+    const workers = await startWorkers(config, { logger });
+    await lifecycle.adopt('workers', workers.close);
+  },
+  onStartFailure: fatal,
+});
+process.exit(code);

@@ -5,7 +5,7 @@
  * bench/cluster.ts gives BENCH_REDIS_JSON and BENCH_SHARDS instead of BENCH_REDIS_URL.
  */
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { startReceiver } from '../../src/receive/server.js';
 
 const env = process.env;

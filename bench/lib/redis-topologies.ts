@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort, startRedisServer, type RedisServer } from '../../src/ops/redis-process.js';
+import { freePort, startRedisServer, type RedisServer } from '../../src/dev/redis-process.js';
 
 const run = promisify(execFile);
 

@@ -3,7 +3,7 @@
  * and returns its figures as report tables. `bench/run.ts` runs the sections in order on one shared
  * redis-server, prints every table side by side at the end and writes docs/BENCHMARKS.md.
  */
-import type { RedisServer } from '../../src/ops/redis-process.js';
+import type { RedisServer } from '../../src/dev/redis-process.js';
 import type { SectionFigures } from '../report.js';
 
 export interface BenchContext {

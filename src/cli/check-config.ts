@@ -5,10 +5,10 @@
  * An unreachable Redis is reported, not a failure: the file may be checked away from production.
  */
 import { ConfigError } from '../errors.js';
-import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
+import { loadConfig, resolveConfigPath, type RelayConfig, type Target } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
 import { bullBoardAccess } from '../ops/admin-credentials.js';
-import { intakeKeys } from '../store/names.js';
+import { intakeKeys } from '../shared/names.js';
 import { ExitCode, parseOptions, say, type Command } from './command.js';
 import { configWarnings, routingTable } from './config-warnings.js';
 import { describeRedis } from '../config/redis-topology.js';
@@ -63,9 +63,9 @@ export const checkConfigCommand: Command = {
 
 function bullBoardSummary(config: RelayConfig): string {
   const access = bullBoardAccess(config);
-  if (access === 'off') return '; Bull Board off: no admin.password';
+  if (access === 'off') return '; Bull Board and admin API off: no admin.password';
   const generated = access === 'generated' ? '; development mode without admin.password: each start generates a password and prints it' : '';
-  return `, Bull Board at /admin/queues${config.admin.readOnly ? ' read-only' : ''}${generated}`;
+  return `, Bull Board at /admin/queues and admin API at /admin/api${config.admin.readOnly ? ', read-only' : ''}${generated}`;
 }
 
 function intakeStreams(config: RelayConfig): string[] {
@@ -101,6 +101,7 @@ export function describeConfig(config: RelayConfig, redisLines: readonly string[
         ` · signed ${target.signingSecrets.length > 0 ? 'yes' : 'no'}`,
     );
     lines.push(`    retries ${formatSchedule(target.retry.schedule)} (${1 + target.retry.schedule.length} attempts, jitter ${target.retry.jitter})`);
+    lines.push(`    breaker ${describeBreaker(target.breaker)}`);
   }
   lines.push('', 'routes (known ZEGO events; others follow the same patterns):');
   for (const { appId, groups } of groupRoutes(config)) {
@@ -108,6 +109,12 @@ export function describeConfig(config: RelayConfig, redisLines: readonly string[
     for (const [targets, events] of groups) lines.push(`    ${events.join(', ')} -> ${targets || '(unrouted: kept, delivered nowhere)'}`);
   }
   return lines;
+}
+
+/** `opens after 5m of failures (at least 20), probes every 30s`, or `off`. */
+function describeBreaker(breaker: Target['breaker']): string {
+  if (!breaker) return 'off';
+  return `opens after ${formatDuration(breaker.openAfter)} of failures only (at least ${breaker.minFailures}), then probes every ${formatDuration(breaker.probeInterval)}`;
 }
 
 /** Routes grouped by identical target lists, so `*` does not print a dozen identical lines. */

@@ -5,7 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Environment } from '../config/env-substitution.js';
 import type { RelayConfig } from '../config/load.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 
 /** Exit codes, documented in `zego-relay --help`. */
 export const ExitCode = {

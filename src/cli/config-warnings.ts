@@ -3,7 +3,7 @@
  * probably not what the operator meant. Pure functions of the loaded config; never print secrets.
  */
 import { DEVELOPMENT_SECRET, type RelayConfig, type Target } from '../config/load.js';
-import { KNOWN_EVENTS } from '../receive/events.js';
+import { KNOWN_EVENTS } from '../shared/events.js';
 import { bullBoardAccess, isLoopback } from '../ops/admin-credentials.js';
 import { DEMO_SINK_PATH } from '../ops/demo-sink.js';
 import { eventMatches, targetMatches } from '../route/match.js';

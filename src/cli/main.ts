@@ -3,8 +3,8 @@
  * LOG_LEVEL and LOG_FORMAT once, here, dispatches to one command, and exits with its code:
  * 0 ok, 1 failure or invalid, 2 usage error.
  */
-import { chooseLogFormat, createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../ops/logger.js';
-import { maskUrlCredentials } from '../redact.js';
+import { chooseLogFormat, createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../lib/logger.js';
+import { maskUrlCredentials } from '../lib/redact.js';
 import { checkConfigCommand } from './check-config.js';
 import { ExitCode, say, UsageError, type Command, type CommandIo } from './command.js';
 import { rejectedCommand } from './rejected.js';

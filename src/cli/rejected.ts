@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { describeRedis } from '../config/redis-topology.js';
 import { DEFAULT_REJECTED_LIMIT, parseRejectedLimit } from '../ops/admin-rejected.js';
-import { pingWithin } from '../ops/health.js';
+import { pingWithin } from '../store/ready.js';
 import { listRejected, REJECTED_MAX_SAMPLES, type RejectedSample } from '../store/rejected-log.js';
 import { createProducerConnection } from '../store/redis.js';
 import { ExitCode, parseOptions, say, UsageError, type Command } from './command.js';

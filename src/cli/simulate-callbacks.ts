@@ -1,6 +1,6 @@
 /**
- * Realistic ZEGO callbacks for `zego-relay simulate`: the fields ZEGO sends for each event
- * (ZEGO.md), identity fields unique per callback, and on every try a fresh timestamp, nonce and
+ * Realistic ZEGO callbacks for `zego-relay simulate`: the fields ZEGO documents for each
+ * event, identity fields unique per callback, and on every try a fresh timestamp, nonce and
  * signature computed like ZEGO does. Events that ZEGO sends with numbers (room_create,
  * room_close: appid, timestamp, a UInt64 room_session_id) are written as JSON numbers, including
  * one above 2^53, so the relay's "never change a digit" promise is exercised too.

@@ -12,7 +12,7 @@ import { ExitCode, parseOptions, positiveInteger, say, UsageError, type Command,
 import { formatMs, percentile } from './latency.js';
 import { callbackFields, signedBody, SIMULATED_EVENTS } from './simulate-callbacks.js';
 
-/** ZEGO's retry delays after a failed try (ZEGO.md): at most 5 retries, about 62 s in all. */
+/** ZEGO's retry delays after a failed try (README.md, first paragraph): at most 5 retries, about 62 s in all. */
 export const ZEGO_RETRY_DELAYS_MS = [2_000, 4_000, 8_000, 16_000, 32_000] as const;
 
 const help = `Usage: zego-relay simulate --url URL --app-id ID --secret SECRET [options]

@@ -5,22 +5,20 @@
  * (bounded by delivery.shutdownTimeout), close the admin listener, stop a private Redis last.
  */
 import { ConfigError } from '../errors.js';
-import { maskUrlCredentials } from '../redact.js';
+import { maskUrlCredentials } from '../lib/redact.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { startAdmin } from '../ops/admin.js';
 import { runAdminCredentials } from '../ops/admin-credentials.js';
-import type { Logger } from '../ops/logger.js';
-import { ensureRedis, RedisServerMissingError } from '../ops/private-redis.js';
+import type { Logger } from '../lib/logger.js';
+import { ensureRedis, RedisServerMissingError } from '../dev/private-redis.js';
 import { startReceiver } from '../receive/server.js';
-import { startWorkers } from '../../workers/delivery.js';
 import { ExitCode, parseOptions, say, UsageError, type Command, type CommandIo } from './command.js';
 import { configWarnings } from './config-warnings.js';
+import { runUntilStopped, type Lifecycle } from './lifecycle.js';
 import { startBanner, type Role } from './start-banner.js';
+import { startWorkers } from './worker-role.js';
 
 export const ROLES: readonly Role[] = ['all', 'receiver', 'worker'];
-
-/** On top of delivery.shutdownTimeout: time for listeners and Redis to close before exit is forced. */
-const SHUTDOWN_SLACK_MS = 10_000;
 
 const help = `Usage: zego-relay start [--role all|receiver|worker] [--config FILE]
 
@@ -70,28 +68,18 @@ export const startCommand: Command = {
   },
 };
 
-/**
- * Starts the parts and resolves with the exit code once the relay has stopped. Start-up runs on
- * its own so that a signal (or a start-up failure) ends the process even while a part is still
- * waiting for Redis.
- */
-async function runRelay(role: Role, config: RelayConfig, io: CommandIo): Promise<number> {
+/** Runs the role's parts until a signal or a start-up failure stops them; resolves with the exit code. */
+function runRelay(role: Role, config: RelayConfig, io: CommandIo): Promise<number> {
   const logger = io.logger(config.mode).child({ role });
-  const lifecycle = new Lifecycle(config, logger);
-  const onSignal = (signal: NodeJS.Signals) => void lifecycle.stop(signal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  startParts(role, config, io, logger, lifecycle).catch((error: unknown) => {
-    // A part that fails because a stop request closed what it depended on is no start-up failure.
-    if (lifecycle.stopping) return;
-    say(io.stderr, `zego-relay start: ${startFailure(error, config)}`);
-    logger.error({ err: error instanceof Error ? error.message : String(error) }, 'zego-relay could not start');
-    void lifecycle.stop('start-up failure', { failed: true });
+  return runUntilStopped({
+    config,
+    logger,
+    start: (lifecycle) => startParts(role, config, io, logger, lifecycle),
+    onStartFailure(error) {
+      say(io.stderr, `zego-relay start: ${startFailure(error, config)}`);
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'zego-relay could not start');
+    },
   });
-  const code = await lifecycle.done;
-  process.off('SIGTERM', onSignal);
-  process.off('SIGINT', onSignal);
-  return code;
 }
 
 async function startParts(role: Role, config: RelayConfig, io: CommandIo, logger: Logger, lifecycle: Lifecycle): Promise<void> {
@@ -124,83 +112,4 @@ function startFailure(error: unknown, config: RelayConfig): string {
   }
   if (code === 'EACCES') return `not allowed to listen on a port below 1024 as this user: use a higher port. ${(error as Error).message}`;
   return maskUrlCredentials(error instanceof Error ? error.message : String(error));
-}
-
-/** What start-up opened, closed in this order: stop taking callbacks first, stop Redis last. */
-const CLOSE_ORDER = ['receiver', 'workers', 'admin', 'redis'] as const;
-type Part = (typeof CLOSE_ORDER)[number];
-
-/**
- * The relay's parts and their shutdown: once, in CLOSE_ORDER, bounded by
- * delivery.shutdownTimeout plus some slack; a second signal forces the exit at once.
- */
-class Lifecycle {
-  private readonly parts = new Map<Part, () => Promise<void>>();
-  private stopped: Promise<number> | undefined;
-  private failed = false;
-  private resolveDone: (code: number) => void = () => {};
-  /** Resolves with the exit code once the relay has stopped (or the exit was forced). */
-  readonly done = new Promise<number>((resolve) => {
-    this.resolveDone = resolve;
-  });
-
-  constructor(
-    private readonly config: RelayConfig,
-    private readonly logger: Logger,
-  ) {}
-
-  get stopping(): boolean {
-    return this.stopped !== undefined;
-  }
-
-  /** Registers a started part; a part that finished starting after a stop request is closed at once. */
-  async adopt(part: Part, close: () => Promise<void>): Promise<void> {
-    this.parts.set(part, close);
-    if (this.stopped) await this.closePart(part);
-  }
-
-  /** Stops the relay once; `failed` makes the exit code 1 (a start-up failure). */
-  stop(reason: string, options: { failed?: boolean } = {}): Promise<number> {
-    if (options.failed) this.failed = true;
-    if (this.stopped) {
-      if (reason === 'SIGINT' || reason === 'SIGTERM') {
-        this.logger.warn({ signal: reason }, 'second signal: exiting now without waiting for deliveries in flight');
-        this.resolveDone(ExitCode.failure);
-      }
-      return this.stopped;
-    }
-    this.logger.info({ reason }, 'zego-relay stopping');
-    this.stopped = this.closeAll();
-    return this.stopped;
-  }
-
-  private async closeAll(): Promise<number> {
-    const bound = this.config.delivery.shutdownTimeout + SHUTDOWN_SLACK_MS;
-    const forced = setTimeout(() => {
-      this.logger.error({ afterMs: bound }, 'shutdown took too long: exiting anyway');
-      this.resolveDone(ExitCode.failure);
-    }, bound);
-    forced.unref();
-    let clean = true;
-    for (const part of CLOSE_ORDER) clean = (await this.closePart(part)) && clean;
-    clearTimeout(forced);
-    const code = clean && !this.failed ? ExitCode.ok : ExitCode.failure;
-    this.logger.info({ exitCode: code }, 'zego-relay stopped');
-    this.resolveDone(code);
-    return code;
-  }
-
-  private async closePart(part: Part): Promise<boolean> {
-    const close = this.parts.get(part);
-    if (!close) return true;
-    this.parts.delete(part);
-    try {
-      await close();
-      this.logger.info({ part }, 'stopped');
-      return true;
-    } catch (error) {
-      this.logger.error({ part, err: error instanceof Error ? error.message : String(error) }, 'did not stop cleanly');
-      return false;
-    }
-  }
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { UNROUTED_QUEUE } from '../store/names.js';
+import { UNROUTED_QUEUE } from '../shared/names.js';
 import { substituteTree, type Environment } from './env-substitution.js';
 import { resolveRedis, type RedisSettings } from './redis-topology.js';
 import { configSchema, type ParsedConfig } from './schema.js';
@@ -20,51 +20,29 @@ export const DEFAULT_CONFIG_PATH = 'config/relay.yaml';
 /** The secret config/relay.yaml falls back to: accepted only with `mode: development`. */
 export const DEVELOPMENT_SECRET = 'zego-relay-dev-secret';
 
-export interface RetryPolicy {
-  /** Delay before retry 1, 2, ... in ms. */
-  readonly schedule: readonly number[];
-  readonly jitter: number;
-}
+/** Read-only all the way down: the loaded config is deep-frozen. */
+type DeepReadonly<T> = T extends (infer Item)[]
+  ? readonly DeepReadonly<Item>[]
+  : T extends object
+    ? { readonly [Key in keyof T]: DeepReadonly<T[Key]> }
+    : T;
 
-export interface RateLimit {
-  readonly max: number;
-  readonly duration: number;
-}
-
-/** A target with every default applied. */
-export interface Target {
-  readonly name: string;
-  readonly url: string;
-  readonly events: readonly string[];
-  readonly appIds?: readonly string[];
-  readonly headers: Readonly<Record<string, string>>;
-  readonly signingSecrets: readonly string[];
-  readonly timeout: number;
-  readonly concurrency: number;
-  readonly rateLimit?: RateLimit;
-  readonly retry: RetryPolicy;
-}
-
-type Parsed = ParsedConfig;
-
-export interface RelayConfig {
-  readonly mode: Parsed['mode'];
-  readonly server: Readonly<Parsed['server']>;
-  readonly admin: Readonly<Parsed['admin']>;
+/**
+ * The configuration as the relay runs with it, derived from the schema (schema.ts); `redis` is
+ * resolved further (redis-topology.ts: parsed addresses, TLS files read) for the connection factory.
+ */
+export type RelayConfig = DeepReadonly<Omit<ParsedConfig, 'redis'>> & {
   readonly redis: RedisSettings;
-  readonly zego: {
-    readonly apps: readonly { readonly appId: string; readonly callbackSecrets: readonly string[] }[];
-    readonly timestampToleranceSeconds: number;
-    readonly allowUnknownEvents: boolean;
-    readonly dedupeWindow: number;
-  };
-  readonly intake: Readonly<Parsed['intake']>;
-  readonly delivery: Readonly<Parsed['delivery']>;
-  readonly retention: Readonly<Parsed['retention']>;
-  readonly targets: readonly Target[];
   /** Where the configuration came from, for logs. */
   readonly source: string;
-}
+};
+
+/** A target with every default applied. */
+export type Target = RelayConfig['targets'][number];
+export type RetryPolicy = Target['retry'];
+export type RateLimit = NonNullable<Target['rateLimit']>;
+/** When a target's circuit breaker opens and how it is probed (all durations in ms). */
+export type BreakerPolicy = Exclude<Target['breaker'], false>;
 
 export interface LoadOptions {
   /** Path of the YAML file; else RELAY_CONFIG; else config/relay.yaml. */
@@ -105,7 +83,7 @@ export function parseConfig(text: string, options: { env?: Environment; source?:
   const redis = resolveRedis(result.data.redis, Boolean(env.REDIS_URL));
   problems.push(...redis.problems);
   if (problems.length > 0 || !redis.settings) throw new ConfigError(problems, source);
-  return deepFreeze(resolve(result.data, redis.settings, source));
+  return deepFreeze({ ...result.data, redis: redis.settings, source });
 }
 
 function applyEnvironmentOverrides(raw: unknown, env: Environment): void {
@@ -122,13 +100,19 @@ function applyEnvironmentOverrides(raw: unknown, env: Environment): void {
   if (env.PORT) section('server').port = env.PORT;
 }
 
-function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    const path = formatPath(issue.path);
+function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+  return issues.flatMap((issue) => {
+    const fullPath = [...prefix, ...issue.path];
+    const path = formatPath(fullPath);
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key`).join('; ');
+      return [issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key`).join('; ')];
     }
-    return `${path || '(root)'}: ${issue.message}`;
+    if (issue.code === 'invalid_union') {
+      // `false` or an object (breaker): name what is wrong inside the object, not "Invalid input".
+      const inside = issue.errors.filter((branch) => !branch.every((inner) => inner.path.length === 0 && (inner.code === 'invalid_type' || inner.code === 'invalid_value')));
+      if (inside.length === 1) return formatIssues(inside[0]!, fullPath);
+    }
+    return [`${path || '(root)'}: ${issue.message}`];
   });
 }
 
@@ -139,7 +123,7 @@ function formatPath(path: readonly PropertyKey[]): string {
   }, '');
 }
 
-function crossCheck(config: Parsed): string[] {
+function crossCheck(config: ParsedConfig): string[] {
   const problems: string[] = [];
   const seenTargets = new Set<string>();
   config.targets.forEach((target, index) => {
@@ -171,37 +155,6 @@ function crossCheck(config: Parsed): string[] {
     });
   });
   return problems;
-}
-
-function resolve(config: Parsed, redis: RedisSettings, source: string): RelayConfig {
-  const { defaults } = config;
-  const targets: Target[] = config.targets.map((target) => ({
-    name: target.name,
-    url: target.url,
-    events: target.events,
-    ...(target.appIds ? { appIds: target.appIds } : {}),
-    headers: target.headers,
-    signingSecrets: target.signingSecret,
-    timeout: target.timeout ?? defaults.timeout,
-    concurrency: target.concurrency ?? defaults.concurrency,
-    ...((target.rateLimit ?? defaults.rateLimit) ? { rateLimit: target.rateLimit ?? defaults.rateLimit } : {}),
-    retry: {
-      schedule: target.retry?.schedule ?? defaults.retry.schedule,
-      jitter: target.retry?.jitter ?? defaults.retry.jitter,
-    },
-  }));
-  return {
-    mode: config.mode,
-    server: config.server,
-    admin: config.admin,
-    redis,
-    zego: config.zego,
-    intake: config.intake,
-    delivery: config.delivery,
-    retention: config.retention,
-    targets,
-    source,
-  };
 }
 
 function deepFreeze<T>(value: T): T {

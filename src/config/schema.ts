@@ -1,6 +1,8 @@
 /**
- * The configuration schema: every key an operator may write, its default and its checks.
- * `loadConfig` (load.ts) validates once at start-up; the rest of the code only sees `RelayConfig`.
+ * The configuration schema: every key an operator may write, its default and its checks, and the
+ * one place where `defaults` are merged into each target. It is the single source of the config's
+ * shape: `RelayConfig` and `Target` (load.ts) are derived from its output type. `loadConfig`
+ * validates once at start-up; the rest of the code only sees `RelayConfig`.
  */
 import { z } from 'zod';
 import { integer } from './primitives.js';
@@ -93,6 +95,36 @@ const rateLimitSchema = z.strictObject({
 
 const DEFAULT_SCHEDULE = ['5s', '5m', '30m', '2h', '5h', '10h', '14h', '20h', '24h'];
 
+const BREAKER_SHAPE = 'must be false or { openAfter, minFailures, probeInterval }';
+
+/** A probe interval: a few ms at least, so an open breaker never spins. */
+const probeInterval = duration.pipe(z.number().min(10, 'must be at least 10ms'));
+
+/**
+ * The circuit breaker of a target: a target whose every attempt fails is paused (its deliveries
+ * wait without spending attempts) and probed until it answers 2xx again.
+ */
+const breakerSchema = z.strictObject({
+  /** Every attempt failed for this long (and at least `minFailures` attempts): the breaker opens. @defaultValue 5m */
+  openAfter: duration.default(300_000),
+  /** Failed attempts needed before it may open; 410 and other never-retried answers do not count. @defaultValue 20 */
+  minFailures: integer(1, 1_000_000).default(20),
+  /** While open, one delivery is tried this often; its 2xx closes the breaker. @defaultValue 30s */
+  probeInterval: probeInterval.default(30_000),
+});
+
+/** The breaker's settings when neither `defaults.breaker` nor a target sets a key. */
+export const BREAKER_DEFAULTS = Object.freeze(breakerSchema.parse({}));
+
+/** A target's override: any of the keys (the rest come from `defaults.breaker`), or `false`. */
+const targetBreakerSchema = z.union(
+  [
+    z.literal(false),
+    z.strictObject({ openAfter: duration.optional(), minFailures: integer(1, 1_000_000).optional(), probeInterval: probeInterval.optional() }),
+  ],
+  { error: BREAKER_SHAPE },
+);
+
 const defaultsSchema = z.strictObject({
   /** Per-attempt timeout of a delivery. @defaultValue 15s */
   timeout: duration.default(15_000),
@@ -102,6 +134,8 @@ const defaultsSchema = z.strictObject({
   retry: retrySchema.prefault({ schedule: DEFAULT_SCHEDULE }),
   /** Optional rate limit applied to every target that sets none. */
   rateLimit: rateLimitSchema.optional(),
+  /** The circuit breaker; `false` never pauses a target. @defaultValue openAfter 5m, minFailures 20, probeInterval 30s */
+  breaker: z.union([z.literal(false), breakerSchema], { error: BREAKER_SHAPE }).prefault({}),
 });
 
 const targetSchema = z.strictObject({
@@ -131,9 +165,12 @@ const targetSchema = z.strictObject({
   retry: z
     .strictObject({ schedule: z.array(duration).max(50).optional(), jitter: z.number().min(0).max(1).optional() })
     .optional(),
+  /** Overrides keys of `defaults.breaker`; `false` turns the breaker off for this target. */
+  breaker: targetBreakerSchema.optional(),
 });
 
-export const configSchema = z.strictObject({
+/** The file as an operator writes it. */
+const fileSchema = z.strictObject({
   /** `development` allows the built-in development secret and the demo target. @defaultValue production */
   mode: z.enum(['production', 'development']).default('production'),
   server: z
@@ -161,7 +198,7 @@ export const configSchema = z.strictObject({
         .string()
         .optional()
         .transform((value) => (value ? value : undefined)),
-      /** Bull Board without retry, remove or promote buttons. @defaultValue false */
+      /** Bull Board without retry, remove or promote buttons; the admin API only lists. @defaultValue false */
       readOnly: boolean.default(false),
     })
     .prefault({}),
@@ -226,5 +263,49 @@ export const configSchema = z.strictObject({
   targets: z.array(targetSchema).default([]),
 });
 
-export type ConfigInput = z.input<typeof configSchema>;
+type FileConfig = z.output<typeof fileSchema>;
+type TargetInFile = FileConfig['targets'][number];
+
+/**
+ * A target's breaker: off when the target says false; else its keys over `defaults.breaker`'s (a
+ * target may turn on with `breaker: {}` what `defaults.breaker: false` turned off).
+ */
+function resolveBreaker(defaults: FileConfig['defaults']['breaker'], own: TargetInFile['breaker']) {
+  if (own === false) return false as const;
+  if (own === undefined) return defaults === false ? (false as const) : { ...defaults };
+  const base = defaults === false ? BREAKER_DEFAULTS : defaults;
+  return {
+    openAfter: own.openAfter ?? base.openAfter,
+    minFailures: own.minFailures ?? base.minFailures,
+    probeInterval: own.probeInterval ?? base.probeInterval,
+  };
+}
+
+/** A target with every default applied: what the relay runs with. */
+function resolveTarget(target: TargetInFile, defaults: FileConfig['defaults']) {
+  const rateLimit = target.rateLimit ?? defaults.rateLimit;
+  return {
+    name: target.name,
+    url: target.url,
+    events: target.events,
+    ...(target.appIds ? { appIds: target.appIds } : {}),
+    headers: target.headers,
+    signingSecrets: target.signingSecret,
+    timeout: target.timeout ?? defaults.timeout,
+    concurrency: target.concurrency ?? defaults.concurrency,
+    ...(rateLimit ? { rateLimit } : {}),
+    retry: {
+      schedule: target.retry?.schedule ?? defaults.retry.schedule,
+      jitter: target.retry?.jitter ?? defaults.retry.jitter,
+    },
+    breaker: resolveBreaker(defaults.breaker, target.breaker),
+  };
+}
+
+/** The configuration the relay runs with: the file, validated, with `defaults` merged into each target. */
+export const configSchema = fileSchema.transform(({ defaults, targets, ...rest }) => ({
+  ...rest,
+  targets: targets.map((target) => resolveTarget(target, defaults)),
+}));
+
 export type ParsedConfig = z.output<typeof configSchema>;

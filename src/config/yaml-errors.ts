@@ -5,7 +5,7 @@
  * shows the lines with the values of secret keys (and everything under `headers`) masked.
  */
 import type { YAMLError } from 'yaml';
-import { SECRET_KEY, maskUrlCredentials } from '../redact.js';
+import { SECRET_KEY, maskUrlCredentials } from '../lib/redact.js';
 
 /** Values under these keys are masked; `headers` holds Authorization and tokens under any name. */
 const MASKED_KEY = new RegExp(`${SECRET_KEY.source}|^headers$`, 'i');

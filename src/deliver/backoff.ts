@@ -1,6 +1,7 @@
 /**
  * The retry delay of a delivery: one pure function, table-tested in test/backoff.test.ts.
- * The worker's BullMQ backoff strategy calls it; nothing else decides when a delivery is retried.
+ * The worker calls it to schedule each retry (job.moveToDelayed); nothing else decides when a
+ * delivery is retried.
  */
 
 export interface RetryDelayInput {

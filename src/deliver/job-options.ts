@@ -1,19 +1,18 @@
 /**
- * The BullMQ options of a delivery job, decided when the receiver stores it: the number of
- * attempts comes from the target's schedule, the delays from the worker's backoff strategy
- * (deliver/backoff.ts), retention from `retention`. Dead letters are BullMQ's failed jobs.
+ * The BullMQ options of a delivery job, decided when it is queued: retention from `retention`.
+ * Dead letters are BullMQ's failed jobs. BullMQ itself never retries a delivery (`attempts: 1`):
+ * the worker counts attempts in the job's data and schedules each retry on the target's schedule
+ * (worker.ts, backoff.ts), so the schedule in force is the worker's configuration, not a copy
+ * frozen into every job.
  */
 import type { JobsOptions } from 'bullmq';
 import type { RelayConfig, Target } from '../config/load.js';
 
-/** The name of the custom backoff strategy every delivery worker registers. */
-export const BACKOFF_TYPE = 'zego-relay-schedule';
-
-export function deliveryJobOptions(target: Target, retention: RelayConfig['retention'], callbackId?: string): JobsOptions {
+/** `target` is kept for callers: every target's jobs get the same options today. */
+export function deliveryJobOptions(_target: Target, retention: RelayConfig['retention'], callbackId?: string): JobsOptions {
   return {
     ...(callbackId === undefined ? {} : { jobId: callbackId }),
-    attempts: 1 + target.retry.schedule.length,
-    backoff: { type: BACKOFF_TYPE },
+    attempts: 1,
     removeOnComplete: { age: Math.ceil(retention.completedAge / 1000), count: retention.completedCount },
     removeOnFail: { age: Math.ceil(retention.deadLetterAge / 1000) },
   };

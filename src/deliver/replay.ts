@@ -2,11 +2,11 @@
  * Re-queues dead letters (BullMQ failed jobs) of a target with a fresh set of attempts.
  * `zego-relay replay --target NAME [--since 24h] [--limit N]` calls this.
  */
-import { once } from 'node:events';
 import { Queue, type Job } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
 import { describeRedis } from '../config/redis-topology.js';
+import { readyWithin } from '../store/ready.js';
 import { createProducerConnection } from '../store/redis.js';
 import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../store/queues.js';
 
@@ -42,7 +42,7 @@ const PAGE_SIZE = 500;
  * Throws UnknownTargetError for a name not in the configuration.
  */
 export async function replayDeadLetters(options: ReplayOptions): Promise<number> {
-  const { config, target, sinceMs, limit } = options;
+  const { config, target } = options;
   if (!config.targets.some((candidate) => candidate.name === target)) {
     throw new UnknownTargetError(target, config.targets.map((candidate) => candidate.name));
   }
@@ -54,28 +54,49 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<number>
   queue.on('error', () => {});
   try {
     try {
-      if (connection.status !== 'ready') await once(connection, 'ready', { signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) });
+      await readyWithin(connection, CONNECT_TIMEOUT_MS);
     } catch {
       throw new UnavailableError(`Redis (${describeRedis(config.redis)}) did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
     }
-    const cutoff = sinceMs === undefined ? -Infinity : (options.now ?? Date.now)() - sinceMs;
-    const chosen = await recentDeadLetters(queue, cutoff, limit ?? Infinity);
-    let replayed = 0;
-    for (const job of chosen) {
-      try {
-        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-        replayed += 1;
-        options.onReplayed?.(replayed);
-      } catch (error) {
+    return await requeueDeadLetters(queue, {
+      ...options,
+      checkConnection: (replayed, error) => {
         if (connection.status !== 'ready') throw new UnavailableError(`Redis went away after ${replayed} re-queued`, error);
-        // Removed (retention) or retried by someone else meanwhile: nothing to re-queue.
-      }
-    }
-    return replayed;
+      },
+    });
   } finally {
     await queue.close().catch(() => {});
     connection.disconnect();
   }
+}
+
+export interface RequeueOptions extends Pick<ReplayOptions, 'sinceMs' | 'limit' | 'now' | 'onReplayed'> {
+  /**
+   * Called when a dead letter could not be re-queued: throw to stop (Redis is gone); return to
+   * go on (the job was removed by retention or retried by someone else meanwhile).
+   */
+  readonly checkConnection?: (replayed: number, error: unknown) => void;
+}
+
+/**
+ * Re-queues the dead letters of one target's queue (the `replay` command and the admin API).
+ * BullMQ's counters are reset too, but what gives a dead letter its fresh schedule is the worker
+ * seeing the dead-letter mark in its data (deliver/progress.ts), as for Bull Board's retry button.
+ */
+export async function requeueDeadLetters(queue: Queue<DeliveryJobData>, options: RequeueOptions): Promise<number> {
+  const cutoff = options.sinceMs === undefined ? -Infinity : (options.now ?? Date.now)() - options.sinceMs;
+  const chosen = await recentDeadLetters(queue, cutoff, options.limit ?? Infinity);
+  let replayed = 0;
+  for (const job of chosen) {
+    try {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      replayed += 1;
+      options.onReplayed?.(replayed);
+    } catch (error) {
+      options.checkConnection?.(replayed, error);
+    }
+  }
+  return replayed;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { Worker } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { UNROUTED_QUEUE, queueOptions, type DeliveryJobData } from '../store/queues.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { workerOutageLog } from '../store/redis-outage.js';

@@ -1,32 +1,49 @@
 /**
  * The delivery worker of one target: a BullMQ Worker on the target's own queue and connection,
  * with the target's concurrency and rate limit, so a down, slow or rate-limited target never
- * delays another. Each job is one callback for this target; each run of the processor is one
- * attempt. BullMQ keeps the attempt count and the retry timer in Redis, so both survive crashes.
+ * delays another. Each job is one callback for this target; each run of the processor is at most
+ * one attempt.
+ *
+ * The worker owns the retry schedule, through BullMQ's public API only: it counts attempts in the
+ * job's data (progress.ts), schedules each retry with `job.moveToDelayed` + `DelayedError` (BullMQ's
+ * documented manual delay), and dead-letters with DeadLetterError (an UnrecoverableError). The
+ * count and the retry timer live in Redis, so both survive crashes. The target's circuit breaker
+ * (breaker.ts) holds deliveries without spending attempts while the target only fails.
  */
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RelayConfig, Target } from '../config/load.js';
-import { DeliveryError } from '../errors.js';
-import { deliveries, deliveryDuration } from '../ops/metrics.js';
+import { withTimeout } from '../lib/with-timeout.js';
+import { deliveries, deliveryDuration } from '../shared/metrics.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { workerOutageLog } from '../store/redis-outage.js';
-import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../store/queues.js';
+import { deliveryQueueName, queueOptions } from '../store/queues.js';
 import { createTargetClient, type AttemptResult } from './attempt.js';
 import { retryDelay } from './backoff.js';
-import { BACKOFF_TYPE } from './job-options.js';
+import { TargetBreaker } from './breaker.js';
+import { BreakerStore } from './breaker-store.js';
+import { afterFailedAttempt, asDeadLetter, DeadLetterError, nextAttempt, type TrackedDeliveryData } from './progress.js';
 
 /**
  * A crash while delivering puts the job back (at-least-once). More than this many crashes on the
- * same job and it is dead-lettered instead, so a delivery that kills its worker cannot loop forever.
+ * same job and BullMQ dead-letters it instead, so a delivery that kills its worker cannot loop forever.
  */
 const MAX_STALLED_COUNT = 3;
 
-/** BullMQ's failedReason for a job that stalled more than MAX_STALLED_COUNT times (moveStalledJobsToWait). */
-const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
-
 /** After a forced shutdown has aborted the requests, how long to wait for BullMQ to settle. */
 const FORCED_CLOSE_GRACE_MS = 2_000;
+
+/**
+ * The longest single hold while the breaker is open. Holds are re-checked at least this often, so
+ * once a probe has closed the breaker every worker process resumes within this time.
+ */
+const HOLD_RECHECK_MS = 5_000;
+
+/**
+ * A limiter so high it never limits. BullMQ honours a hold (`Queue.rateLimit`) in every worker
+ * process only when the worker has a limiter; a target without a rate limit of its own gets this one.
+ */
+const UNLIMITED = { max: 1_000_000_000, duration: 1_000 };
 
 export interface DeliveryWorker {
   readonly target: Target;
@@ -46,65 +63,89 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
   const client = createTargetClient(target, config.delivery);
   let forcedShutdown = false;
   const log = logger.child({ target: target.name });
+  const queueName = deliveryQueueName(target.name);
+  // The worker's handle on its own queue: only for holds (rateLimit) and ending them.
+  const queue = new Queue(queueName, queueOptions(config, queueName, connection));
+  queue.on('error', () => {});
+  const breaker = target.breaker
+    ? new TargetBreaker(new BreakerStore(connection, config.redis.prefix, target.name), target.breaker, log)
+    : undefined;
 
-  const processor = async (job: Job<DeliveryJobData>, token?: string) => {
-    await grantFreshAttemptsToRetriedDeadLetter(job);
-    const attempt = job.attemptsMade + 1;
+  /** Puts the job back in the queue (at its end) without spending an attempt. */
+  const putBack = async (job: Job<TrackedDeliveryData>, token: string | undefined): Promise<never> => {
+    await job.moveToDelayed(Date.now(), token);
+    throw new DelayedError();
+  };
+
+  /** Holds the whole queue (every worker process) for `ms`; the job goes back without an attempt. */
+  const hold = async (ms: number): Promise<never> => {
+    await queue.rateLimit(Math.min(ms, HOLD_RECHECK_MS));
+    throw Worker.RateLimitError();
+  };
+
+  const deadLetter = async (job: Job<TrackedDeliveryData>, attempt: number, result: AttemptResult & { error: Error }): Promise<never> => {
+    deliveries.inc({ target: target.name, outcome: 'dead' });
+    const line = attemptLine(job, attempt, result, 'dead');
+    log.error(line, 'delivery failed; dead-lettered');
+    // Marked first, so a retry from Bull Board or `replay` is recognised and starts afresh.
+    await Promise.all([jobLog(job, attempt, result), job.updateData(asDeadLetter(job.data, attempt))]);
+    throw new DeadLetterError(result.error.message);
+  };
+
+  const processor = async (job: Job<TrackedDeliveryData>, token?: string) => {
+    const admission = breaker ? await breaker.admit() : undefined;
+    if (admission?.kind === 'hold') return hold(admission.ms);
+    const attempt = nextAttempt(job.data);
     const result = await client.attempt(job.data, attempt);
     deliveryDuration.observe({ target: target.name }, result.durationMs / 1000);
 
     if (!result.error) {
       deliveries.inc({ target: target.name, outcome: 'delivered' });
       log.info(attemptLine(job, attempt, result, 'delivered'), 'delivered');
+      // A probe that closed the breaker ends the hold at once for every worker process.
+      if (breaker && (await breaker.delivered())) await queue.removeRateLimitKey();
       return { status: result.status, attempt };
     }
+    const failed = { ...result, error: result.error };
     if (forcedShutdown && result.status === undefined) {
       // Our own shutdown cut the request: not the target's fault, so no attempt is used up.
       log.warn(attemptLine(job, attempt, result, 'interrupted'), 'delivery interrupted by shutdown; put back');
-      await job.moveToDelayed(Date.now(), token);
-      throw new DelayedError();
+      return putBack(job, token);
     }
-    const willRetry = result.error.retryable && attempt < (job.opts.attempts ?? 1);
-    const outcome = willRetry ? 'retry' : 'dead';
-    deliveries.inc({ target: target.name, outcome });
-    const line = attemptLine(job, attempt, result, outcome);
-    log[willRetry ? 'warn' : 'error'](line, willRetry ? 'delivery failed; will retry' : 'delivery failed; dead-lettered');
-    // Shown in Bull Board's log tab next to failedReason: every failed attempt, not only the last.
-    await job.log(`attempt ${attempt}: ${result.error.message} (${line.durationMs} ms)`).catch(() => {});
-    if (!result.error.retryable) throw new UnrecoverableError(result.error.message);
-    throw result.error;
+    // A never-retried answer (410) says nothing about the target's health: the breaker ignores it.
+    if (!result.error.retryable) return deadLetter(job, attempt, failed);
+
+    const verdict = breaker ? await breaker.failed(result.error.message) : 'spent';
+    if (breaker && verdict !== 'spent') {
+      deliveries.inc({ target: target.name, outcome: 'retry' });
+      // Debug only: the breaker logs its opening and each change of a failing probe's error once.
+      log.debug(attemptLine(job, attempt, result, 'held'), 'delivery failed while the breaker is open; held, no attempt spent');
+      if (verdict === 'opened') await queue.rateLimit(Math.min(breaker.policy.probeInterval, HOLD_RECHECK_MS));
+      return putBack(job, token);
+    }
+    if (attempt > target.retry.schedule.length) return deadLetter(job, attempt, failed);
+
+    deliveries.inc({ target: target.name, outcome: 'retry' });
+    log.warn(attemptLine(job, attempt, result, 'retry'), 'delivery failed; will retry');
+    await Promise.all([jobLog(job, attempt, failed), job.updateData(afterFailedAttempt(job.data, attempt))]);
+    const delay = retryDelay({
+      retryNumber: attempt,
+      schedule: target.retry.schedule,
+      jitter: target.retry.jitter,
+      ...(result.error.retryAfterMs !== undefined ? { retryAfterMs: result.error.retryAfterMs } : {}),
+      random: Math.random,
+    });
+    await job.moveToDelayed(Date.now() + delay, token);
+    throw new DelayedError();
   };
 
-  /**
-   * Bull Board's retry button calls `job.retry('failed')`, which moves a dead letter back to the
-   * queue with its attempts still used up, so BullMQ would dead-letter it again after one try.
-   * BullMQ never runs a job whose attempts are exhausted on its own, so seeing one means a person
-   * asked for it: give it the full schedule again, like `replayDeadLetters` does.
-   */
-  const grantFreshAttemptsToRetriedDeadLetter = async (job: Job<DeliveryJobData>) => {
-    if (job.attemptsMade < (job.opts.attempts ?? 1) || job.id === undefined) return;
-    await connection.hset(worker.toKey(job.id), 'atm', 0);
-    job.attemptsMade = 0;
-  };
-
-  const queueName = deliveryQueueName(target.name);
-  const worker = new Worker<DeliveryJobData>(queueName, processor, {
+  const worker = new Worker<TrackedDeliveryData>(queueName, processor, {
     ...queueOptions(config, queueName, connection),
     concurrency: target.concurrency,
-    ...(target.rateLimit ? { limiter: { max: target.rateLimit.max, duration: target.rateLimit.duration } } : {}),
+    ...(target.rateLimit ? { limiter: { max: target.rateLimit.max, duration: target.rateLimit.duration } } : breaker ? { limiter: UNLIMITED } : {}),
     lockDuration: config.delivery.lockDuration,
     stalledInterval: config.delivery.stalledInterval,
     maxStalledCount: MAX_STALLED_COUNT,
-    settings: {
-      backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
-        retryDelay({
-          retryNumber: attemptsMade,
-          schedule: target.retry.schedule,
-          jitter: target.retry.jitter,
-          ...(error instanceof DeliveryError && error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
-          random: Math.random,
-        }),
-    },
   });
   // Without a listener an 'error' event would crash the process. Redis outages are expected and
   // the connection retries on its own: the role's outage log reports them once, not per retry.
@@ -112,11 +153,13 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     if (!outage.absorbs(error)) log.error({ err: error }, 'delivery worker error');
   });
   worker.on('failed', (job, error) => {
-    // Failures the processor did not see: a job that stalled too often (its worker kept dying).
-    if (job && error.message === STALLED_TOO_OFTEN) {
-      deliveries.inc({ target: target.name, outcome: 'dead' });
-      log.error({ callbackId: job.data.callbackId, error: error.message }, 'delivery dead-lettered after repeated crashes');
-    }
+    // The worker's own dead letters are counted and marked above. Any other failure happened
+    // outside the schedule: BullMQ failed a job that stalled too often (its worker kept dying),
+    // or something unexpected was thrown. Count it, say so, and mark it like a dead letter.
+    if (!job || error instanceof DeadLetterError) return;
+    deliveries.inc({ target: target.name, outcome: 'dead' });
+    log.error({ callbackId: job.data.callbackId, error: error.message }, 'delivery dead-lettered outside the retry schedule (crashed workers or an unexpected error)');
+    job.updateData(asDeadLetter(job.data)).catch((markError: unknown) => log.warn({ err: markError, callbackId: job.data.callbackId }, 'could not mark the dead letter'));
   });
 
   let closing: Promise<void> | undefined;
@@ -126,12 +169,13 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     close(timeoutMs) {
       closing ??= (async () => {
         const graceful = worker.close();
-        if (!(await settlesWithin(graceful, timeoutMs))) {
+        if (!(await settledWithin(graceful, timeoutMs))) {
           log.warn({ timeoutMs }, 'deliveries still in flight at the shutdown deadline; aborting them');
           forcedShutdown = true;
           client.abortInFlight();
-          await settlesWithin(graceful, FORCED_CLOSE_GRACE_MS);
+          await settledWithin(graceful, FORCED_CLOSE_GRACE_MS);
         }
+        await queue.close().catch(() => {});
         client.close();
         connection.disconnect();
       })();
@@ -140,8 +184,13 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
   };
 }
 
+/** Shown in Bull Board's log tab next to failedReason: every spent attempt, not only the last. */
+async function jobLog(job: Job<TrackedDeliveryData>, attempt: number, result: AttemptResult & { error: Error }): Promise<void> {
+  await job.log(`attempt ${attempt}: ${result.error.message} (${result.durationMs} ms)`).catch(() => {});
+}
+
 /** The one log line of an attempt: never the body, a header or a secret. */
-function attemptLine(job: Job<DeliveryJobData>, attempt: number, result: AttemptResult, outcome: string) {
+function attemptLine(job: Job<TrackedDeliveryData>, attempt: number, result: AttemptResult, outcome: string) {
   return {
     callbackId: job.data.callbackId,
     event: job.data.event,
@@ -153,14 +202,7 @@ function attemptLine(job: Job<DeliveryJobData>, attempt: number, result: Attempt
   };
 }
 
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true, () => true), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** True once `work` has settled (either way) within `ms`, false when the deadline came first. */
+function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return withTimeout(work.then(() => true, () => true), ms, () => new Error('deadline')).catch(() => false);
 }

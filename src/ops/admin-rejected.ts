@@ -2,15 +2,14 @@
  * `GET /admin/api/rejected?limit=N` on the admin listener: the latest requests the receiver
  * refused (4xx), newest first, as a JSON array of samples (time, status, code, message, content
  * type, size, the first 2 KB of the body with `signature` masked). It is how an operator finds out
- * what ZEGO really sends when callbacks are refused. admin.ts mounts it behind basic auth, and
- * only when `admin.password` is set.
+ * what ZEGO really sends when callbacks are refused. The admin API (admin-api.ts) routes it,
+ * behind basic auth, and only when the admin listener has credentials.
  */
 import type { Middleware } from 'koa';
 import type { RedisConnection } from '../store/redis.js';
 import { HttpError, UnavailableError } from '../errors.js';
 import { listRejected, REJECTED_MAX_SAMPLES } from '../store/rejected-log.js';
 
-export const REJECTED_API_PATH = '/admin/api/rejected';
 /** Samples listed without `?limit`. */
 export const DEFAULT_REJECTED_LIMIT = 100;
 

@@ -12,20 +12,24 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { intakePendingCount } from '../store/intake-stats.js';
-import { openQueues } from '../store/queues.js';
-import { closeServer } from './close-server.js';
-import { closeConnection, createProducerConnection } from '../store/redis.js';
-import { errorMiddleware } from '../receive/error-middleware.js';
-import { REJECTED_API_PATH, rejectedListHandler } from './admin-rejected.js';
+import { BreakerStore } from '../deliver/breaker-store.js';
+import { closeQueues, openQueues } from '../store/queues.js';
+import { ADMIN_API_PATH, adminApi } from './admin-api.js';
+import { closeServer } from '../lib/close-server.js';
+import { createProducerConnection } from '../store/redis.js';
+import { rejectedListHandler } from './admin-rejected.js';
 import { configuredAdminCredentials, type AdminCredentials } from './admin-credentials.js';
 import { basicAuth } from './basic-auth.js';
 import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
 import { refuseCrossSite } from './cross-site.js';
 import { DEMO_SINK_PATH, demoSinkHandler } from './demo-sink.js';
-import { healthRoutes } from './health.js';
-import type { Logger } from './logger.js';
-import { registry } from './metrics.js';
+import { healthRoutes } from '../receive/health.js';
+import type { Logger } from '../lib/logger.js';
+import { registry } from '../shared/metrics.js';
 import { QueueMetricsCollector } from './queue-metrics.js';
+import type { WatchedTarget } from './target-status.js';
+
+const isUnder = (path: string, base: string): boolean => path === base || path.startsWith(`${base}/`);
 
 export interface AdminHandle {
   readonly server: Server;
@@ -60,7 +64,10 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   // ioredis reports every failed reconnect as an 'error' event; /readyz and redis_up say it better.
   connection.on('error', (error: Error) => logger.debug({ err: error.message }, 'admin Redis connection error'));
   const queues = openQueues(config, connection);
-  const collector = new QueueMetricsCollector(queues, () => intakePendingCount(connection, config));
+  const targets = new Map<string, WatchedTarget>(
+    config.targets.map((target) => [target.name, { target, queue: queues.get(target.name)!, breaker: new BreakerStore(connection, config.redis.prefix, target.name) }]),
+  );
+  const collector = new QueueMetricsCollector(queues, () => intakePendingCount(connection, config), [...targets.values()]);
 
   const app = new Koa();
   app.on('error', (error: Error) => logger.warn({ err: error.message }, 'admin request failed'));
@@ -80,12 +87,18 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   const credentials = 'credentials' in options ? options.credentials : configuredAdminCredentials(config);
   if (credentials) {
     const auth = basicAuth({ username: credentials.username, password: credentials.password });
-    const board = bullBoardMiddleware(queues, { readOnly: config.admin.readOnly, basePath: BULL_BOARD_PATH });
-    app.use(async (ctx, next) => {
-      if (ctx.path !== BULL_BOARD_PATH && !ctx.path.startsWith(`${BULL_BOARD_PATH}/`)) return next();
-      return auth(ctx, () => board(ctx, next));
+    const board = bullBoardMiddleware(queues, {
+      readOnly: config.admin.readOnly,
+      basePath: BULL_BOARD_PATH,
+      attemptsByTarget: new Map(config.targets.map((target) => [target.name, 1 + target.retry.schedule.length])),
     });
-    router.get(REJECTED_API_PATH, auth, errorMiddleware(logger), rejectedListHandler(connection, config.redis.prefix));
+    const api = adminApi({ targets, readOnly: config.admin.readOnly, logger, rejected: rejectedListHandler(connection, config.redis.prefix) });
+    app.use(async (ctx, next) => {
+      // The cross-site guard (first middleware of the app) has already refused other sites.
+      if (isUnder(ctx.path, ADMIN_API_PATH)) return auth(ctx, () => api(ctx, next));
+      if (isUnder(ctx.path, BULL_BOARD_PATH)) return auth(ctx, () => board(ctx, next));
+      return next();
+    });
   }
   app.use(router.routes()).use(router.allowedMethods());
 
@@ -93,8 +106,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   try {
     await once(server, 'listening');
   } catch (error) {
-    await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
-    connection.disconnect();
+    await closeQueues(queues, connection, 'disconnect');
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
@@ -106,8 +118,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
     url: `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`,
     close: async () => {
       await closeServer(server, CLOSE_GRACE_MS);
-      await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
-      await closeConnection(connection);
+      await closeQueues(queues, connection, 'quit');
     },
   };
 }

@@ -9,8 +9,10 @@ import { topLevelMembers } from '../receive/raw-json.js';
 /** The parts of a BullMQ job (as `job.toJSON()` gives it to Bull Board's name formatter) used here. */
 export interface JobView {
   readonly name?: unknown;
-  readonly attemptsMade?: unknown;
-  readonly opts?: { readonly attempts?: unknown } | null;
+  /** The delivery's data: the worker keeps its attempt count there (deliver/progress.ts). */
+  readonly data?: unknown;
+  readonly finishedOn?: unknown;
+  readonly failedReason?: unknown;
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -57,14 +59,19 @@ export function displayJobData(data: unknown, target: string | undefined): unkno
 }
 
 /**
- * The job's name (its event), the target and the attempts made of those allowed:
- * `mix_stop → billing · attempts 1/10`. An unrouted callback is never attempted: its event only.
+ * The job's name (its event), the target and the attempts made of the `allowed` (1 + the target's
+ * schedule): `mix_stop → billing · attempts 1/10`. An unrouted callback is never attempted: its
+ * event only. The worker records failed attempts in the data and writes nothing on success, so a
+ * delivered job counts one more than it records.
  */
-export function displayJobName(job: JobView | null | undefined, target: string | undefined): string {
+export function displayJobName(job: JobView | null | undefined, target: string | undefined, allowed = 1): string {
   const event = typeof job?.name === 'string' ? job.name : '';
   if (target === undefined) return event;
-  const made = typeof job?.attemptsMade === 'number' ? job.attemptsMade : 0;
-  // BullMQ makes one attempt when `attempts` is unset or below 1.
-  const allowed = typeof job?.opts?.attempts === 'number' ? Math.max(1, job.opts.attempts) : 1;
-  return `${event} → ${target} · attempts ${made}/${allowed}`;
+  const data = isRecord(job?.data) ? job.data : {};
+  const finished = typeof job?.finishedOn === 'number';
+  const delivered = finished && !job?.failedReason;
+  // A dead letter put back (Bull Board's retry, replay) starts its schedule afresh.
+  const restarted = data.deadLettered === true && !finished;
+  const recorded = typeof data.attempts === 'number' && !restarted ? data.attempts : 0;
+  return `${event} → ${target} · attempts ${recorded + (delivered ? 1 : 0)}/${allowed}`;
 }

@@ -9,7 +9,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { KoaAdapter } from '@bull-board/koa';
 import type { Queue } from 'bullmq';
 import type { Middleware } from 'koa';
-import { UNROUTED_QUEUE } from '../store/names.js';
+import { UNROUTED_QUEUE } from '../shared/names.js';
 import { displayJobData, displayJobName, type JobView } from './bull-board-format.js';
 
 /** Where Bull Board is served on the admin listener. */
@@ -20,13 +20,15 @@ export interface BullBoardOptions {
   readonly readOnly: boolean;
   /** Mount path. @defaultValue /admin/queues */
   readonly basePath?: string;
+  /** Attempts each target allows (1 + its retry schedule), for the job names. */
+  readonly attemptsByTarget?: ReadonlyMap<string, number>;
 }
 
 /** One queue in Bull Board, its jobs shown for people (the stored jobs are not changed). */
-function adapter(queue: Queue, target: string | undefined, readOnly: boolean): BullMQAdapter {
+function adapter(queue: Queue, target: string | undefined, readOnly: boolean, allowed: number | undefined): BullMQAdapter {
   const board = new BullMQAdapter(queue, { readOnlyMode: readOnly, allowRetries: !readOnly });
   board.setFormatter('data', (data: unknown) => displayJobData(data, target));
-  board.setFormatter('name', (job: JobView) => displayJobName(job, target));
+  board.setFormatter('name', (job: JobView) => displayJobName(job, target, allowed));
   return board;
 }
 
@@ -47,7 +49,7 @@ export function bullBoardMiddleware(queues: ReadonlyMap<string, Queue>, options:
   const serverAdapter = new KoaAdapter();
   serverAdapter.setBasePath(basePath);
   createBullBoard({
-    queues: [...queues].map(([name, queue]) => adapter(queue, name === UNROUTED_QUEUE ? undefined : name, options.readOnly)),
+    queues: [...queues].map(([name, queue]) => adapter(queue, name === UNROUTED_QUEUE ? undefined : name, options.readOnly, options.attemptsByTarget?.get(name))),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'zego-relay', hideDocsLink: true } },
   });

@@ -5,7 +5,7 @@
  * secret-bearing (the target's own `headers`, e.g. Authorization, are not logged).
  */
 import type { Context } from 'koa';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
 
 /** Where the demo target POSTs. */
 export const DEMO_SINK_PATH = '/demo/sink';

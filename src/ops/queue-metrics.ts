@@ -1,12 +1,13 @@
 /**
- * Refreshes the queue gauges of src/ops/metrics.ts from BullMQ's job counts, once per scrape.
+ * Refreshes the queue gauges of src/shared/metrics.ts from BullMQ's job counts, once per scrape.
  * A Redis outage must not hang a scrape: the whole refresh is bounded, and when Redis does not
  * answer in time `redis_up` drops to 0 and the queue series are removed (absent = unknown) rather
  * than left showing numbers that may no longer be true.
  */
 import type { Queue } from 'bullmq';
-import { deadLetters, intakePending, queueJobs, redisUp } from './metrics.js';
-import { withTimeout } from './with-timeout.js';
+import { deadLetters, intakePending, oldestWaiting, queueJobs, redisUp, targetOpen } from '../shared/metrics.js';
+import { oldestWaitingSeconds, targetState, type WatchedTarget } from './target-status.js';
+import { withTimeout } from '../lib/with-timeout.js';
 
 /** How long a scrape waits for Redis before reporting it down. */
 export const QUEUE_METRICS_TIMEOUT_MS = 1_000;
@@ -29,15 +30,22 @@ export class ScrapeTimeoutError extends Error {
 export class QueueMetricsCollector {
   private inFlight: Promise<void> | undefined;
 
-  /** `queues` maps the `target` label value to its queue (the unrouted queue under `unrouted`). */
+  /**
+   * `queues` maps the `target` label value to its queue (the unrouted queue under `unrouted`);
+   * `targets` are the delivery targets whose state and oldest waiting delivery are exported.
+   */
   constructor(
     private readonly queues: ReadonlyMap<string, Queue>,
     /** Reads `zego_relay_intake_pending` (the intake logs' length). */
     private readonly intakeLength: () => Promise<number>,
+    private readonly targets: readonly WatchedTarget[] = [],
     private readonly timeoutMs = QUEUE_METRICS_TIMEOUT_MS,
   ) {}
 
-  /** Sets `queue_jobs`, `dead_letters`, `intake_pending` and `redis_up`; never rejects, never takes much longer than the timeout. */
+  /**
+   * Sets `queue_jobs`, `dead_letters`, `target_open`, `oldest_waiting_seconds`, `intake_pending`
+   * and `redis_up`; never rejects, never takes much longer than the timeout.
+   */
   refresh(): Promise<void> {
     this.inFlight ??= this.collect().finally(() => {
       this.inFlight = undefined;
@@ -47,9 +55,11 @@ export class QueueMetricsCollector {
 
   private async collect(): Promise<void> {
     try {
-      const [counts, pending] = await withTimeout(
+      const now = Date.now();
+      const [counts, targets, pending] = await withTimeout(
         Promise.all([
           Promise.all([...this.queues].map(async ([label, queue]) => [label, await queue.getJobCounts(...QUEUE_STATES)] as const)),
+          Promise.all(this.targets.map(async (watched) => [watched.target.name, await targetState(watched), await oldestWaitingSeconds(watched.queue, now)] as const)),
           this.intakeLength(),
         ]),
         this.timeoutMs,
@@ -60,11 +70,13 @@ export class QueueMetricsCollector {
         for (const state of QUEUE_STATES) queueJobs.set({ target: label, state }, byState[state] ?? 0);
         deadLetters.set({ target: label }, byState.failed ?? 0);
       }
+      for (const [name, state, oldest] of targets) {
+        targetOpen.set({ target: name }, state === 'delivering' ? 0 : 1);
+        oldestWaiting.set({ target: name }, oldest);
+      }
       redisUp.set(1);
     } catch {
-      queueJobs.reset();
-      deadLetters.reset();
-      intakePending.reset();
+      for (const gauge of [queueJobs, deadLetters, targetOpen, oldestWaiting, intakePending]) gauge.reset();
       redisUp.set(0);
     }
   }

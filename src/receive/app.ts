@@ -1,14 +1,14 @@
 /**
- * The public listener's Koa app: the callback path, /healthz and /readyz, and CONTRACT.md's
- * 404/405 answers for everything else. Tests drive it through `app.callback()`.
+ * The public listener's Koa app: the callback path, /healthz and /readyz, and the 404/405
+ * answers for everything else (README.md#the-receiver). Tests drive it through `app.callback()`.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { RedisConnection } from '../store/redis.js';
 import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
-import { healthRoutes } from '../ops/health.js';
-import type { Logger } from '../ops/logger.js';
+import { healthRoutes } from './health.js';
+import type { Logger } from '../lib/logger.js';
 import type { CallbackStore } from '../store/callback-store.js';
 import { callbackHandler } from './callback-handler.js';
 import { closeUnreadBodies } from './close-unread.js';
@@ -38,7 +38,7 @@ export function createReceiverApp(deps: ReceiverDeps): Koa {
 
   const now = deps.now ?? Date.now;
   const rejections = new Rejections(deps.rejectedLog, logger);
-  // Exact paths: CONTRACT's "any other path is 404" includes /ZEGO/CALLBACK and a trailing slash.
+  // Exact paths: "any other path is 404" includes /ZEGO/CALLBACK and a trailing slash.
   const router = new Router({ sensitive: true, strict: true });
   router.post(config.server.callbackPath, callbackHandler({ config, store: deps.store, logger, rejections, now }));
   router.all(config.server.callbackPath, (ctx) => {

@@ -10,8 +10,8 @@ import { performance } from 'node:perf_hooks';
 import type { Middleware } from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
-import type { Logger } from '../ops/logger.js';
-import { callbacksReceived, eventLabel } from '../ops/metrics.js';
+import type { Logger } from '../lib/logger.js';
+import { callbacksReceived, eventLabel } from '../shared/metrics.js';
 import type { CallbackStore } from '../store/callback-store.js';
 import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';
@@ -30,7 +30,7 @@ export interface CallbackHandlerDeps {
   now: () => number;
 }
 
-/** The 200 body of CONTRACT.md. */
+/** The 200 body: `{"ok":true,"id","duplicate"}` (README.md#the-receiver). */
 export interface StoredBody {
   ok: true;
   id: string;

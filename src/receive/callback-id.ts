@@ -7,7 +7,7 @@
  * (no ':', not an integer).
  */
 import { createHash } from 'node:crypto';
-import { COMMON_FIELDS, IDENTITY_FIELDS, PER_SEND_FIELDS } from './events.js';
+import { COMMON_FIELDS, IDENTITY_FIELDS, PER_SEND_FIELDS } from '../shared/events.js';
 import { canonicalJson } from './raw-json.js';
 import type { FieldValue } from './payload.js';
 import type { Callback } from './validate.js';
@@ -22,7 +22,7 @@ const ENCODING_VERSION = 'zego-relay/callback-id/1';
 const COMMON_SPELLINGS: ReadonlySet<string> = new Set([...COMMON_FIELDS.appId, ...COMMON_FIELDS.event]);
 
 /**
- * The id of a validated callback: ZEGO.md's identity fields (plus appid) for a known event that has
+ * The id of a validated callback: ZEGO's identity fields (shared/events.ts, plus appid) for a known event that has
  * them all; otherwise every top-level field but timestamp, nonce and signature, sorted by key.
  */
 export function callbackId(callback: Callback): string {

@@ -3,7 +3,7 @@
  *
  * Node keeps a keep-alive connection by reading and discarding the rest of an unread body, and
  * the request timeout no longer applies once the answer is sent: a chunked body that never ends
- * was read for as long as the sender kept sending (about 100 MB in 8 s, per connection). With
+ * is read for as long as the sender keeps sending (about 100 MB in 8 s, per connection). With
  * `Connection: close` Node ends the socket as soon as the answer is flushed; the destroy after a
  * short grace covers a client that never reads its answer.
  */

@@ -1,13 +1,13 @@
 /**
- * The one place that writes error responses (CONTRACT.md's error body). An HttpError answers with
+ * The one place that writes error responses (the error body of README.md#the-receiver). An HttpError answers with
  * its status and code; its message is shown only when `expose` says so. Anything else is a bug:
  * 500 with a generic message, and the real error goes to the log, never to the client.
  */
 import type { Middleware } from 'koa';
 import { HttpError } from '../errors.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 
-/** The error body of CONTRACT.md. */
+/** The error body: `{"ok":false,"error":{"code","message"}}` (README.md#the-receiver). */
 export interface ErrorBody {
   ok: false;
   error: { code: string; message: string };

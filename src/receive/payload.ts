@@ -8,7 +8,7 @@
  */
 import { HttpError } from '../errors.js';
 import { topLevelMembers } from './raw-json.js';
-import { SCALAR_FIELDS } from './events.js';
+import { SCALAR_FIELDS } from '../shared/events.js';
 import { urlDecode } from './url-encoding.js';
 
 export interface FieldValue {

@@ -4,7 +4,7 @@
  * starts); those after it are counted and summarised, with the count and the top reason, when
  * the minute is over. A flood of bad requests costs one log line a minute instead of one each.
  */
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 
 export interface RejectionDigestOptions {
   logger: Logger;

@@ -3,8 +3,8 @@
  * (`zego_relay_callbacks_rejected_total`), summarised in the log at most once a minute, and
  * sampled to the rejected log. Never throws and never waits: it cannot change or delay an answer.
  */
-import type { Logger } from '../ops/logger.js';
-import { callbacksRejected } from '../ops/metrics.js';
+import type { Logger } from '../lib/logger.js';
+import { callbacksRejected } from '../shared/metrics.js';
 import type { RejectedSample } from '../store/rejected-log.js';
 import { RejectionDigest } from './rejection-digest.js';
 import { rejectionSample, type RejectedRequest } from './rejection-sample.js';

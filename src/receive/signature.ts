@@ -1,5 +1,5 @@
 /**
- * ZEGO's callback signature (ZEGO.md, article 19700): lowercase hex SHA-1 of
+ * ZEGO's callback signature (ZEGO's server callback documentation): lowercase hex SHA-1 of
  * [secret, timestamp, nonce] sorted as strings and joined with no separator.
  * timestamp and nonce are hashed as the exact text that was sent.
  */

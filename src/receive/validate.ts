@@ -4,7 +4,7 @@
  * so nothing that fails here costs a round trip.
  */
 import { HttpError } from '../errors.js';
-import { COMMON_FIELDS, MAX_BYTES_255, REQUIRED_FIELDS, SCALAR_FIELDS, isKnownEvent, type CommonField } from './events.js';
+import { COMMON_FIELDS, MAX_BYTES_255, REQUIRED_FIELDS, SCALAR_FIELDS, isKnownEvent, type CommonField } from '../shared/events.js';
 import { quoteName, type DecodedBody, type FieldValue } from './payload.js';
 
 /** A decoded callback whose common fields are present and well formed. */
@@ -18,7 +18,7 @@ export interface Callback {
   /** Every top-level field, by its key as sent. */
   fields: Map<string, FieldValue>;
   forwardBody: string;
-  /** False when the event is not in ZEGO.md (identified by a hash of its body). */
+  /** False when ZEGO does not document the event (identified by a hash of its body). */
   known: boolean;
 }
 

@@ -3,7 +3,7 @@
  * data. Pure, so the shapes are tested without Redis.
  */
 import { INTAKE_FIELDS } from '../store/intake-script.js';
-import type { DeliveryJobData } from '../store/names.js';
+import type { DeliveryJobData } from '../shared/names.js';
 
 /** One stream entry: its id and its flat [field, value, ...] list (null once deleted). */
 export type RawEntry = [id: string, fields: string[] | null];

@@ -13,10 +13,10 @@ import { randomUUID } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.js';
-import type { Logger } from '../ops/logger.js';
-import { callbacksUnrouted, eventLabel, routerBatchDuration, routerBatchSize } from '../ops/metrics.js';
-import { ROUTER_GROUP, UNROUTED_QUEUE, intakeKeys, type DeliveryJobData } from '../store/names.js';
-import { openQueues } from '../store/queues.js';
+import type { Logger } from '../lib/logger.js';
+import { callbacksUnrouted, eventLabel, routerBatchDuration, routerBatchSize } from '../shared/metrics.js';
+import { ROUTER_GROUP, UNROUTED_QUEUE, intakeKeys, type DeliveryJobData } from '../shared/names.js';
+import { closeQueues, openQueues } from '../store/queues.js';
 import { createWorkerConnection, type RedisConnection } from '../store/redis.js';
 import { workerOutageLog, type RedisOutageLog } from '../store/redis-outage.js';
 import { entriesOfClaim, entriesOfRead, type IntakeEntry } from './intake-entry.js';
@@ -63,8 +63,7 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
     ready: () => Promise.all(shards.map((loop) => loop.ready)).then(() => undefined),
     async close() {
       await Promise.all(shards.map((loop) => loop.stop()));
-      await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
-      queueConnection.disconnect();
+      await closeQueues(queues, queueConnection, 'disconnect');
     },
   };
 }

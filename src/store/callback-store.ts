@@ -10,11 +10,11 @@
  */
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
-import type { Logger } from '../ops/logger.js';
-import { withTimeout } from '../ops/with-timeout.js';
+import type { Logger } from '../lib/logger.js';
+import { withTimeout } from '../lib/with-timeout.js';
 import { IntakeCaller } from './intake-call.js';
 import { APPEND, BIND_NONCE, INTAKE } from './intake-script.js';
-import { intakeKeys, nonceKey, shardOf } from './names.js';
+import { intakeKeys, nonceKey, shardOf } from '../shared/names.js';
 import { readyWithin } from './ready.js';
 import { PRODUCER_COMMAND_TIMEOUT_MS, createProducerConnection, type RedisConnection } from './redis.js';
 import { outageLog } from './redis-outage.js';

@@ -1,6 +1,6 @@
 /** What the intake log holds now, for metrics, /readyz and check-config. */
 import type { RelayConfig } from '../config/load.js';
-import { intakeKeys } from './names.js';
+import { intakeKeys } from '../shared/names.js';
 import { readyWithin } from './ready.js';
 import type { RedisConnection } from './redis.js';
 

@@ -4,10 +4,10 @@
  */
 import { Queue, type QueueOptions } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
-import { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from './names.js';
+import { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from '../shared/names.js';
 import type { RedisConnection } from './redis.js';
 
-export { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from './names.js';
+export { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from '../shared/names.js';
 
 /** The options of one queue, for a Queue or a Worker: its own prefix (hash tag) and the connection. */
 export function queueOptions(config: RelayConfig, queueName: string, connection: RedisConnection): QueueOptions {
@@ -29,4 +29,15 @@ export function openQueues(config: RelayConfig, connection: RedisConnection): Ma
   // Without a listener BullMQ prints each one as a stack trace on stderr, outside the JSON logs.
   for (const queue of queues.values()) queue.on('error', () => {});
   return queues;
+}
+
+/**
+ * Closes `queues`, then the connection they share: the queues first, so none is left holding a
+ * command on a connection that is gone. `quit` lets replies in flight arrive (a cut if Redis does
+ * not answer); `disconnect` cuts at once. Never throws.
+ */
+export async function closeQueues(queues: ReadonlyMap<string, Queue>, connection: RedisConnection, how: 'quit' | 'disconnect'): Promise<void> {
+  await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
+  if (how === 'quit') await connection.quit().catch(() => connection.disconnect());
+  else connection.disconnect();
 }

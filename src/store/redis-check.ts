@@ -4,7 +4,7 @@
  * callback acknowledged since the last snapshot. Both break "200 means stored", so say it loudly.
  */
 import type { RedisConnection } from './redis.js';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 
 export interface RedisSettingsReport {
   /** `maxmemory-policy`, or undefined when CONFIG GET was refused (managed Redis often does). */

@@ -5,7 +5,7 @@
  * an outage logged about two lines a second per target.
  */
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../ops/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { isCluster } from './connection-kind.js';
 
 /** What the factory (redis.ts) builds; named here too so that the two files do not import each other. */

@@ -6,7 +6,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisSettings } from '../config/redis-topology.js';
-import { withTimeout } from '../ops/with-timeout.js';
+import { withTimeout } from '../lib/with-timeout.js';
 import { describeRedisError } from './redis-outage.js';
 import { createProducerConnection, createSentinelConnection, type RedisConnection } from './redis.js';
 

@@ -14,8 +14,8 @@
  * trimmed anyway); a batch that cannot be written is dropped and counted, and a failing Redis is
  * logged once (and once more when it works again), not once per request.
  */
-import type { Logger } from '../ops/logger.js';
-import { rejectedSamplesDropped } from '../ops/metrics.js';
+import type { Logger } from '../lib/logger.js';
+import { rejectedSamplesDropped } from '../shared/metrics.js';
 
 /** At most this many samples are kept. */
 export const REJECTED_MAX_SAMPLES = 1_000;
@@ -43,7 +43,7 @@ export interface RejectedSample {
   readonly truncated: boolean;
 }
 
-import { rejectedKey } from './names.js';
+import { rejectedKey } from '../shared/names.js';
 import type { RedisConnection } from './redis.js';
 
 export { rejectedKey };

@@ -7,7 +7,7 @@
  * its timeout, and at most one does so at a time (a WAIT per request would pile up behind it).
  */
 import type { Redis } from 'ioredis';
-import { withTimeout } from '../ops/with-timeout.js';
+import { withTimeout } from '../lib/with-timeout.js';
 
 /** A WAIT gets this much longer than its own timeout to answer before it counts as failed. */
 const ANSWER_GRACE_MS = 500;

@@ -4,13 +4,14 @@
  * once, nonces bound before it still refuse a replay, and new callbacks flow through every shard.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/ops/logger.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import { startReceiver } from '../../src/receive/server.js';
-import { startWorkers } from '../../workers/delivery.js';
+import { startWorkers } from '../../src/cli/worker-role.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer, type TargetServer } from '../helpers/targets.js';
 import { callbackKey } from '../helpers/zego-sender.js';
-import { jsonBody, mixStopFields, sign, testConfig, type Fields } from '../helpers/zego.js';
+import { jsonBody, mixStopFields, sign, type Fields } from '../helpers/zego.js';
+import { testConfig } from '../helpers/config.js';
 
 let cluster: RedisClusterHandle;
 let target: TargetServer;

@@ -9,14 +9,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReceiver } from '../../src/receive/server.js';
-import { intakeKeys } from '../../src/store/names.js';
-import { silentLogger } from '../../src/ops/logger.js';
-import { startWorkers } from '../../workers/delivery.js';
+import { intakeKeys } from '../../src/shared/names.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { startWorkers } from '../../src/cli/worker-role.js';
 import { runThroughFailover, type FailoverReport } from '../helpers/failover.js';
 import { capturingLogger } from '../helpers/log-capture.js';
 import { startRedisCluster } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer } from '../helpers/targets.js';
-import { testConfig } from '../helpers/zego.js';
+import { testConfig } from '../helpers/config.js';
 import { Redis } from 'ioredis';
 
 const cleanups: (() => Promise<unknown>)[] = [];

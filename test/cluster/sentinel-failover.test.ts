@@ -6,14 +6,14 @@
  * primary has a replica again, and accepts callbacks afterwards without a restart.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/ops/logger.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import { startReceiver } from '../../src/receive/server.js';
-import { startWorkers } from '../../workers/delivery.js';
+import { startWorkers } from '../../src/cli/worker-role.js';
 import { runThroughFailover } from '../helpers/failover.js';
 import { capturingLogger } from '../helpers/log-capture.js';
 import { startSentinelSetup } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer } from '../helpers/targets.js';
-import { testConfig } from '../helpers/zego.js';
+import { testConfig } from '../helpers/config.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -12,8 +12,7 @@ import { closeConnection, createProducerConnection } from '../../src/store/redis
 import { probeTopology, topologyWarnings } from '../../src/store/redis-topology-probe.js';
 import { runCli } from '../helpers/cli.js';
 import { startRedisCluster, startSentinelSetup, type RedisClusterHandle, type SentinelHandle } from '../../bench/lib/redis-topologies.js';
-import { testConfigObject } from '../helpers/relay-config.js';
-import { testConfig } from '../helpers/zego.js';
+import { testConfig, testConfigObject } from '../helpers/config.js';
 
 let dir: string;
 beforeAll(() => {

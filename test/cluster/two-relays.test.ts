@@ -6,14 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/ops/logger.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../../src/receive/server.js';
-import { shardOf } from '../../src/store/names.js';
-import { startWorkers, type WorkersHandle } from '../../workers/delivery.js';
+import { shardOf } from '../../src/shared/names.js';
+import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer, type TargetServer } from '../helpers/targets.js';
 import { callbackKey } from '../helpers/zego-sender.js';
-import { jsonBody, mixStopFields, sign, testConfig } from '../helpers/zego.js';
+import { jsonBody, mixStopFields, sign } from '../helpers/zego.js';
+import { testConfig } from '../helpers/config.js';
 
 const SHARDS = 6;
 let cluster: RedisClusterHandle;

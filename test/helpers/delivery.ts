@@ -1,49 +1,31 @@
 /**
- * A delivery test bench: a config with the given targets on a private Redis key prefix, queues
- * to add jobs exactly as the receiver does (deliveryJobOptions), and the delivery workers.
+ * A delivery test harness: the test config (config.ts) with targets that retry every 30 ms unless
+ * they say otherwise, queues to add jobs exactly as the router does (deliveryJobOptions), and the
+ * delivery workers in this process.
  */
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { parseConfig, type RelayConfig } from '../../src/config/load.js';
+import { pino } from 'pino';
+import type { RelayConfig } from '../../src/config/load.js';
 import { deliveryJobOptions } from '../../src/deliver/job-options.js';
-import { silentLogger } from '../../src/ops/logger.js';
+import { silentLogger, type Logger } from '../../src/lib/logger.js';
 import { openQueues, type DeliveryJobData } from '../../src/store/queues.js';
+import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
+import { APP_ID, parseTestConfig, testConfigObject, type TestConfigOptions } from './config.js';
+import type { TestRedis } from './redis.js';
+import { startTargetServer, type TargetServer } from './targets.js';
 import { createWorkerConnection, type RedisConnection } from '../../src/store/redis.js';
-import { startWorkers, type WorkersHandle } from '../../workers/delivery.js';
 
-export interface TargetInput {
-  name: string;
-  url: string;
-  events?: string[];
-  timeout?: number | string;
-  concurrency?: number;
-  signingSecret?: string | string[];
-  headers?: Record<string, string>;
-  rateLimit?: { max: number; duration: number | string };
-  retry?: { schedule: (number | string)[]; jitter?: number };
+/** The test config for delivery tests: a target retries every 30 ms, three times, unless it brings its own `retry`. */
+export function deliveryConfigObject(options: TestConfigOptions): Record<string, unknown> {
+  return testConfigObject({ schedule: [30, 30, 30], ...options });
 }
 
-export interface BenchOptions {
-  redisUrl: string;
-  targets: TargetInput[];
-  delivery?: Record<string, unknown>;
-  retention?: Record<string, unknown>;
-}
-
-/** The config as an operator would write it (JSON is YAML), on its own `test-UUID` prefix. */
-export function testConfigInput(options: BenchOptions): Record<string, unknown> {
-  return {
-    redis: { url: options.redisUrl, prefix: `test-${randomUUID()}` },
-    zego: { apps: [{ appId: '111111', callbackSecrets: ['secret'] }] },
-    delivery: { lockDuration: 2_000, stalledInterval: 1_000, shutdownTimeout: 2_000, ...options.delivery },
-    ...(options.retention ? { retention: options.retention } : {}),
-    targets: options.targets.map((target) => ({ events: ['*'], retry: { schedule: [30, 30, 30], jitter: 0 }, ...target })),
-  };
-}
-
-/** A validated config (through parseConfig, like production). */
-export function testConfig(options: BenchOptions): RelayConfig {
-  return parseConfig(JSON.stringify(testConfigInput(options)), { env: {} });
+/** A logger that keeps every line (parsed) for a test to look at. */
+export function recordingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
 }
 
 /** A callback as the receiver would store it. */
@@ -52,29 +34,30 @@ export function callback(overrides: Partial<DeliveryJobData> = {}): DeliveryJobD
   return {
     callbackId,
     event: 'mix_stop',
-    appId: '111111',
-    body: JSON.stringify({ appid: '111111', event: 'mix_stop', seq: callbackId }),
+    appId: APP_ID,
+    body: JSON.stringify({ appid: APP_ID, event: 'mix_stop', seq: callbackId }),
     receivedAt: Date.now(),
     ...overrides,
   };
 }
 
-export interface DeliveryBench {
+export interface DeliveryHarness {
   readonly config: RelayConfig;
   readonly connection: RedisConnection;
   queue(target: string): Queue<DeliveryJobData>;
-  /** Adds a delivery job for `target` the way the receiver does. */
+  /** Adds a delivery job for `target` the way the router does. */
   enqueue(target: string, data?: DeliveryJobData): Promise<DeliveryJobData>;
-  /** Starts the workers (in this process). */
-  startWorkers(): Promise<WorkersHandle>;
+  /** Starts the workers (in this process), logging to `logger` (default: nowhere). */
+  startWorkers(logger?: Logger): Promise<WorkersHandle>;
   /** Polls the job until it reaches `state`. */
   waitForState(target: string, callbackId: string, state: string, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function openDeliveryBench(options: BenchOptions | RelayConfig): Promise<DeliveryBench> {
-  const config = 'targets' in options && 'source' in options ? options : testConfig(options as BenchOptions);
-  const connection = createWorkerConnection(config.redis, 'test-bench');
+/** Opens the harness on `config`, or on deliveryConfigObject(options). */
+export async function deliveryHarness(options: TestConfigOptions | RelayConfig): Promise<DeliveryHarness> {
+  const config = 'source' in options ? options : parseTestConfig(deliveryConfigObject(options));
+  const connection = createWorkerConnection(config.redis, 'test-harness');
   // Tests that kill Redis expect refused connections; ioredis retries on its own.
   connection.on('error', () => {});
   const queues = openQueues(config, connection);
@@ -94,8 +77,8 @@ export async function openDeliveryBench(options: BenchOptions | RelayConfig): Pr
       await queue(targetName).add(data.event, data, deliveryJobOptions(target, config.retention, data.callbackId));
       return data;
     },
-    async startWorkers() {
-      const handle = await startWorkers(config, { logger: silentLogger });
+    async startWorkers(logger = silentLogger) {
+      const handle = await startWorkers(config, { logger });
       started.push(handle);
       return handle;
     },
@@ -114,6 +97,22 @@ export async function openDeliveryBench(options: BenchOptions | RelayConfig): Pr
       for (const opened of queues.values()) await opened.obliterate({ force: true }).catch(() => {});
       await Promise.all([...queues.values()].map((opened) => opened.close()));
       connection.disconnect();
+    },
+  };
+}
+
+/** Target servers and delivery harnesses that close themselves after the current test. */
+export function deliveryFixtures(redis: TestRedis) {
+  return {
+    async target(...args: Parameters<typeof startTargetServer>): Promise<TargetServer> {
+      const server = await startTargetServer(...args);
+      redis.cleanup(() => server.close());
+      return server;
+    },
+    async harness(options: Omit<TestConfigOptions, 'redisUrl'>): Promise<DeliveryHarness> {
+      const opened = await deliveryHarness({ redisUrl: redis.url, ...options });
+      redis.cleanup(() => opened.close());
+      return opened;
     },
   };
 }

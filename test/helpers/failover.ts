@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import type { TargetServer } from './targets.js';
 import { callbackKey, ZegoSender } from './zego-sender.js';
-import { APP_ID, SECRET } from './zego.js';
+import { APP_ID, SECRET } from './config.js';
 
 export interface FailoverReport {
   readonly callbacks: number;

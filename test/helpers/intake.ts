@@ -1,7 +1,7 @@
 /** Reading what the receiver wrote to the intake log, for tests that check what was stored. */
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../../src/config/load.js';
-import { intakeKeys } from '../../src/store/names.js';
+import { intakeKeys } from '../../src/shared/names.js';
 import { parseEntry, type RawEntry } from '../../src/route/intake-entry.js';
 import type { DeliveryJobData } from '../../src/store/queues.js';
 

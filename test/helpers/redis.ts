@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { startRedisServer } from '../../src/ops/redis-process.js';
+import { startRedisServer } from '../../src/dev/redis-process.js';
 
-export { freePort, startRedisServer, type RedisServer } from '../../src/ops/redis-process.js';
+export { freePort, startRedisServer, type RedisServer } from '../../src/dev/redis-process.js';
 
 /** Stops a Redis a test did not start itself (a relay's private one left behind by a failure). */
 export async function shutdownRedis(url: string): Promise<void> {
@@ -16,7 +16,7 @@ export async function shutdownRedis(url: string): Promise<void> {
  * The Redis a test file should use: REDIS_URL when set (never killed), else a private server.
  * Tests that kill or pause Redis must call startRedisServer themselves.
  */
-export async function sharedRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+async function fileRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
   const server = await startRedisServer();
   return { url: server.url, stop: server.stop };
@@ -32,8 +32,8 @@ export interface TestRedis {
 }
 
 /**
- * Per-file Redis for a test file: starts it before the file, runs each test's
- * cleanups after it, stops it after the file. Call at the top level of a test file.
+ * The one Redis fixture: starts the file's Redis before its tests (or before the tests of the
+ * describe block it is called in), runs each test's cleanups after it, stops it after them.
  */
 export function useTestRedis(): TestRedis {
   let url = '';
@@ -41,7 +41,7 @@ export function useTestRedis(): TestRedis {
   let inspector: Redis | undefined;
   const cleanups: (() => Promise<unknown>)[] = [];
   beforeAll(async () => {
-    ({ url, stop } = await sharedRedis());
+    ({ url, stop } = await fileRedis());
     inspector = new Redis(url);
   });
   afterEach(async () => {

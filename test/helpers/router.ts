@@ -8,15 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, expect } from 'vitest';
-import { parseConfig, type RelayConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/ops/logger.js';
+import type { RelayConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import { startRouter } from '../../src/route/router.js';
 import { CallbackStore } from '../../src/store/callback-store.js';
 import { intakePendingCount } from '../../src/store/intake-stats.js';
-import { ROUTER_GROUP, intakeKeys } from '../../src/store/names.js';
+import { ROUTER_GROUP, intakeKeys } from '../../src/shared/names.js';
 import { queueOptions, type DeliveryJobData } from '../../src/store/queues.js';
 import type { TestRedis } from './redis.js';
-import { SECRET } from './zego.js';
+import { APP_ID, parseTestConfig, testConfigObject, type TargetInput } from './config.js';
 
 const ALL_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'] as const;
 
@@ -25,26 +25,25 @@ export function routerHarness(redis: TestRedis) {
   const directory = mkdtempSync(join(tmpdir(), 'zego-relay-router-'));
   afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
-  function configFor(input: { intake?: Record<string, unknown>; targets?: Record<string, unknown>[]; retention?: Record<string, unknown> } = {}): { config: RelayConfig; file: string } {
-    const text = JSON.stringify({
-      server: { host: '127.0.0.1', port: 0 },
-      redis: { url: redis.url, prefix: `router-${randomUUID()}` },
-      zego: { apps: [{ appId: '111111', callbackSecrets: [SECRET] }] },
+  function configFor(input: { intake?: Record<string, unknown>; targets?: TargetInput[]; retention?: Record<string, unknown> } = {}): { config: RelayConfig; file: string } {
+    const object = testConfigObject({
+      redisUrl: redis.url,
+      prefix: `router-${randomUUID()}`,
       ...(input.retention ? { retention: input.retention } : {}),
       intake: { claimAfter: 300, batchSize: 50, ...input.intake },
       // Nothing listens on port 9: every delivery fails and waits an hour, so jobs stay to be counted.
       targets: input.targets ?? [
-        { name: 'billing', url: 'http://127.0.0.1:9/', events: ['mix_*'], retry: { schedule: ['1h'] } },
-        { name: 'audit', url: 'http://127.0.0.1:9/', events: ['*'], appIds: ['111111'], retry: { schedule: ['1h'] } },
+        { name: 'billing', events: ['mix_*'], retry: { schedule: ['1h'] } },
+        { name: 'audit', events: ['*'], appIds: [APP_ID], retry: { schedule: ['1h'] } },
       ],
     });
     const file = join(directory, `${randomUUID()}.yaml`);
-    writeFileSync(file, text);
-    return { config: parseConfig(text, { env: {}, source: file }), file };
+    writeFileSync(file, JSON.stringify(object));
+    return { config: parseTestConfig(object, file), file };
   }
 
   /** Stores `count` callbacks through the receiver's store; returns their ids. */
-  async function storeCallbacks(config: RelayConfig, count: number, event = 'mix_stop', appId = '111111'): Promise<string[]> {
+  async function storeCallbacks(config: RelayConfig, count: number, event = 'mix_stop', appId = APP_ID): Promise<string[]> {
     const store = CallbackStore.open(config, silentLogger);
     try {
       const ids = Array.from({ length: count }, () => `cb_${randomUUID().replace(/-/g, '')}`);

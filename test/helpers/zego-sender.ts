@@ -1,5 +1,5 @@
 /**
- * A ZEGO-like sender for the chaos test. Like ZEGO (ZEGO.md, Transport): a try without a 2xx is
+ * A ZEGO-like sender for the chaos test. Like ZEGO (README.md, first paragraph): a try without a 2xx is
  * retried at most 5 times, 2, 4, 8, 16 and 32 s (times `retryScale`) after the previous one, each
  * retry with a fresh timestamp, nonce and signature; after the 5th failure the callback is given
  * up. On top, some callbacks that were already acknowledged are sent again later, either as a new

@@ -1,13 +1,10 @@
 /**
  * Builds correctly signed ZEGO callbacks the way ZEGO sends them, so each test starts from a valid
- * callback and breaks exactly one thing. Also a config for the receiver under test.
+ * callback and breaks exactly one thing. The app and secret are the test config's (config.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { parseConfig, type RelayConfig } from '../../src/config/load.js';
 import { zegoSignature } from '../../src/receive/signature.js';
-
-export const APP_ID = '111111';
-export const SECRET = 'test-callback-secret';
+import { APP_ID, SECRET } from './config.js';
 
 /** A JSON value written verbatim into the body (e.g. a 64-bit number `{ raw: '6085791336856668982' }`). */
 export interface Raw {
@@ -26,7 +23,7 @@ export interface SignOptions {
   pascalCase?: boolean;
 }
 
-/** ZEGO's mix_stop example (ZEGO.md), with a unique task id. */
+/** ZEGO's documented mix_stop example, with a unique task id. */
 export function mixStopFields(overrides: Fields = {}): Fields {
   return {
     appid: APP_ID,
@@ -66,32 +63,4 @@ export function formBody(fields: Fields): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(fields)) params.append(key, typeof value === 'string' ? value : value.raw);
   return params.toString();
-}
-
-export interface TestConfigOptions {
-  /** One Redis; or give `redis` (url, cluster or sentinel, tls, waitReplicas) instead. */
-  redisUrl?: string;
-  redis?: Record<string, unknown>;
-  /** Default: a fresh `test-<uuid>` prefix. */
-  prefix?: string;
-  targets?: { name: string; events: string[]; appIds?: string[]; url?: string; retry?: Record<string, unknown> }[];
-  zego?: Record<string, unknown>;
-  intake?: Record<string, unknown>;
-  server?: Record<string, unknown>;
-}
-
-/** A validated config for a receiver on 127.0.0.1, port 0, with the test app and secret. */
-export function testConfig(options: TestConfigOptions): RelayConfig {
-  const config = {
-    server: { host: '127.0.0.1', port: 0, ...options.server },
-    redis: { ...(options.redis ?? { url: options.redisUrl }), prefix: options.prefix ?? `test-${randomUUID()}` },
-    zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }], ...options.zego },
-    ...(options.intake ? { intake: options.intake } : {}),
-    targets: (options.targets ?? [{ name: 'billing', events: ['*'] }]).map((target) => ({
-      url: 'http://127.0.0.1:9/unused',
-      ...target,
-    })),
-  };
-  // JSON is YAML: the real loader validates it exactly as it would a file.
-  return parseConfig(JSON.stringify(config), { env: {} });
 }

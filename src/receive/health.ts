@@ -2,13 +2,15 @@
  * `GET /healthz` (the process is up) and `GET /readyz` (Redis answers a PING within a second and
  * the configuration is loaded; else 503), mounted on both the public and the admin listener. The
  * public listener's /readyz says ready or not and nothing else: anyone on the internet can ask.
+ * The admin listener's also names the config file and counts the intake log's pending callbacks.
  */
 import type Router from '@koa/router';
 import type { RedisConnection } from '../store/redis.js';
 import type { RelayConfig } from '../config/load.js';
-import { readyWithin } from '../store/ready.js';
-import { redisUp } from './metrics.js';
-import { withTimeout } from './with-timeout.js';
+import { intakePendingCount } from '../store/intake-stats.js';
+import { pingWithin } from '../store/ready.js';
+import { redisUp } from '../shared/metrics.js';
+import { withTimeout } from '../lib/with-timeout.js';
 
 export interface HealthOptions {
   /** The loaded configuration: holding one means it validated. */
@@ -36,21 +38,14 @@ export function healthRoutes(router: Router, options: HealthOptions): Router {
       ctx.body = redisAnswers ? { ok: true } : { ok: false, error: { code: 'unavailable', message: 'not ready' } };
       return;
     }
-    ctx.body = redisAnswers
-      ? { ok: true, redis: 'up', config: options.config.source }
-      : { ok: false, error: { code: 'unavailable', message: 'Redis does not answer' } };
+    if (!redisAnswers) {
+      ctx.body = { ok: false, error: { code: 'unavailable', message: 'Redis does not answer' } };
+      return;
+    }
+    // The callbacks acknowledged to ZEGO and not yet routed: a number that keeps growing means no
+    // router runs (no worker role), which readiness alone would not show.
+    const intakePending = await withTimeout(intakePendingCount(options.redis, options.config), options.timeoutMs ?? 1_000, () => new Error('timeout')).catch(() => null);
+    ctx.body = { ok: true, redis: 'up', config: options.config.source, intakePending };
   });
   return router;
-}
-
-/**
- * True when Redis answers PING within `timeoutMs`; never throws, never waits longer. A connection
- * still (re)connecting is given that time to become ready: right after start-up it is not down.
- */
-export async function pingWithin(redis: RedisConnection, timeoutMs: number): Promise<boolean> {
-  const ping = async () => {
-    await readyWithin(redis, timeoutMs);
-    return (await redis.ping()) === 'PONG';
-  };
-  return withTimeout(ping(), timeoutMs, () => new Error('PING timed out')).catch(() => false);
 }

@@ -1,16 +1,16 @@
 /**
- * What the relay knows about ZEGO's events (ZEGO.md, "Events and fields"): the common fields in
- * both spellings, each event's identity fields, the fields that must be scalars and the 255-byte
- * limits.
+ * What the relay knows about ZEGO's events, from ZEGO's server callback documentation: the common
+ * fields in both spellings, each event's identity fields, the fields that must be scalars and the
+ * 255-byte limits (README.md#the-receiver says what the receiver does with them).
  */
 
-/** The events ZEGO.md names; `transcode_*` and `censor_*` are families (see isKnownEvent). */
+/** The events ZEGO documents; `transcode_*` and `censor_*` are families (see isKnownEvent). */
 export const KNOWN_EVENTS: ReadonlySet<string> = new Set([
   'mix_start', 'mix_stop', 'stream_create', 'stream_close', 'room_login', 'room_logout', 'room_create', 'room_close',
   'record', 'snapshot', 'compose', 'procedure',
 ]);
 
-/** Event families ZEGO.md names by prefix. */
+/** Event families ZEGO documents by prefix. */
 export const KNOWN_EVENT_FAMILIES = ['transcode_', 'censor_'] as const;
 
 /** The common fields, by the name the relay uses, with the spellings ZEGO sends. */
@@ -32,7 +32,7 @@ export const PER_SEND_FIELDS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The identity fields of each event beyond appid and event (ZEGO.md's table). Events missing here
+ * The identity fields of each event beyond appid and event, as ZEGO documents them. Events missing here
  * are identified by a hash of their whole body.
  */
 export const IDENTITY_FIELDS: Readonly<Record<string, readonly string[]>> = {
@@ -63,7 +63,7 @@ export const SCALAR_FIELDS: ReadonlySet<string> = new Set([
   ...MAX_BYTES_255,
 ]);
 
-/** An event ZEGO.md lists (including the transcode_* and censor_* families). */
+/** An event ZEGO documents (including the transcode_* and censor_* families). */
 export function isKnownEvent(event: string): boolean {
   return KNOWN_EVENTS.has(event) || KNOWN_EVENT_FAMILIES.some((family) => event.startsWith(family));
 }

@@ -16,7 +16,7 @@ import type { RelayConfig } from '../config/load.js';
 import { describeRedis, type RedisSettings } from '../config/redis-topology.js';
 import { closeConnection, createProducerConnection } from '../store/redis.js';
 import type { Environment } from '../config/env-substitution.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
 import { startRedisServer, type RedisServer } from './redis-process.js';
 
 /** Where the private Redis keeps its AOF, relative to the working directory. */

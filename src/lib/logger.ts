@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
-import { maskUrlCredentials } from '../redact.js';
+import { maskUrlCredentials } from './redact.js';
 
 export type { Logger };
 
@@ -81,7 +81,7 @@ function prettyDestination(): DestinationStream {
 }
 
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', format: LogFormat = 'json'): Logger {
-  // Asynchronous writes: a synchronous write per callback was ~7% of the receiver's CPU. pino
+  // Asynchronous writes: a synchronous write per callback costs the receiver CPU it needs. pino
   // flushes what is buffered when the process exits; only a SIGKILL can lose the last lines.
   const destination = format === 'pretty' ? prettyDestination() : pino.destination({ dest: 1, sync: false });
   return pino({
@@ -89,7 +89,7 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', fo
     base: { service: 'zego-relay' },
     serializers: { err: serializeError, error: serializeError },
     // A safety net: no log call passes these. Exact paths only; leading wildcards make pino walk
-    // every logged object, which cost ~2% of the relay's CPU with two lines per callback.
+    // every logged object, a cost paid on every line.
     redact: {
       paths: ['secret', 'signature', 'password', 'headers.authorization'],
       censor: '[redacted]',

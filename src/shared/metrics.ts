@@ -1,10 +1,10 @@
 /**
  * Prometheus metrics, one registry per process, served on the admin listener's /metrics.
- * Names are fixed by CONTRACT.md. Label values are bounded: `event` is a known ZEGO event name, a
+ * Names are fixed: dashboards and alerts use them (docs/OPERATIONS.md lists each). Label values are bounded: `event` is a known ZEGO event name, a
  * family (`transcode_*`) or `other`, so a sender cannot blow up the series count with invented events.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { KNOWN_EVENTS, KNOWN_EVENT_FAMILIES } from '../receive/events.js';
+import { KNOWN_EVENTS, KNOWN_EVENT_FAMILIES } from './events.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'zego_relay_' });
@@ -81,6 +81,22 @@ export const queueJobs = new Gauge({
 export const deadLetters = new Gauge({
   name: 'zego_relay_dead_letters',
   help: 'Dead-lettered deliveries kept per target (BullMQ failed jobs).',
+  labelNames: ['target'] as const,
+  registers: [registry],
+});
+
+/** Set on each scrape: 1 while the target's breaker is open or an operator paused it. */
+export const targetOpen = new Gauge({
+  name: 'zego_relay_target_open',
+  help: '1 while the target is not being delivered to: its breaker is open or an operator paused it; else 0.',
+  labelNames: ['target'] as const,
+  registers: [registry],
+});
+
+/** Set on each scrape: grows while a target is held or cannot keep up. */
+export const oldestWaiting = new Gauge({
+  name: 'zego_relay_oldest_waiting_seconds',
+  help: 'Seconds since the callback next in line for the target was received (0 when none waits).',
   labelNames: ['target'] as const,
   registers: [registry],
 });

@@ -1,13 +1,13 @@
 /**
  * The worker role: the router (intake log -> each target's queue), one delivery worker per
- * configured target, and the unrouted queue's archiver.
- * `zego-relay start --role worker|all` and workers/main.ts call startWorkers.
+ * configured target, and the unrouted queue's archiver. `zego-relay start --role worker|all` and
+ * the bare worker process (workers/main.ts) start it; both stop it through lifecycle.ts.
  */
-import type { RelayConfig } from '../src/config/load.js';
-import { startUnroutedArchiver } from '../src/deliver/unrouted.js';
-import { startDeliveryWorker } from '../src/deliver/worker.js';
-import type { Logger } from '../src/ops/logger.js';
-import { startRouter } from '../src/route/router.js';
+import type { RelayConfig } from '../config/load.js';
+import { startUnroutedArchiver } from '../deliver/unrouted.js';
+import { startDeliveryWorker } from '../deliver/worker.js';
+import type { Logger } from '../lib/logger.js';
+import { startRouter } from '../route/router.js';
 
 export interface WorkersHandle {
   /**

@@ -1,0 +1,194 @@
+/**
+ * deploy/prometheus/alerts.yml and deploy/grafana/zego-relay.json against the relay itself: the
+ * rules file has the shape of a Prometheus rule file, every expression parses as PromQL (with the
+ * Prometheus project's own grammar, @prometheus-io/lezer-promql; there is no promtool here), and
+ * every metric and label they use is served by a running relay's /metrics after real traffic.
+ */
+import { readFileSync } from 'node:fs';
+import { parser } from '@prometheus-io/lezer-promql';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
+import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
+import { silentLogger } from '../src/lib/logger.js';
+import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
+import { startWorkers, type WorkersHandle } from '../src/cli/worker-role.js';
+import { APP_ID, SECRET, testConfig } from './helpers/config.js';
+import { useTestRedis } from './helpers/redis.js';
+import { ok, startTargetServer, type TargetServer } from './helpers/targets.js';
+
+const RULES_FILE = 'deploy/prometheus/alerts.yml';
+const DASHBOARD_FILE = 'deploy/grafana/zego-relay.json';
+
+/** Labels Prometheus adds when it scrapes, never in /metrics itself. */
+const SCRAPE_LABELS = new Set(['instance', 'job']);
+
+/** Metric name -> the label names it carries in a /metrics text. */
+function servedMetrics(text: string): Map<string, Set<string>> {
+  const served = new Map<string, Set<string>>();
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? /.exec(line);
+    if (!match) continue;
+    const labels = served.get(match[1]!) ?? new Set<string>();
+    for (const pair of (match[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)) labels.add(pair[1]!);
+    served.set(match[1]!, labels);
+  }
+  return served;
+}
+
+interface PromqlUse {
+  readonly metrics: string[];
+  readonly labels: string[];
+  readonly errors: string[];
+}
+
+/** Parses one expression; collects its metric names, label names and syntax errors. */
+function promql(expression: string): PromqlUse {
+  const use: PromqlUse = { metrics: [], labels: [], errors: [] };
+  parser.parse(expression).iterate({
+    enter(node) {
+      const text = expression.slice(node.from, node.to);
+      if (node.type.isError) use.errors.push(`syntax error at ${node.from}: "${expression.slice(Math.max(0, node.from - 10), node.to + 10)}"`);
+      if (node.name === 'Identifier' && node.node.parent?.name === 'VectorSelector') use.metrics.push(text);
+      if (node.name === 'LabelName') use.labels.push(text);
+    },
+  });
+  return use;
+}
+
+/** Grafana's variables replaced by what they stand for, so the expression is plain PromQL. */
+const withoutGrafanaVariables = (expression: string) => expression.replaceAll('$__rate_interval', '5m').replaceAll('$target', '.*');
+
+interface Rule {
+  alert?: unknown;
+  record?: unknown;
+  expr?: unknown;
+  for?: unknown;
+  labels?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+}
+
+/** The checks promtool's `check rules` makes on the file's structure (not the expressions). */
+function ruleFileProblems(document: unknown): string[] {
+  const problems: string[] = [];
+  const groups = (document as { groups?: unknown })?.groups;
+  if (!Array.isArray(groups) || groups.length === 0) return ['groups: must be a non-empty list'];
+  const names = new Set<string>();
+  for (const [index, group] of groups.entries()) {
+    const { name, rules, ...rest } = group as { name?: unknown; rules?: unknown; interval?: unknown };
+    if (typeof name !== 'string' || name === '') problems.push(`groups[${index}].name: required`);
+    else if (names.has(name)) problems.push(`groups[${index}].name: "${name}" repeated`);
+    else names.add(name);
+    for (const key of Object.keys(rest)) if (!['interval', 'limit', 'query_offset', 'labels'].includes(key)) problems.push(`groups[${index}].${key}: unknown field`);
+    if (!Array.isArray(rules) || rules.length === 0) {
+      problems.push(`groups[${index}].rules: must be a non-empty list`);
+      continue;
+    }
+    for (const [ruleIndex, rule] of (rules as Rule[]).entries()) {
+      const where = `groups[${index}].rules[${ruleIndex}]`;
+      for (const key of Object.keys(rule)) if (!['alert', 'record', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations'].includes(key)) problems.push(`${where}.${key}: unknown field`);
+      if ((rule.alert === undefined) === (rule.record === undefined)) problems.push(`${where}: exactly one of alert and record`);
+      if (rule.alert !== undefined && !(typeof rule.alert === 'string' && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(rule.alert))) problems.push(`${where}.alert: not a valid name`);
+      if (typeof rule.expr !== 'string' || rule.expr.trim() === '') problems.push(`${where}.expr: required`);
+      if (rule.for !== undefined && !(typeof rule.for === 'string' && /^(\d+(ms|s|m|h|d|w|y))+$/.test(rule.for))) problems.push(`${where}.for: not a duration`);
+      for (const field of ['labels', 'annotations'] as const) {
+        for (const [key, value] of Object.entries(rule[field] ?? {})) {
+          if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(key)) problems.push(`${where}.${field}.${key}: not a valid label name`);
+          if (typeof value !== 'string') problems.push(`${where}.${field}.${key}: must be a string`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** Problems of one expression against what /metrics serves. */
+function expressionProblems(where: string, expression: string, served: Map<string, Set<string>>): string[] {
+  const use = promql(expression);
+  const problems = use.errors.map((error) => `${where}: ${error}`);
+  if (use.metrics.length === 0) problems.push(`${where}: selects no metric`);
+  const labelsOfExpression = new Set<string>(SCRAPE_LABELS);
+  for (const metric of use.metrics) {
+    const labels = served.get(metric);
+    if (!labels) problems.push(`${where}: ${metric} is not served by /metrics`);
+    for (const label of labels ?? []) labelsOfExpression.add(label);
+  }
+  for (const label of use.labels) {
+    if (!labelsOfExpression.has(label)) problems.push(`${where}: label ${label} is on none of ${use.metrics.join(', ')}`);
+  }
+  return problems;
+}
+
+describe('monitoring files against a running relay', () => {
+  const redis = useTestRedis();
+  let target: TargetServer;
+  let receiver: ReceiverHandle;
+  let workers: WorkersHandle;
+  let admin: AdminHandle;
+  let served: Map<string, Set<string>>;
+
+  beforeAll(async () => {
+    target = await startTargetServer(ok);
+    const config = testConfig({ redisUrl: redis.url, targetUrl: target.url });
+    admin = await startAdmin(config, { logger: silentLogger });
+    receiver = await startReceiver(config, { logger: silentLogger });
+    workers = await startWorkers(config, { logger: silentLogger });
+    const answer = await fetch(`http://127.0.0.1:${receiver.port}${config.server.callbackPath}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: signedBody(callbackFields('mix_stop', APP_ID, 'monitoring', 0), SECRET),
+    });
+    expect(answer.status).toBe(200);
+    await target.waitForRequests(1);
+    // The delivery is counted once the worker has finished with it.
+    let text = '';
+    for (let tries = 0; !text.includes('zego_relay_deliveries_total{target="billing",outcome="delivered"} 1') && tries < 100; tries += 1) {
+      if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      text = await (await fetch(`${admin.url}/metrics`)).text();
+    }
+    served = servedMetrics(text);
+  });
+  afterAll(async () => {
+    await workers?.close();
+    await receiver?.close();
+    await admin?.close();
+    await target?.close();
+  });
+
+  it(`${RULES_FILE} is a Prometheus rule file whose expressions parse and use served metrics and labels`, () => {
+    const document = parseYaml(readFileSync(RULES_FILE, 'utf8')) as { groups: { rules: Rule[] }[] };
+    expect(ruleFileProblems(document)).toEqual([]);
+    const rules = document.groups.flatMap((group) => group.rules);
+    expect(rules.map((rule) => rule.alert)).toEqual(['ZegoRelayTargetOpen', 'ZegoRelayDeadLettersGrowing', 'ZegoRelayIntakePendingGrowing', 'ZegoRelayRedisDown', 'ZegoRelayReceiver5xx']);
+    expect(rules.flatMap((rule) => expressionProblems(String(rule.alert), rule.expr as string, served))).toEqual([]);
+    expect(rules.find((rule) => rule.alert === 'ZegoRelayTargetOpen')?.for).toBe('10m');
+  });
+
+  it(`${DASHBOARD_FILE} queries only served metrics and labels, in valid PromQL`, () => {
+    const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+      templating: { list: { name: string; definition?: string }[] };
+    };
+    const expressions = dashboard.panels.flatMap((panel) => panel.targets.map((query) => [panel.title, withoutGrafanaVariables(query.expr)] as const));
+    expect(expressions.length).toBeGreaterThanOrEqual(10);
+    expect(expressions.flatMap(([title, expression]) => expressionProblems(title, expression, served))).toEqual([]);
+    // The target picker: label_values(metric, label) names a served metric and its label.
+    for (const variable of dashboard.templating.list.filter((entry) => entry.definition)) {
+      const [, metric, label] = /^label_values\((\w+), (\w+)\)$/.exec(variable.definition!) ?? [];
+      expect(served.get(metric!)?.has(label!), variable.definition).toBe(true);
+    }
+    // The issue's four views: rates, latency percentiles, queue depth per target, breaker state.
+    const all = expressions.map(([, expression]) => expression).join('\n');
+    for (const needed of ['rate(zego_relay_deliveries_total', 'histogram_quantile(0.99', 'zego_relay_queue_jobs', 'zego_relay_target_open']) expect(all).toContain(needed);
+  });
+
+  it('catches what it should: an unknown metric, an unknown label and a syntax error', () => {
+    expect(expressionProblems('x', 'rate(zego_relay_nope_total[5m])', served)).toEqual(['x: zego_relay_nope_total is not served by /metrics']);
+    expect(expressionProblems('x', 'sum by (colour) (zego_relay_target_open)', served)).toEqual(['x: label colour is on none of zego_relay_target_open']);
+    expect(expressionProblems('x', 'sum(rate(zego_relay_deliveries_total[5m])', served)[0]).toMatch(/syntax error/);
+    expect(ruleFileProblems({ groups: [{ name: 'a', rules: [{ alert: 'A', record: 'b', expr: 'up', for: 'soon' }] }] })).toEqual([
+      'groups[0].rules[0]: exactly one of alert and record',
+      'groups[0].rules[0].for: not a duration',
+    ]);
+  });
+});

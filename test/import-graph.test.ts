@@ -1,0 +1,53 @@
+/**
+ * The folder graph of src/ and workers/ (README.md#architecture) stays without cycles: a folder
+ * may use the folders below it, never one that uses it back. Type-only imports count too.
+ */
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { describeCycle, findCycle, folderGraph, projectImports, type FolderGraph } from './helpers/import-graph.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const edges = projectImports(ROOT, ['src', 'workers']);
+const graph = folderGraph(edges);
+
+/** The folders `folder` imports. */
+const importsOf = (folder: string) => [...(graph.get(folder)?.keys() ?? [])].sort();
+
+describe('the folder graph', () => {
+  it('reads the imports of every file (a sanity check on the parser)', () => {
+    expect(edges.length).toBeGreaterThan(200);
+    expect(edges).toContainEqual({ from: 'src/cli/start.ts', to: 'src/cli/lifecycle.ts' });
+    // `import type` counts.
+    expect(edges).toContainEqual({ from: 'src/store/queues.ts', to: 'src/config/load.ts' });
+  });
+
+  it('has no cycle', () => {
+    const cycle = findCycle(graph);
+    expect(cycle && describeCycle(graph, cycle)).toBeUndefined();
+  });
+
+  it('src never imports workers/ (an entry point, like bin/)', () => {
+    expect(edges.filter((edge) => edge.from.startsWith('src/') && edge.to.startsWith('workers/'))).toEqual([]);
+  });
+
+  it('src/lib and src/shared import nothing else of the project', () => {
+    expect(importsOf('src/lib')).toEqual([]);
+    expect(importsOf('src/shared')).toEqual([]);
+  });
+});
+
+describe('findCycle', () => {
+  const graphOf = (pairs: Array<[string, string]>): FolderGraph =>
+    folderGraph(pairs.map(([from, to]) => ({ from: `src/${from}/a.ts`, to: `src/${to}/b.ts` })));
+
+  it('finds a cycle through several folders and names a file import for each step', () => {
+    const cyclic = graphOf([['cli', 'store'], ['store', 'ops'], ['ops', 'receive'], ['receive', 'store']]);
+    const cycle = findCycle(cyclic);
+    expect(cycle).toEqual(['src/store', 'src/ops', 'src/receive', 'src/store']);
+    expect(describeCycle(cyclic, cycle!)).toContain('src/receive -> src/store (src/receive/a.ts imports src/store/b.ts)');
+  });
+
+  it('finds none in a graph where two folders share a dependency', () => {
+    expect(findCycle(graphOf([['cli', 'store'], ['cli', 'lib'], ['store', 'lib']]))).toBeUndefined();
+  });
+});
