@@ -14,6 +14,7 @@ const UNIT = [
   'test/bench-report.test.ts',
   'test/bull-board-format.test.ts',
   'test/config.test.ts',
+  'test/deliver-outcome.test.ts',
   'test/deliver-sign.test.ts',
   'test/intake-entry.test.ts',
   'test/log-serializer.test.ts',
