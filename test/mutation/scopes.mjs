@@ -1,0 +1,52 @@
+/**
+ * The folders `npm run test:mutation` mutates, each with the tests that can kill its mutants.
+ * One Stryker run per scope: a scope's dry run only runs its own tests, and each mutant only the
+ * tests that cover it (coverageAnalysis perTest). Tests are unit and integration ones: the system
+ * tier (processes, a compiled dist/) cannot see a mutant made in the sandbox's sources.
+ */
+export const SCOPES = {
+  receive: {
+    mutate: ['src/receive/**/*.ts'],
+    tests: [
+      'test/receive-payload.test.ts',
+      'test/signature.test.ts',
+      'test/receive.test.ts',
+      'test/receive-shapes.test.ts',
+      'test/receive-hardening.test.ts',
+      'test/receive-outage.test.ts',
+      'test/receive-endless.test.ts',
+      'test/receive-end-to-end.test.ts',
+      'test/fuzz-oracle.test.ts',
+    ],
+  },
+  deliver: {
+    mutate: ['src/deliver/{outcome,backoff,sign,headers,attempt}.ts'],
+    tests: [
+      'test/backoff.test.ts',
+      'test/deliver-sign.test.ts',
+      'test/deliver.test.ts',
+      'test/deliver-isolation.test.ts',
+      'test/receive-end-to-end.test.ts',
+    ],
+  },
+  route: {
+    mutate: ['src/route/{match,intake-entry}.ts'],
+    tests: ['test/route.test.ts', 'test/intake-entry.test.ts', 'test/router.test.ts'],
+  },
+  config: {
+    mutate: ['src/config/**/*.ts'],
+    tests: ['test/config.test.ts'],
+  },
+  store: {
+    mutate: ['src/store/{callback-store,intake-script,names}.ts'],
+    tests: ['test/store.test.ts', 'test/queues.test.ts', 'test/router.test.ts', 'test/receive.test.ts'],
+  },
+};
+
+/** The scope named by MUTATION_SCOPE (set by test/mutation/run.mjs). */
+export function currentScope() {
+  const name = process.env.MUTATION_SCOPE ?? '';
+  const scope = SCOPES[name];
+  if (!scope) throw new Error(`MUTATION_SCOPE must be one of ${Object.keys(SCOPES).join(', ')} (got "${name}")`);
+  return { name, ...scope };
+}
