@@ -17,22 +17,28 @@ interface Seen {
   /** The client's port: the same port is the same (reused) connection. */
   remotePort: number;
   connection: string | undefined;
+  acceptEncoding: string | undefined;
 }
+
+/** How the server answers: 200 with `bytes` bytes after `delayMs`, a status with headers, or never. */
+type Answer = { bytes: number; delayMs?: number } | { status: number; headers: Record<string, string> } | { hold: true };
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const step of cleanups.splice(0).reverse()) await step();
 });
 
-/** A server answering 200 with `answerBytes` bytes after `delayMs`. */
-async function server(answerBytes: number, delayMs = 0): Promise<{ url: string; seen: Seen[]; open: () => number }> {
+/** A server answering 200 with `answerBytes` bytes after `delayMs`, or as `answer` says. */
+async function server(answerBytes: number, delayMs = 0, answer: Answer = { bytes: answerBytes, delayMs }): Promise<{ url: string; seen: Seen[]; open: () => number }> {
   const seen: Seen[] = [];
   let open = 0;
   const http: Server = createServer((request, response) => {
-    seen.push({ remotePort: request.socket.remotePort!, connection: request.headers.connection });
+    seen.push({ remotePort: request.socket.remotePort!, connection: request.headers.connection, acceptEncoding: request.headers['accept-encoding'] });
     request.resume();
     request.on('end', () => {
-      setTimeout(() => response.writeHead(200, { 'content-type': 'text/plain' }).end(Buffer.alloc(answerBytes, 120)), delayMs);
+      if ('hold' in answer) return;
+      if ('status' in answer) return void response.writeHead(answer.status, answer.headers).end();
+      setTimeout(() => response.writeHead(200, { 'content-type': 'text/plain' }).end(Buffer.alloc(answer.bytes, 120)), answer.delayMs ?? 0);
     });
   });
   http.on('connection', (socket) => {
@@ -48,8 +54,8 @@ async function server(answerBytes: number, delayMs = 0): Promise<{ url: string; 
   return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/hook`, seen, open: () => open };
 }
 
-function client(url: string): TargetClient {
-  const config = testConfig({ redisUrl: 'redis://127.0.0.1:9', targets: [{ name: 't', url, timeout: 5_000 }], delivery: { maxResponseBytes: LIMIT } });
+function client(url: string, timeout = 5_000): TargetClient {
+  const config = testConfig({ redisUrl: 'redis://127.0.0.1:9', targets: [{ name: 't', url, timeout }], delivery: { maxResponseBytes: LIMIT } });
   const created = createTargetClient(config.targets[0]!, config.delivery);
   cleanups.push(() => created.close());
   return created;
@@ -63,9 +69,13 @@ describe('a delivery attempt', () => {
     const target = await server(size);
     const delivering = client(target.url);
     for (let attempt = 1; attempt <= 3; attempt += 1) {
-      expect(await delivering.attempt(callback(), attempt)).toMatchObject({ status: 200 });
+      const result = await delivering.attempt(callback(), attempt);
+      expect(result.status).toBe(200);
+      expect(result.error).toBeUndefined();
     }
     expect(target.seen.map((request) => request.connection)).toEqual(['keep-alive', 'keep-alive', 'keep-alive']);
+    // It never asks for a compressed answer: it reads only the status.
+    expect(target.seen.map((request) => request.acceptEncoding)).toEqual([undefined, undefined, undefined]);
     expect(new Set(target.seen.map((request) => request.remotePort)).size).toBe(1);
   });
 
@@ -95,5 +105,46 @@ describe('a delivery attempt', () => {
     delivering.close();
     // Well before the server's own keep-alive timeout (5 s) would close it.
     await expect.poll(() => target.open(), { timeout: 1_000 }).toBe(0);
+  });
+
+  it('reports a status that is not 2xx with its meaning, Retry-After included', async () => {
+    const target = await server(0, 0, { status: 503, headers: { 'retry-after': '7' } });
+    const result = await client(target.url).attempt(callback(), 1);
+    expect(result.status).toBe(503);
+    expect(result.error).toMatchObject({ message: 'target answered 503 Service Unavailable (Retry-After 7s)', retryable: true, retryAfterMs: 7_000 });
+  });
+
+  it('does not follow a redirect', async () => {
+    const elsewhere = await server(10);
+    const target = await server(0, 0, { status: 302, headers: { location: elsewhere.url } });
+    const result = await client(target.url).attempt(callback(), 1);
+    expect(result.status).toBe(302);
+    expect(result.error?.message).toBe(`target answered 302 Found: redirect to ${elsewhere.url} not followed`);
+    expect(elsewhere.seen).toHaveLength(0);
+  });
+
+  it('reports a refused connection and a timeout as retryable failures without a status', async () => {
+    const closed = await server(10);
+    const url = closed.url;
+    await cleanups.pop()!();
+    const refused = await client(url).attempt(callback(), 1);
+    expect(refused.status).toBeUndefined();
+    expect(refused.error).toMatchObject({ retryable: true, message: expect.stringMatching(/^request failed \(ECONNREFUSED\): /) });
+
+    const silent = await server(0, 0, { hold: true });
+    const timedOut = await client(silent.url, 200).attempt(callback(), 1);
+    expect(timedOut.status).toBeUndefined();
+    expect(timedOut.error).toMatchObject({ retryable: true, message: 'no answer within 200 ms (timeout)' });
+  });
+
+  it('cuts an attempt in flight on abortInFlight(), which then reports no status', async () => {
+    const silent = await server(0, 0, { hold: true });
+    const delivering = client(silent.url);
+    const pending = delivering.attempt(callback(), 1);
+    await expect.poll(() => silent.seen.length).toBe(1);
+    delivering.abortInFlight();
+    const result = await pending;
+    expect(result.status).toBeUndefined();
+    expect(result.error).toMatchObject({ retryable: true, message: expect.stringMatching(/^request failed.*: aborted by shutdown$/) });
   });
 });

@@ -1,7 +1,7 @@
 /** Intake entries as Redis returns them, and which shard a callback goes to: pure, no Redis. */
 import { describe, expect, it } from 'vitest';
 import { entriesOfClaim, entriesOfRead, parseEntry } from '../src/route/intake-entry.js';
-import { intakeKeys, queuePrefix, shardOf } from '../src/store/names.js';
+import { ROUTER_GROUP, UNROUTED_QUEUE, deliveryQueueName, intakeKeys, queuePrefix, rejectedKey, shardOf } from '../src/store/names.js';
 
 const fields = ['id', 'cb_00ff', 'event', 'mix_stop', 'app', '111111', 'body', '{"a":6085791336856668982}', 'at', '1700000000123'];
 
@@ -46,5 +46,36 @@ describe('key layout', () => {
     expect(shardOf('cb_0000000a11', 4)).toBe(shardOf('cb_0000000a11', 4));
     const shards = new Set(Array.from({ length: 64 }, (_unused, index) => shardOf(`cb_${index.toString(16).padStart(8, '0')}aa`, 4)));
     expect(shards).toEqual(new Set([0, 1, 2, 3]));
+  });
+
+  it('takes the shard of a relay id from its first 32 bits of hash, whatever the number of shards', () => {
+    expect(shardOf('cb_0000000a11', 4)).toBe(2);
+    expect(shardOf('cb_ffffffff00', 16)).toBe(15);
+    expect(shardOf('cb_0000000b', 3)).toBe(2);
+    expect(shardOf('cb_12345678', 0)).toBe(0);
+  });
+
+  it('hashes any other id with 32-bit FNV-1a, so every process agrees on its shard', () => {
+    // FNV-1a test vectors: "a" -> 0xe40c292c, "foobar" -> 0xbf9cf968.
+    expect(shardOf('a', 2 ** 32)).toBe(0xe40c292c);
+    expect(shardOf('foobar', 2 ** 32)).toBe(0xbf9cf968);
+    // Not a relay id (no `cb_` and eight hex digits): checked against a reference FNV-1a in BigInt.
+    const fnv1a = (text: string) => {
+      let hash = 0x811c9dc5n;
+      for (const char of text) hash = ((hash ^ BigInt(char.charCodeAt(0))) * 0x01000193n) & 0xffffffffn;
+      return Number(hash);
+    };
+    for (const id of ['cb_zzzzzzzz', 'cb_0000000', 'cb-0000000a11', 'CB_0000000A11']) expect(shardOf(id, 2 ** 32), id).toBe(fnv1a(id));
+  });
+});
+
+describe('names', () => {
+  it('names queues and keys as the layout says', () => {
+    expect(deliveryQueueName('billing')).toBe('deliver-billing');
+    expect(UNROUTED_QUEUE).toBe('unrouted');
+    expect(ROUTER_GROUP).toBe('routers');
+    expect(rejectedKey('zr')).toBe('{zr:rejected}');
+    const keys = intakeKeys('zr', 2);
+    expect([keys.stream, keys.seen('cb_1'), keys.nonce('n')]).toEqual(['{zr:intake:2}:stream', '{zr:intake:2}:seen:cb_1', '{zr:intake:2}:nonce:n']);
   });
 });
