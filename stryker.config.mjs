@@ -29,7 +29,8 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${scope.name}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
   thresholds: { high: 90, low: 85, break: null },
-  tempDirName: '.stryker-tmp',
+  // One directory per scope, so two scopes can run at once.
+  tempDirName: `.stryker-tmp/${scope.name}`,
   ignorePatterns: ['dist', 'data', 'reports', 'docs', 'bench', 'coverage'],
   cleanTempDir: 'always',
 };

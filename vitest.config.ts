@@ -19,6 +19,7 @@ const UNIT = [
   'test/intake-entry.test.ts',
   'test/log-serializer.test.ts',
   'test/receive-payload.test.ts',
+  'test/receive-rejections.test.ts',
   'test/route.test.ts',
   'test/signature.test.ts',
 ];

@@ -14,12 +14,31 @@ describe('parseEntry', () => {
   });
 
   it('has no data for a deleted entry or one the receiver did not write', () => {
-    expect(parseEntry(['2-0', null]).data).toBeUndefined();
+    // Its entry id is kept all the same: the router acknowledges it by that id.
+    expect(parseEntry(['2-0', null])).toEqual({ entryId: '2-0', data: undefined });
     expect(parseEntry(['3-0', fields.slice(0, 6)]).data).toBeUndefined();
     expect(parseEntry(['4-0', [...fields.slice(0, 8), 'at', 'soon']]).data).toBeUndefined();
   });
 
+  it.each(['id', 'event', 'app', 'body', 'at'])('has no data for an entry without its %s field', (name) => {
+    const at = fields.indexOf(name);
+    expect(parseEntry(['6-0', [...fields.slice(0, at), ...fields.slice(at + 2)]])).toEqual({ entryId: '6-0', data: undefined });
+  });
+
+  it('needs a callback id, but takes an empty event, app or body as written', () => {
+    const withValue = (name: string, value: string) => fields.map((field, index) => (index > 0 && fields[index - 1] === name ? value : field));
+    expect(parseEntry(['7-0', withValue('id', '')]).data).toBeUndefined();
+    expect(parseEntry(['8-0', withValue('event', '')]).data).toMatchObject({ event: '', callbackId: 'cb_00ff' });
+    expect(parseEntry(['9-0', withValue('body', '')]).data).toMatchObject({ body: '' });
+    // A field name without a value (an odd-length list) is not read as a field.
+    expect(parseEntry(['10-0', [...fields.slice(0, 8), 'at']]).data).toBeUndefined();
+  });
+
   it('reads XREADGROUP and XAUTOCLAIM replies', () => {
+    expect(entriesOfRead([])).toEqual([]);
+    expect(entriesOfRead('OK')).toEqual([]);
+    expect(entriesOfRead([['stream', null]])).toEqual([]);
+    expect(entriesOfClaim(['0-0', null, []])).toEqual({ cursor: '0-0', entries: [] });
     expect(entriesOfRead(null)).toEqual([]);
     expect(entriesOfRead([['stream', [['1-0', fields]]]]).map((entry) => entry.entryId)).toEqual(['1-0']);
     const claimed = entriesOfClaim(['5-0', [['1-0', fields], null], []]);

@@ -9,6 +9,7 @@ export const SCOPES = {
     mutate: ['src/receive/**/*.ts'],
     tests: [
       'test/receive-payload.test.ts',
+      'test/receive-rejections.test.ts',
       'test/signature.test.ts',
       'test/receive.test.ts',
       'test/receive-shapes.test.ts',
