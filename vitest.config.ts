@@ -13,6 +13,7 @@ const UNIT = [
   'test/backoff.test.ts',
   'test/bench-report.test.ts',
   'test/bull-board-format.test.ts',
+  'test/config-details.test.ts',
   'test/config.test.ts',
   'test/deliver-outcome.test.ts',
   'test/deliver-sign.test.ts',
