@@ -47,6 +47,7 @@ export const SCOPES = {
     tests: [
       'test/intake-entry.test.ts',
       'test/store.test.ts',
+      'test/store-connection.test.ts',
       'test/receive.test.ts',
       'test/receive-outage.test.ts',
       'test/fuzz-oracle.test.ts',
