@@ -129,3 +129,56 @@ describe('targets after defaults', () => {
     expect('rateLimit' in plain.targets[0]!).toBe(false);
   });
 });
+
+describe('what each key accepts', () => {
+  /** A config with one target; `fields` replace or add to its name, url and events. */
+  const target = (fields: Record<string, string>) => {
+    const all = { name: 'billing', url: '"http://127.0.0.1:1/"', events: '["*"]', ...fields };
+    return `${APPS}targets: [{ ${Object.entries(all).map(([key, value]) => `${key}: ${value}`).join(', ')} }]\n`;
+  };
+
+  it.each([
+    ['a target name with other characters', target({ name: '"billing!"' }), 'targets[0].name: must match [a-z0-9-]+'],
+    ['a target name starting with other characters', target({ name: '"!billing"' }), 'targets[0].name: must match [a-z0-9-]+'],
+    ['a target URL of another protocol', target({ url: '"xhttp://127.0.0.1/"' }), 'targets[0].url: must be an http(s) URL'],
+    ['a target URL of a longer protocol', target({ url: '"httpsx://127.0.0.1/"' }), 'targets[0].url: must be an http(s) URL'],
+    ['no events', target({ events: '[]' }), 'targets[0].events: must name at least one event (or *)'],
+    ['an event pattern with a star inside', target({ events: '["mix_*x"]' }), 'targets[0].events[0]: must be an event name, a prefix wildcard like mix_*, or *'],
+    ['an event pattern with other characters first', target({ events: '["!mix"]' }), 'targets[0].events[0]: must be an event name, a prefix wildcard like mix_*, or *'],
+    ['an empty appIds list', target({ appIds: '[]' }), expect.stringMatching(/^targets\[0\]\.appIds: /)],
+    ['a signing secret with text before whsec_', target({ signingSecret: '"x whsec_YQ=="' }), 'targets[0].signingSecret[0]: must be whsec_ followed by base64'],
+    ['a signing secret with text after', target({ signingSecret: '"whsec_YQ== x"' }), 'targets[0].signingSecret[0]: must be whsec_ followed by base64'],
+    ['a callback path without /', `${APPS}server: { callbackPath: "zego" }\n`, 'server.callbackPath: must be a path starting with /'],
+    ['a callback path with a space', `${APPS}server: { callbackPath: "/zego callback" }\n`, 'server.callbackPath: must be a path starting with /'],
+    ['a Redis URL of another scheme', `${APPS}redis: { url: "xredis://h:1" }\n`, 'redis.url: must be a redis:// or rediss:// URL'],
+    ['a prefix with other characters', `${APPS}redis: { prefix: "zr!" }\n`, 'redis.prefix: must match [A-Za-z0-9_.-]+'],
+    ['a prefix starting with other characters', `${APPS}redis: { prefix: "!zr" }\n`, 'redis.prefix: must match [A-Za-z0-9_.-]+'],
+    ['an app without secrets', 'zego: { apps: [{ appId: "1", callbackSecrets: [] }] }\n', 'zego.apps[0].callbackSecrets: needs at least one secret'],
+    ['no apps', 'zego: { apps: [] }\n', 'zego.apps: configure at least one app'],
+    ['two unknown keys in one section', `${APPS}server: { a: 1, b: 2 }\n`, 'server.a: unknown key; server.b: unknown key'],
+  ])('refuses %s', (_name, text, issue) => {
+    expect(issuesOf(text)).toEqual([issue]);
+  });
+
+  it('refuses a file that is one word, also with REDIS_URL set', () => {
+    expect(issuesOf('hello\n', { REDIS_URL: 'redis://h:1' })).toEqual([expect.stringMatching(/^\(root\): /)]);
+  });
+
+  it('accepts several app ids, an app id with spaces around it, and keeps the other Redis keys when REDIS_URL is set', () => {
+    const config = parseConfig(target({ appIds: '["111111", " 222 "]' }).replace('appId: "111111"', 'appId: " 111111 "'), { env: { REDIS_URL: 'redis://h:2' } });
+    expect(config.targets[0]!.appIds).toEqual(['111111', '222']);
+    expect(config.zego.apps[0]!.appId).toBe('111111');
+    const kept = parseConfig(`${APPS}redis: { prefix: mine }\n`, { env: { REDIS_URL: 'redis://h:2' } });
+    expect(kept.redis).toEqual({ url: 'redis://h:2', prefix: 'mine' });
+  });
+
+  it('has the documented defaults', () => {
+    const config = parseConfig(APPS, { env: {} });
+    expect(config.admin).toMatchObject({ host: '127.0.0.1', port: 9_090, username: 'admin', readOnly: false });
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'zego-relay' });
+    expect(config.zego).toMatchObject({ allowUnknownEvents: true, timestampToleranceSeconds: 600, dedupeWindow: 86_400_000 });
+    expect(config.delivery).toMatchObject({ maxResponseBytes: 65_536 });
+    expect(config.retention).toMatchObject({ deadLetterAge: 30 * 86_400_000 });
+    expect(config.server).toMatchObject({ host: '0.0.0.0', port: 8_080, callbackPath: '/zego/callback', bodyLimit: 262_144 });
+  });
+});
