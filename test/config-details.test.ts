@@ -3,10 +3,12 @@
  * arrive as strings after `${VAR}` substitution, the environment overrides, error paths, target
  * defaults and a frozen result. Pure: no file but the ones named, no network.
  */
+import type { YAMLError } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_PATH, loadConfig, parseConfig, resolveConfigPath } from '../src/config/load.js';
 import { substituteString, substituteTree } from '../src/config/env-substitution.js';
 import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
+import { describeYamlError, maskLine } from '../src/config/yaml-errors.js';
 import { issuesOf } from './helpers/config-issues.js';
 
 const APPS = 'zego: { apps: [{ appId: "111111", callbackSecrets: [s3cret] }] }\n';
@@ -180,5 +182,47 @@ describe('what each key accepts', () => {
     expect(config.delivery).toMatchObject({ maxResponseBytes: 65_536 });
     expect(config.retention).toMatchObject({ deadLetterAge: 30 * 86_400_000 });
     expect(config.server).toMatchObject({ host: '0.0.0.0', port: 8_080, callbackPath: '/zego/callback', bodyLimit: 262_144 });
+  });
+});
+
+describe('a YAML error as printed', () => {
+  it('masks the value of every secret key, of everything under one, and of every header, line by line', () => {
+    const pairs: [string, string][] = [
+      ['zego:', 'zego:'],
+      ['  apps:', '  apps:'],
+      ['    - appId: \'1\'', '    - appId: \'1\''],
+      ['      callbackSecrets:', '      callbackSecrets:'],
+      ['        - Literal-1', '        - ***'],
+      ['        -   [a, \'b c\']', '        -   [***, \'*** ***\']'],
+      ['      callbackSecrets: [x-1, \'y 2\']', '      callbackSecrets: [***, \'*** ***\']'],
+      ['admin:', 'admin:'],
+      ['  password: \'p w\' # note', '  password: \'*** ***\' *** ***'],
+      ["  'token' : t1", "  'token' : ***"],
+      ['targets:', 'targets:'],
+      ['  - name: a', '  - name: a'],
+      ['    headers:', '    headers:'],
+      ['      X-Api: k1 k2', '      X-Api: *** ***'],
+      ['      \'Quoted-Key\': {v: 1}', '      \'Quoted-Key\': {*** ***}'],
+      ['    signingSecret:', '    signingSecret:'],
+      ['    - whsec_1', '    - ***'],
+      ['    url: http://u:secret@h:1/x', '    url: http://[redacted]@h:1/x'],
+      ['    events: [\'*\']', '    events: [\'*\']'],
+      ['-x: y', '-x: y'],
+      ['secret:', 'secret:'],
+      ['plain: value', 'plain: value'],
+    ];
+    const text = pairs.map(([line]) => line);
+    expect(text.map((_line, index) => maskLine(text, index))).toEqual(pairs.map(([, masked]) => masked));
+  });
+
+  it('names the line and column and shows up to two lines before it, without a trailing empty line', () => {
+    const text = 'a: 1\nb: 2\nc: 3\nd: [\n';
+    const error = (line: number, col: number) => ({ message: 'Unexpected end at line 9, column 9:\n\nd: [', linePos: [{ line, col }] }) as unknown as YAMLError;
+    expect(describeYamlError(error(4, 4), text)).toBe('YAML: Unexpected end (line 4, column 4):\n         2 | b: 2\n         3 | c: 3\n         4 | d: [');
+    // Past the end (the empty line after the last newline): the lines before it.
+    expect(describeYamlError(error(5, 1), text)).toBe('YAML: Unexpected end (line 5, column 1):\n         3 | c: 3\n         4 | d: [');
+    expect(describeYamlError(error(1, 2), text)).toBe('YAML: Unexpected end (line 1, column 2):\n         1 | a: 1');
+    expect(describeYamlError(error(13, 1), 'x\n'.repeat(11))).toBe('YAML: Unexpected end (line 13, column 1):\n        10 | x\n        11 | x');
+    expect(describeYamlError({ message: 'Bad at line 2, column 3' } as unknown as YAMLError, text)).toBe('YAML: Bad');
   });
 });
