@@ -21,6 +21,7 @@ const UNIT = [
   'test/log-serializer.test.ts',
   'test/receive-payload.test.ts',
   'test/receive-rejections.test.ts',
+  'test/receive-validate.test.ts',
   'test/route.test.ts',
   'test/signature.test.ts',
 ];

@@ -10,6 +10,7 @@ export const SCOPES = {
     tests: [
       'test/receive-payload.test.ts',
       'test/receive-rejections.test.ts',
+      'test/receive-validate.test.ts',
       'test/signature.test.ts',
       'test/receive.test.ts',
       'test/receive-shapes.test.ts',
