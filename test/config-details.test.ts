@@ -20,12 +20,12 @@ describe('units at their edges', () => {
     [0, 0], [1.6, 2], [' 7 ', 7], [' 5s ', 5_000], ['1.25s', 1_250], ['2 m', 120_000], ['5MS', 5], ['1.5h', 5_400_000],
   ] as const)('reads the duration %j as %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  it.each([-1, Number.NaN, Number.POSITIVE_INFINITY, 'x5s', '5sx', '5 s s', '1.s', '.5s', '5x'])('refuses the duration %j', (text) => {
+  it.each([-1, Number.NaN, Number.POSITIVE_INFINITY, 'x5', 'x5s', '5sx', '5 s s', '1.s', '.5s', '5x'])('refuses the duration %j', (text) => {
     expect(parseDuration(text)).toBeUndefined();
   });
 
   it.each([
-    [0, 0], [' 2048 ', 2_048], ['1.5kb', 1_536], ['2 KB', 2_048], ['1gb', 1_073_741_824], ['1.5b', 1],
+    [0, 0], [' 2048 ', 2_048], ['1.5kb', 1_536], ['1.25kb', 1_280], ['2 KB', 2_048], ['1gb', 1_073_741_824], ['1.5b', 1],
   ] as const)('reads the size %j as %d bytes', (text, bytes) => expect(parseSize(text)).toBe(bytes));
 
   it.each([-1, 1.5, Number.NaN, 'x1kb', '1kbx', '1.kb', 'kb', '1tb', '1.5'])('refuses the size %j', (text) => {
@@ -151,6 +151,7 @@ describe('what each key accepts', () => {
     ['a signing secret with text before whsec_', target({ signingSecret: '"x whsec_YQ=="' }), 'targets[0].signingSecret[0]: must be whsec_ followed by base64'],
     ['a signing secret with text after', target({ signingSecret: '"whsec_YQ== x"' }), 'targets[0].signingSecret[0]: must be whsec_ followed by base64'],
     ['a callback path without /', `${APPS}server: { callbackPath: "zego" }\n`, 'server.callbackPath: must be a path starting with /'],
+    ['a callback path not starting with /', `${APPS}server: { callbackPath: "x/zego" }\n`, 'server.callbackPath: must be a path starting with /'],
     ['a callback path with a space', `${APPS}server: { callbackPath: "/zego callback" }\n`, 'server.callbackPath: must be a path starting with /'],
     ['a Redis URL of another scheme', `${APPS}redis: { url: "xredis://h:1" }\n`, 'redis.url: must be a redis:// or rediss:// URL'],
     ['a prefix with other characters', `${APPS}redis: { prefix: "zr!" }\n`, 'redis.prefix: must match [A-Za-z0-9_.-]+'],
@@ -172,6 +173,11 @@ describe('what each key accepts', () => {
     expect(config.zego.apps[0]!.appId).toBe('111111');
     const kept = parseConfig(`${APPS}redis: { prefix: mine }\n`, { env: { REDIS_URL: 'redis://h:2' } });
     expect(kept.redis).toEqual({ url: 'redis://h:2', prefix: 'mine' });
+  });
+
+  it('refuses only the framing headers themselves, not names that contain them', () => {
+    const config = parseConfig(target({ headers: '{ X-Forwarded-Host: a, Hostname: b, Upgrade-Insecure: c }' }), { env: {} });
+    expect(Object.keys(config.targets[0]!.headers)).toEqual(['X-Forwarded-Host', 'Hostname', 'Upgrade-Insecure']);
   });
 
   it('has the documented defaults', () => {
@@ -224,5 +230,6 @@ describe('a YAML error as printed', () => {
     expect(describeYamlError(error(1, 2), text)).toBe('YAML: Unexpected end (line 1, column 2):\n         1 | a: 1');
     expect(describeYamlError(error(13, 1), 'x\n'.repeat(11))).toBe('YAML: Unexpected end (line 13, column 1):\n        10 | x\n        11 | x');
     expect(describeYamlError({ message: 'Bad at line 2, column 3' } as unknown as YAMLError, text)).toBe('YAML: Bad');
+    expect(describeYamlError({ message: 'Worse  at line 12, column 34:\n\nx' } as unknown as YAMLError, text)).toBe('YAML: Worse');
   });
 });
