@@ -26,7 +26,8 @@ describe('retryDelay', () => {
     [1, 0, middle, 31_536_000_000, 1_800_000],
     // Retry-After of 0 changes nothing
     [1, 0.2, lowest, 0, 4_000],
-  ] as const)('retry %d, jitter %d -> Retry-After %s gives the expected delay', (retryNumber, jitter, random, retryAfterMs, expected) => {
+    // Each row's title must be unique (the mutation run tells tests apart by title): random is shown by its source.
+  ] as const)('retry %d, jitter %d, random %s, Retry-After %s -> %d ms', (retryNumber, jitter, random, retryAfterMs, expected) => {
     expect(retryDelay({ retryNumber, schedule, jitter, random, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })).toBe(expected);
   });
 

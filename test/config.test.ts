@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SECRET, loadConfig, parseConfig } from '../src/config/load.js';
 import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
-import { ConfigError } from '../src/errors.js';
+import { issuesOf } from './helpers/config-issues.js';
 
 const minimal = `
 zego:
@@ -11,15 +11,6 @@ zego:
       callbackSecrets: ["s3cret"]
 `;
 
-function issuesOf(text: string, env: Record<string, string> = {}): string[] {
-  try {
-    parseConfig(text, { env });
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.issues];
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('units', () => {
   it.each([

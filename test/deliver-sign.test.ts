@@ -52,7 +52,8 @@ describe('attemptHeaders', () => {
 
   it('lists exactly the contract headers, then the target headers', () => {
     const headers = attemptHeaders({ target: { headers: { Authorization: 'Bearer t' }, signingSecrets: [] }, data, attempt: 3, timestampSeconds: 1_700_000_000 });
-    expect(headers).toEqual({
+    // Strict: no webhook-signature key at all without secrets (not even an undefined one).
+    expect(headers).toStrictEqual({
       'content-type': 'application/json',
       'user-agent': USER_AGENT,
       'webhook-id': 'cb_9',
@@ -75,5 +76,25 @@ describe('attemptHeaders', () => {
     expect(headers['user-agent']).toBe('custom/1');
     expect(headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
     expect(Object.keys(headers).filter((name) => name.toLowerCase() === 'webhook-id')).toHaveLength(1);
+  });
+
+  it('keeps every protocol header, whatever letter case a target spells it in', () => {
+    const secret = newSecret();
+    const forged = Object.fromEntries(
+      ['Content-Type', 'CONTENT-LENGTH', 'Host', 'webhook-id', 'Webhook-Timestamp', 'WEBHOOK-SIGNATURE', 'X-Zego-Event', 'x-zego-APPID', 'X-Relay-Attempt']
+        .map((name) => [name, 'forged']),
+    );
+    const headers = attemptHeaders({ target: { headers: { ...forged, 'X-Trace': 't' }, signingSecrets: [secret] }, data, attempt: 2, timestampSeconds: 1_700_000_000 });
+    expect(headers).toStrictEqual({
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+      'webhook-id': 'cb_9',
+      'webhook-timestamp': '1700000000',
+      'webhook-signature': signWebhook([secret], 'cb_9', 1_700_000_000, body),
+      'x-zego-event': 'mix_stop',
+      'x-zego-appid': '111111',
+      'x-relay-attempt': '2',
+      'X-Trace': 't',
+    });
   });
 });

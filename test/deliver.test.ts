@@ -64,8 +64,8 @@ describe('delivery outcomes', () => {
     expect(job?.attemptsMade).toBe(1);
   });
 
-  it('honours Retry-After on 429 (a floor above the scheduled 30 ms)', async () => {
-    const server = await target((_request, index) => (index === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
+  it.each([429, 503])('honours Retry-After on %i (a floor above the scheduled 30 ms)', async (status) => {
+    const server = await target((_request, index) => (index === 0 ? { status, headers: { 'retry-after': '1' } } : { status: 200 }));
     const relay = await harness({ targets: [{ name: 'limited', url: server.url, retry: { schedule: [30, 5_000], jitter: 0 } }] });
     await relay.startWorkers();
     const data = await relay.enqueue('limited');

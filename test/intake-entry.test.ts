@@ -1,7 +1,7 @@
 /** Intake entries as Redis returns them, and which shard a callback goes to: pure, no Redis. */
 import { describe, expect, it } from 'vitest';
 import { entriesOfClaim, entriesOfRead, parseEntry } from '../src/route/intake-entry.js';
-import { intakeKeys, nonceKey, queuePrefix, shardOf } from '../src/shared/names.js';
+import { ROUTER_GROUP, UNROUTED_QUEUE, deliveryQueueName, intakeKeys, nonceKey, queuePrefix, rejectedKey, shardOf } from '../src/shared/names.js';
 
 const fields = ['id', 'cb_00ff', 'event', 'mix_stop', 'app', '111111', 'body', '{"a":6085791336856668982}', 'at', '1700000000123'];
 
@@ -14,12 +14,31 @@ describe('parseEntry', () => {
   });
 
   it('has no data for a deleted entry or one the receiver did not write', () => {
-    expect(parseEntry(['2-0', null]).data).toBeUndefined();
+    // Its entry id is kept all the same: the router acknowledges it by that id.
+    expect(parseEntry(['2-0', null])).toEqual({ entryId: '2-0', data: undefined });
     expect(parseEntry(['3-0', fields.slice(0, 6)]).data).toBeUndefined();
     expect(parseEntry(['4-0', [...fields.slice(0, 8), 'at', 'soon']]).data).toBeUndefined();
   });
 
+  it.each(['id', 'event', 'app', 'body', 'at'])('has no data for an entry without its %s field', (name) => {
+    const at = fields.indexOf(name);
+    expect(parseEntry(['6-0', [...fields.slice(0, at), ...fields.slice(at + 2)]])).toEqual({ entryId: '6-0', data: undefined });
+  });
+
+  it('needs a callback id, but takes an empty event, app or body as written', () => {
+    const withValue = (name: string, value: string) => fields.map((field, index) => (index > 0 && fields[index - 1] === name ? value : field));
+    expect(parseEntry(['7-0', withValue('id', '')]).data).toBeUndefined();
+    expect(parseEntry(['8-0', withValue('event', '')]).data).toMatchObject({ event: '', callbackId: 'cb_00ff' });
+    expect(parseEntry(['9-0', withValue('body', '')]).data).toMatchObject({ body: '' });
+    // A field name without a value (an odd-length list) is not read as a field.
+    expect(parseEntry(['10-0', [...fields.slice(0, 8), 'at']]).data).toBeUndefined();
+  });
+
   it('reads XREADGROUP and XAUTOCLAIM replies', () => {
+    expect(entriesOfRead([])).toEqual([]);
+    expect(entriesOfRead('OK')).toEqual([]);
+    expect(entriesOfRead([['stream', null]])).toEqual([]);
+    expect(entriesOfClaim(['0-0', null, []])).toEqual({ cursor: '0-0', entries: [] });
     expect(entriesOfRead(null)).toEqual([]);
     expect(entriesOfRead([['stream', [['1-0', fields]]]]).map((entry) => entry.entryId)).toEqual(['1-0']);
     const claimed = entriesOfClaim(['5-0', [['1-0', fields], null], []]);
@@ -46,5 +65,36 @@ describe('key layout', () => {
     expect(shardOf('cb_0000000a11', 4)).toBe(shardOf('cb_0000000a11', 4));
     const shards = new Set(Array.from({ length: 64 }, (_unused, index) => shardOf(`cb_${index.toString(16).padStart(8, '0')}aa`, 4)));
     expect(shards).toEqual(new Set([0, 1, 2, 3]));
+  });
+
+  it('takes the shard of a relay id from its first 32 bits of hash, whatever the number of shards', () => {
+    expect(shardOf('cb_0000000a11', 4)).toBe(2);
+    expect(shardOf('cb_ffffffff00', 16)).toBe(15);
+    expect(shardOf('cb_0000000b', 3)).toBe(2);
+    expect(shardOf('cb_12345678', 0)).toBe(0);
+  });
+
+  it('hashes any other id with 32-bit FNV-1a, so every process agrees on its shard', () => {
+    // FNV-1a test vectors: "a" -> 0xe40c292c, "foobar" -> 0xbf9cf968.
+    expect(shardOf('a', 2 ** 32)).toBe(0xe40c292c);
+    expect(shardOf('foobar', 2 ** 32)).toBe(0xbf9cf968);
+    // Not a relay id (no `cb_` and eight hex digits): checked against a reference FNV-1a in BigInt.
+    const fnv1a = (text: string) => {
+      let hash = 0x811c9dc5n;
+      for (const char of text) hash = ((hash ^ BigInt(char.charCodeAt(0))) * 0x01000193n) & 0xffffffffn;
+      return Number(hash);
+    };
+    for (const id of ['cb_zzzzzzzz', 'cb_0000000', 'cb-0000000a11', 'CB_0000000A11']) expect(shardOf(id, 2 ** 32), id).toBe(fnv1a(id));
+  });
+});
+
+describe('names', () => {
+  it('names queues and keys as the layout says', () => {
+    expect(deliveryQueueName('billing')).toBe('deliver-billing');
+    expect(UNROUTED_QUEUE).toBe('unrouted');
+    expect(ROUTER_GROUP).toBe('routers');
+    expect(rejectedKey('zr')).toBe('{zr:rejected}');
+    const keys = intakeKeys('zr', 2);
+    expect([keys.stream, keys.seen('cb_1')]).toEqual(['{zr:intake:2}:stream', '{zr:intake:2}:seen:cb_1']);
   });
 });
