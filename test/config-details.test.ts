@@ -172,7 +172,7 @@ describe('what each key accepts', () => {
     expect(config.targets[0]!.appIds).toEqual(['111111', '222']);
     expect(config.zego.apps[0]!.appId).toBe('111111');
     const kept = parseConfig(`${APPS}redis: { prefix: mine }\n`, { env: { REDIS_URL: 'redis://h:2' } });
-    expect(kept.redis).toEqual({ url: 'redis://h:2', prefix: 'mine' });
+    expect(kept.redis).toMatchObject({ url: 'redis://h:2', prefix: 'mine', topology: { kind: 'single', node: { host: 'h', port: 2 } } });
   });
 
   it('refuses only the framing headers themselves, not names that contain them', () => {
@@ -183,7 +183,7 @@ describe('what each key accepts', () => {
   it('has the documented defaults', () => {
     const config = parseConfig(APPS, { env: {} });
     expect(config.admin).toMatchObject({ host: '127.0.0.1', port: 9_090, username: 'admin', readOnly: false });
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'zego-relay' });
+    expect(config.redis).toMatchObject({ url: 'redis://127.0.0.1:6379', prefix: 'zego-relay', waitReplicas: 0, topology: { kind: 'single', node: { host: '127.0.0.1', port: 6379 } } });
     expect(config.zego).toMatchObject({ allowUnknownEvents: true, timestampToleranceSeconds: 600, dedupeWindow: 86_400_000 });
     expect(config.delivery).toMatchObject({ maxResponseBytes: 65_536 });
     expect(config.retention).toMatchObject({ deadLetterAge: 30 * 86_400_000 });
