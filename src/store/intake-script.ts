@@ -35,9 +35,12 @@ end`;
 
 const append = (seenKey: string, streamKey: string) => `
 if redis.call('EXISTS', ${seenKey}) == 1 then
-  local expiresAt = redis.call('PEXPIRETIME', ${seenKey})
-  if ARGV[8] == '1' and expiresAt > 0 then
-    redis.call('PEXPIREAT', ${seenKey}, expiresAt)
+  -- Only when waiting for replicas: PEXPIRETIME needs Redis 7, the rest runs on 6.2 too.
+  if ARGV[8] == '1' then
+    local expiresAt = redis.call('PEXPIRETIME', ${seenKey})
+    if expiresAt > 0 then
+      redis.call('PEXPIREAT', ${seenKey}, expiresAt)
+    end
   end
   return 'duplicate'
 end
