@@ -23,6 +23,7 @@ const UNIT = [
   'test/intake-entry.test.ts',
   'test/key-slot.test.ts',
   'test/log-serializer.test.ts',
+  'test/receive-body.test.ts',
   'test/receive-payload.test.ts',
   'test/receive-rejections.test.ts',
   'test/receive-validate.test.ts',

@@ -13,7 +13,7 @@ import type { CallbackStore } from '../store/callback-store.js';
 import { callbackHandler } from './callback-handler.js';
 import { closeUnreadBodies } from './close-unread.js';
 import { errorMiddleware } from './error-middleware.js';
-import { Rejections, type RejectionSink } from './rejections.js';
+import { Rejections } from './rejections.js';
 
 export interface ReceiverDeps {
   config: RelayConfig;
@@ -21,8 +21,8 @@ export interface ReceiverDeps {
   /** A fail-fast connection for /readyz (the store's own). */
   redis: RedisConnection;
   logger: Logger;
-  /** Where samples of refused requests go (the store's RejectedLog); none: not sampled. */
-  rejectedLog?: RejectionSink;
+  /** What books refused requests; the default counts and summarises them but samples none. */
+  rejections?: Rejections;
   /** Milliseconds since the epoch. @defaultValue Date.now */
   now?: () => number;
 }
@@ -37,7 +37,7 @@ export function createReceiverApp(deps: ReceiverDeps): Koa {
   app.use(errorMiddleware(logger));
 
   const now = deps.now ?? Date.now;
-  const rejections = new Rejections(deps.rejectedLog, logger);
+  const rejections = deps.rejections ?? new Rejections(undefined, logger);
   // Exact paths: "any other path is 404" includes /ZEGO/CALLBACK and a trailing slash.
   const router = new Router({ sensitive: true, strict: true });
   router.post(config.server.callbackPath, callbackHandler({ config, store: deps.store, logger, rejections, now }));

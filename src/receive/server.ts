@@ -13,6 +13,7 @@ import { RejectedLog } from '../store/rejected-log.js';
 import { checkRedisSettings } from '../store/redis-check.js';
 import { createProducerConnection } from '../store/redis.js';
 import { createReceiverApp } from './app.js';
+import { Rejections } from './rejections.js';
 
 export interface ReceiverHandle {
   server: Server;
@@ -46,10 +47,10 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   // it to connect (a start-up is no outage), each at most the command timeout, at most 64 at once.
   const rejectedConnection = createProducerConnection(config.redis, { name: 'rejected-log', overrides: { enableOfflineQueue: true } });
   rejectedConnection.on('error', () => {});
-  const rejectedLog = new RejectedLog(rejectedConnection, config.redis.prefix, logger);
+  const rejections = new Rejections(new RejectedLog(rejectedConnection, config.redis.prefix, logger), logger);
 
   const app = createReceiverApp({
-    config, store, redis: store.connection, logger, rejectedLog, ...(options.now ? { now: options.now } : {}),
+    config, store, redis: store.connection, logger, rejections, ...(options.now ? { now: options.now } : {}),
   });
   const server = createServer(app.callback());
   server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -68,6 +69,8 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   const close = () => {
     closing ??= (async () => {
       await closeServer(server, CLOSE_GRACE_MS);
+      // The refusals of the last minute not yet summarised would otherwise never be logged.
+      rejections.flush();
       await rejectedConnection.quit().catch(() => rejectedConnection.disconnect());
       await store.close();
     })();
