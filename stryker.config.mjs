@@ -21,8 +21,9 @@ export default {
   incremental: true,
   incrementalFile: `test/mutation/incremental-${scope.name}.json`,
   // A mutant that makes a test wait (a retry never scheduled, a timeout never hit) is a timeout,
-  // which counts as detected; the limit is the unmutated test's time x factor + this.
-  timeoutMS: 10_000,
+  // which counts as detected; the limit is the unmutated test's time x factor + this. Kept short:
+  // a receiver's tests answer in milliseconds, and every hung mutant costs this much.
+  timeoutMS: 5_000,
   timeoutFactor: 1.5,
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: `reports/mutation/${scope.name}.html` },

@@ -73,6 +73,8 @@ async function startSharedRedis() {
 const shared = process.env.REDIS_URL ? undefined : await startSharedRedis();
 const env = { ...process.env, ...(shared ? { REDIS_URL: shared.url } : {}) };
 const lines = [];
+/** Detected and undetected per folder, for folders split into several scopes. */
+const folders = new Map();
 let failed = false;
 for (const scope of scopes) {
   const started = Date.now();
@@ -83,11 +85,21 @@ for (const scope of scopes) {
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   if (run.status !== 0) {
     failed = true;
-    lines.push(`${scope.padEnd(8)} Stryker failed (exit ${run.status}) after ${minutes} min`);
+    lines.push(`${scope.padEnd(13)} Stryker failed (exit ${run.status}) after ${minutes} min`);
     continue;
   }
   const { detected, undetected, percent } = score(scope);
-  lines.push(`${scope.padEnd(8)} ${percent.toFixed(2).padStart(6)}%  (${detected} detected, ${undetected} undetected) in ${minutes} min`);
+  lines.push(`${scope.padEnd(13)} ${percent.toFixed(2).padStart(6)}%  (${detected} detected, ${undetected} undetected) in ${minutes} min`);
+  const folder = SCOPES[scope].folder;
+  if (folder) {
+    const sum = folders.get(folder) ?? { detected: 0, undetected: 0, scopes: [] };
+    folders.set(folder, { detected: sum.detected + detected, undetected: sum.undetected + undetected, scopes: [...sum.scopes, scope] });
+  }
+}
+for (const [folder, { detected, undetected, scopes: parts }] of folders) {
+  if (parts.length < 2) continue;
+  const percent = (100 * detected) / (detected + undetected);
+  lines.push(`${folder.padEnd(13)} ${percent.toFixed(2).padStart(6)}%  (${detected} detected, ${undetected} undetected) = ${parts.join(' + ')}`);
 }
 shared?.stop();
 console.log(`\nMutation score per scope (target >= 85%):\n${lines.join('\n')}`);
