@@ -21,6 +21,7 @@ const UNIT = [
   'test/deliver-sign.test.ts',
   'test/import-graph.test.ts',
   'test/intake-entry.test.ts',
+  'test/intake-verdict.test.ts',
   'test/key-slot.test.ts',
   'test/log-serializer.test.ts',
   'test/receive-body.test.ts',

@@ -13,7 +13,7 @@ import { UnavailableError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/with-timeout.js';
 import { IntakeCaller } from './intake-call.js';
-import { APPEND, BIND_NONCE, INTAKE } from './intake-script.js';
+import { APPEND, BIND_NONCE, INTAKE, intakeVerdict, type StoreOutcome } from './intake-script.js';
 import { intakeKeys, nonceKey, shardOf } from '../shared/names.js';
 import { readyWithin } from './ready.js';
 import { PRODUCER_COMMAND_TIMEOUT_MS, createProducerConnection, type RedisConnection } from './redis.js';
@@ -29,11 +29,7 @@ export interface CallbackToStore {
   body: string;
 }
 
-/** `replayed`: the nonce came before with another callback id; nothing was written. */
-export type StoreOutcome = 'stored' | 'duplicate' | 'replayed';
-
-/** A Redis Stream entry id, `<ms>-<seq>`. */
-const STREAM_ID = /^\d+-\d+$/;
+export type { StoreOutcome };
 
 /** Writes callbacks to the intake log. One instance per receiver process. */
 export class CallbackStore {
@@ -122,11 +118,8 @@ export class CallbackStore {
     } else {
       verdict = await this.caller.run(INTAKE, [nonce, keys.seen(callback.callbackId), keys.stream], args, deadline);
     }
-    if (verdict === 'replayed' || verdict === 'duplicate') return verdict;
-    // 'stored' only with the new entry's stream id in hand: the script returns one only after its
-    // XADD succeeded. Anything else is no proof of a write, so ZEGO must retry.
-    if (typeof verdict === 'string' && STREAM_ID.test(verdict)) return 'stored';
-    throw new UnavailableError(undefined, new Error(`unexpected answer from the intake script: ${String(verdict).slice(0, 40)}`));
+    // Anything but a verdict throws, and store() answers it as unavailable.
+    return intakeVerdict(verdict);
   }
 
   /**

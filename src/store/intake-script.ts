@@ -66,3 +66,21 @@ export const APPEND: IntakeScript = { command: 'zegoRelayAppend', numberOfKeys: 
 
 /** The field names of an intake entry, as the scripts write them. */
 export const INTAKE_FIELDS = { callbackId: 'id', event: 'event', appId: 'app', body: 'body', receivedAt: 'at' } as const;
+
+/** `replayed`: the nonce came before with another callback id; nothing was written. */
+export type StoreOutcome = 'stored' | 'duplicate' | 'replayed';
+
+/** A Redis Stream entry id, `<ms>-<seq>`. */
+const STREAM_ID = /^\d+-\d+$/;
+
+/**
+ * What a reply of INTAKE or APPEND proves. 'stored' only with the new entry's stream id in hand:
+ * the script returns one only after its XADD succeeded.
+ * @throws Error for any other reply: it proves no write (the receiver answers 503, ZEGO retries).
+ */
+export function intakeVerdict(reply: unknown): StoreOutcome {
+  if (reply === 'replayed' || reply === 'duplicate') return reply;
+  if (typeof reply === 'string' && STREAM_ID.test(reply)) return 'stored';
+  // Shortened: a reply no script gives could be anything, a whole body included.
+  throw new Error(`unexpected answer from the intake script: ${String(reply).slice(0, 40)}`);
+}

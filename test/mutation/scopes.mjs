@@ -64,7 +64,9 @@ export const SCOPES = {
     // The outage tests (seconds each) belong here: answering 503 in time is the store's deadline.
     tests: [
       'test/intake-entry.test.ts',
+      'test/intake-verdict.test.ts',
       'test/store.test.ts',
+      'test/wait-replicas.test.ts',
       'test/store-connection.test.ts',
       'test/receive.test.ts',
       'test/receive-outage.test.ts',
