@@ -25,6 +25,7 @@ const UNIT = [
   'test/key-slot.test.ts',
   'test/log-serializer.test.ts',
   'test/receive-body.test.ts',
+  'test/receive-identity.test.ts',
   'test/receive-payload.test.ts',
   'test/receive-rejections.test.ts',
   'test/receive-validate.test.ts',

@@ -80,6 +80,17 @@ describe('the raw JSON scanner', () => {
     ]);
     expect(topLevelMembers('[1]')).toBeUndefined();
   });
+
+  it('says how each value was written', () => {
+    expect(topLevelMembers('{"a":[1],"o":{},"t":true,"f":false,"z":null,"n":0,"s":""}')?.map((member) => member.kind)).toEqual([
+      'array', 'object', 'literal', 'literal', 'literal', 'number', 'string',
+    ]);
+  });
+
+  it('writes a bare number or literal as a string of its text', () => {
+    expect(canonicalJson('6085791336856668982')).toBe('"6085791336856668982"');
+    expect(canonicalJson(' true ')).toBe('"true"');
+  });
 });
 
 describe('the callback id', () => {
@@ -173,6 +184,8 @@ describe('a sample of a rejected request', () => {
     ['JSON', `{"appid":"1","signature":"${signature}","nonce":"2"}`, '{"appid":"1","signature":"***","nonce":"2"}'],
     ['JSON, PascalCase and spaced', `{"Signature" : "${signature}"}`, '{"Signature" : "***"}'],
     ['JSON with a number', `{"signature": 12345, "x": 1}`, '{"signature": ***, "x": 1}'],
+    ['JSON with a number, no spaces', `{"signature":12345}`, '{"signature":***}'],
+    ['JSON with a number, spaced before the colon', `{"signature" :12345}`, '{"signature" :***}'],
     ['a form', `appid=1&signature=${signature}&nonce=2`, 'appid=1&signature=***&nonce=2'],
     ['a form starting with it', `Signature=${signature}`, 'Signature=***'],
     ['URL-encoded JSON', encodeURIComponent(`{"signature":"${signature}","n":"2"}`), '%7B%22signature%22%3A%22***%22%2C%22n%22%3A%222%22%7D'],
@@ -188,5 +201,12 @@ describe('a sample of a rejected request', () => {
     expect(sample).toMatchObject({ at: '1970-01-01T00:00:00.000Z', size: body.length, truncated: true, contentType: 'text/plain' });
     expect(sample.body.startsWith('{"signature":"***","pad":"xxx')).toBe(true);
     expect(Buffer.byteLength(sample.body)).toBeLessThanOrEqual(2048);
+  });
+
+  it('is not truncated at exactly 2 KB, and keeps at most 200 characters of the declared type', () => {
+    const body = Buffer.from('x'.repeat(2048));
+    const sample = rejectionSample({ status: 415, code: 'unsupported_media_type', message: 'm', contentType: `text/${'y'.repeat(300)}`, body, at: 0 });
+    expect(sample).toMatchObject({ size: 2048, truncated: false, body: 'x'.repeat(2048) });
+    expect(sample.contentType).toBe(`text/${'y'.repeat(195)}`);
   });
 });

@@ -82,6 +82,8 @@ describe('decoding a body', () => {
   it('reads what only looks like JSON as a form', () => {
     expect([...decodeBody('-x=1').fields.keys()]).toEqual(['-x']);
     expect([...decodeBody('[x=1').fields.keys()]).toEqual(['[x']);
+    expect([...decodeBody('1x=2').fields.keys()]).toEqual(['1x']);
+    expect(decodeBody('a={x}&b=1').fields.get('a')).toEqual({ text: '{x}', scalar: true });
     expect(decodeBody('a&b=&=c&&d=1=2').fields).toEqual(new Map([
       ['a', { text: '', scalar: true }], ['b', { text: '', scalar: true }], ['', { text: 'c', scalar: true }], ['d', { text: '1=2', scalar: true }],
     ]));
@@ -108,6 +110,8 @@ describe('decoding a body', () => {
 describe('URL-decoding', () => {
   it.each([
     ['a+b', 'a b'], ['a%20b', 'a b'], ['100%', '100%'], ['%zz%41', '%zzA'], ['%e2%82%ac+%', '€ %'], ['plain', 'plain'], ['%2B', '+'],
+    // A stray % makes each run of escapes decode on its own; a byte order mark there is kept too.
+    ['%EF%BB%BFa%', '\ufeffa%'],
   ])('reads %j as %j', (text, decoded) => expect(urlDecode(text)).toBe(decoded));
 });
 

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { HttpError } from '../src/errors.js';
+import { authenticate, secretsByApp } from '../src/receive/authenticate.js';
+import { decodeBody } from '../src/receive/payload.js';
 import { verifyZegoSignature, zegoSignature } from '../src/receive/signature.js';
+import { validateCallback } from '../src/receive/validate.js';
 
 describe('ZEGO callback signature', () => {
   it("matches ZEGO's official test vector", () => {
@@ -25,5 +29,49 @@ describe('ZEGO callback signature', () => {
     expect(verifyZegoSignature(['secret'], '1470820198', '123412', signature.toUpperCase())).toBe(true);
     expect(verifyZegoSignature(['secret'], '1470820198', '123412', signature.slice(1))).toBe(false);
     expect(verifyZegoSignature(['secret'], '1470820198', '123413', signature)).toBe(false);
+  });
+});
+
+describe('authenticate: unknown app, then signature, then timestamp', () => {
+  const NOW_SECONDS = 1_700_000_000;
+  const apps = secretsByApp([{ appId: '1', callbackSecrets: ['old', 'new'] }, { appId: '2', callbackSecrets: ['other'] }]);
+  const callback = (appId: string, timestamp: number, secret = 'new') => {
+    const nonce = '123412';
+    const text = JSON.stringify({ appid: appId, event: 'mix_stop', timestamp: String(timestamp), nonce, signature: zegoSignature(secret, String(timestamp), nonce), task_id: 't', seq: '1' });
+    return validateCallback(decodeBody(text), { allowUnknownEvents: false });
+  };
+  const verdict = (appId: string, timestamp: number, secret?: string) => {
+    try {
+      authenticate(callback(appId, timestamp, secret), { secretsByApp: apps, toleranceSeconds: 300, now: NOW_SECONDS * 1000 });
+      return 'authenticated';
+    } catch (error) {
+      if (error instanceof HttpError) return `${error.status} ${error.code}: ${error.message}`;
+      throw error;
+    }
+  };
+
+  it('builds the lookup of every configured app', () => {
+    expect([...apps.entries()]).toEqual([['1', ['old', 'new']], ['2', ['other']]]);
+  });
+
+  it('authenticates a callback signed with any secret of its app, up to the tolerance on both sides', () => {
+    expect(verdict('1', NOW_SECONDS)).toBe('authenticated');
+    expect(verdict('1', NOW_SECONDS, 'old')).toBe('authenticated');
+    expect(verdict('1', NOW_SECONDS - 300)).toBe('authenticated');
+    expect(verdict('1', NOW_SECONDS + 300)).toBe('authenticated');
+  });
+
+  it('refuses an app that is not configured', () => {
+    expect(verdict('3', NOW_SECONDS)).toBe('401 unknown_app: this appid is not configured');
+  });
+
+  it("refuses a signature made with another app's secret", () => {
+    expect(verdict('1', NOW_SECONDS, 'other')).toBe('401 bad_signature: the signature does not match');
+  });
+
+  it('refuses a timestamp one second beyond the tolerance, either way, even when well signed', () => {
+    const stale = "401 stale_timestamp: the timestamp is more than 300 s away from the relay's clock";
+    expect(verdict('1', NOW_SECONDS - 301)).toBe(stale);
+    expect(verdict('1', NOW_SECONDS + 301)).toBe(stale);
   });
 });

@@ -50,7 +50,8 @@ function bodyPairs(callback: Callback): [string, string][] {
     if (PER_SEND_FIELDS.has(name) || COMMON_SPELLINGS.has(name)) continue;
     pairs.push([name, isContainer(value) ? canonicalJson(value.text) : value.text]);
   }
-  return pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  // Names are unique (a field map's keys, and appid and event are skipped above): never equal.
+  return pairs.sort(([a], [b]) => (a < b ? -1 : 1));
 }
 
 /** An array or object, hashed canonically: `[ 1, "a" ]` in JSON and `k=1&k=a` in a form agree. */

@@ -51,10 +51,10 @@ export function decodeBody(text: string): DecodedBody {
 function parsesAsJson(text: string): boolean {
   try {
     JSON.parse(text);
-    return true;
   } catch {
     return false;
   }
+  return true;
 }
 
 /** `text` starts with `{`: valid JSON is an object. */
@@ -66,7 +66,8 @@ function decodeJson(text: string, notJson: string): DecodedBody {
     throw new HttpError(400, 'invalid_body', notJson);
   }
   const fields = new Map<string, FieldValue>();
-  for (const member of topLevelMembers(text) ?? []) {
+  // A text that starts with `{` and parses is an object: the scanner finds its members.
+  for (const member of topLevelMembers(text)!) {
     // JSON.parse keeps the last of two equal keys; a forwarder might keep the first. Refuse both.
     if (fields.has(member.key)) throw repeated(member.key);
     const scalar = member.kind === 'string' || member.kind === 'number';

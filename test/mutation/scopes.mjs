@@ -16,6 +16,7 @@ export const SCOPES = {
     ],
     tests: [
       'test/receive-payload.test.ts',
+      'test/receive-identity.test.ts',
       'test/receive-rejections.test.ts',
       'test/receive-validate.test.ts',
       'test/signature.test.ts',
