@@ -32,6 +32,6 @@ export default {
   thresholds: { high: 90, low: 85, break: null },
   // One directory per scope, so two scopes can run at once.
   tempDirName: `.stryker-tmp/${scope.name}`,
-  ignorePatterns: ['dist', 'data', 'reports', 'docs', 'bench', 'coverage', '.stryker-tmp', 'stryker-setup-*.js'],
+  ignorePatterns: ['dist', 'data', 'reports', 'docs', 'coverage', '.stryker-tmp', 'stryker-setup-*.js'],
   cleanTempDir: 'always',
 };

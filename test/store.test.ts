@@ -6,16 +6,31 @@ import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { CallbackStore, type CallbackToStore } from '../src/store/callback-store.js';
-import { intakeKeys } from '../src/shared/names.js';
+import { intakeKeys, nonceKey } from '../src/shared/names.js';
+import { createProducerConnection } from '../src/store/redis.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
 import { APP_ID, testConfig } from './helpers/config.js';
 
 const redis = useTestRedis();
 
-function openStore() {
+/**
+ * How a callback is stored: one call of INTAKE on one Redis or Sentinel, or, on a Redis Cluster,
+ * BIND_NONCE then APPEND (callback-store.ts says why that order is safe). The cluster's protocol
+ * runs here on one Redis, with a configuration that says cluster: what it decides does not depend
+ * on where its keys live (test/cluster/ runs it on real clusters).
+ */
+type Protocol = 'one call' | 'two calls';
+
+function openStore(protocol: Protocol) {
   const config = testConfig({ redisUrl: redis.url });
-  const store = CallbackStore.open(config, silentLogger);
+  const store = protocol === 'one call'
+    ? CallbackStore.open(config, silentLogger)
+    : new CallbackStore(
+      { ...config, redis: { ...config.redis, topology: { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 1 }] } } },
+      createProducerConnection(config.redis, 'receiver'),
+      silentLogger,
+    );
   redis.cleanup(() => store.close());
   const keys = intakeKeys(config.redis.prefix, 0);
   const intakeLength = () => redis.inspector.xlen(keys.stream);
@@ -33,9 +48,10 @@ const callback = (overrides: Partial<CallbackToStore> = {}): CallbackToStore => 
   ...overrides,
 });
 
-describe('CallbackStore', () => {
+describe.each<Protocol>(['one call', 'two calls'])('CallbackStore, %s', (protocol) => {
+
   it('appends a new callback to the intake log with everything a router needs', async () => {
-    const { store, keys } = openStore();
+    const { store, keys } = openStore(protocol);
     const one = callback({ body: '{"event":"mix_stop","room_session_id":6085791336856668982}' });
     expect(await store.store(one, 1_700_000_000_123)).toBe('stored');
     const entries = (await redis.inspector.xrange(keys.stream, '-', '+')) as [string, string[]][];
@@ -45,7 +61,7 @@ describe('CallbackStore', () => {
   });
 
   it('stores once when two first sends of one callback race, and calls the later one a duplicate', async () => {
-    const { store, intakeLength } = openStore();
+    const { store, intakeLength } = openStore(protocol);
     const one = callback();
     const outcomes = await Promise.all([store.store(one), store.store({ ...one, nonce: randomUUID() })]);
     expect(outcomes.sort()).toEqual(['duplicate', 'stored']);
@@ -54,7 +70,7 @@ describe('CallbackStore', () => {
   });
 
   it('reports a nonce reused by another callback as replayed and writes nothing for it', async () => {
-    const { store, config, intakeLength } = openStore();
+    const { store, config, intakeLength } = openStore(protocol);
     const first = callback();
     expect(await store.store(first)).toBe('stored');
     const forged = callback({ nonce: first.nonce });
@@ -64,7 +80,7 @@ describe('CallbackStore', () => {
   });
 
   it('binds a nonce across apps: a triple captured from one app is refused for another', async () => {
-    const { store, intakeLength } = openStore();
+    const { store, intakeLength } = openStore(protocol);
     const first = callback({ appId: '111111' });
     expect(await store.store(first)).toBe('stored');
     expect(await store.store(callback({ appId: '222222', nonce: first.nonce }))).toBe('replayed');
@@ -72,7 +88,7 @@ describe('CallbackStore', () => {
   });
 
   it('keeps storing after Redis forgot its scripts (SCRIPT FLUSH)', async () => {
-    const { store, intakeLength } = openStore();
+    const { store, intakeLength } = openStore(protocol);
     expect(await store.store(callback())).toBe('stored');
     await redis.inspector.script('FLUSH');
     expect(await store.store(callback())).toBe('stored');
@@ -80,7 +96,7 @@ describe('CallbackStore', () => {
   });
 
   it('never reports stored when the append fails, and leaves nothing that would make the retry a duplicate', async () => {
-    const { store, config, keys } = openStore();
+    const { store, config, keys } = openStore(protocol);
     // A key of the wrong type where the intake stream belongs makes the XADD fail inside the script.
     await redis.inspector.set(keys.stream, 'not a stream');
     const one = callback();
@@ -89,6 +105,88 @@ describe('CallbackStore', () => {
     await redis.inspector.del(keys.stream);
     // ZEGO's retry (a fresh nonce) is stored, not answered as a duplicate.
     expect(await store.store({ ...one, nonce: randomUUID() })).toBe('stored');
+  });
+});
+
+describe('CallbackStore: the Redis commands a callback costs', () => {
+  /** Calls of each command so far, as Redis counts them (scripts' own calls included). */
+  async function commandCalls(inspector: Redis): Promise<Record<string, number>> {
+    const text = await inspector.info('commandstats');
+    return Object.fromEntries([...text.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)].map(([, name, calls]) => [name!, Number(calls)]));
+  }
+
+  async function privateRedis() {
+    const server = await startRedisServer();
+    const inspector = new Redis(server.url);
+    redis.cleanup(async () => {
+      inspector.disconnect();
+      await server.stop();
+    });
+    return { url: server.url, inspector };
+  }
+
+  /** The store on a private Redis, its scripts loaded; `storeAndCount` stores and says which commands ran how often. */
+  async function measured(options: { protocol: Protocol; waitReplicas?: number }) {
+    const { url, inspector } = await privateRedis();
+    const config = testConfig({ redis: { url, waitReplicas: options.waitReplicas ?? 0 } });
+    const topology = options.protocol === 'two calls' ? { kind: 'cluster' as const, nodes: [{ host: '127.0.0.1', port: 1 }] } : config.redis.topology;
+    const store = new CallbackStore({ ...config, redis: { ...config.redis, topology } }, createProducerConnection(config.redis, 'receiver'), silentLogger);
+    redis.cleanup(() => store.close());
+    // Loads the scripts (EVALSHA, NOSCRIPT, EVAL) before anything is counted; without a replica
+    // to confirm it, a store that waits for replicas answers unavailable.
+    await store.store(callback()).catch(() => undefined);
+    await inspector.config('RESETSTAT');
+    return {
+      async storeAndCount(one: CallbackToStore) {
+        const before = await commandCalls(inspector);
+        const outcome = await store.store(one).catch((error: Error) => error.name);
+        const after = await commandCalls(inspector);
+        const delta = Object.fromEntries(Object.entries(after).map(([name, calls]) => [name, calls - (before[name] ?? 0)]).filter(([name, calls]) => calls !== 0 && !['info', 'config|resetstat'].includes(name as string)));
+        return { outcome, delta };
+      },
+    };
+  }
+
+  it('one script call per callback on one Redis, two (nonce, then append) on a cluster', async () => {
+    const single = await measured({ protocol: 'one call' });
+    expect((await single.storeAndCount(callback())).delta).toMatchObject({ evalsha: 1 });
+    expect((await single.storeAndCount(callback())).delta.evalsha).toBe(1);
+    const cluster = await measured({ protocol: 'two calls' });
+    expect((await cluster.storeAndCount(callback())).delta.evalsha).toBe(2);
+  });
+
+  it('a duplicate writes nothing, unless the receiver waits for replicas: then it renews its marker for WAIT to count', async () => {
+    const plain = await measured({ protocol: 'one call' });
+    const one = callback();
+    expect((await plain.storeAndCount(one)).outcome).toBe('stored');
+    const duplicate = await plain.storeAndCount({ ...one, nonce: randomUUID() });
+    expect(duplicate.outcome).toBe('duplicate');
+    expect(duplicate.delta.pexpiretime ?? 0).toBe(0);
+    expect(duplicate.delta.pexpireat ?? 0).toBe(0);
+
+    // No replica here: WAIT cannot be satisfied, the answer is 503, but the script ran first.
+    const waiting = await measured({ protocol: 'one call', waitReplicas: 1 });
+    const two = callback();
+    expect((await waiting.storeAndCount(two)).outcome).toBe('UnavailableError');
+    const renewed = await waiting.storeAndCount({ ...two, nonce: randomUUID() });
+    expect(renewed.outcome).toBe('UnavailableError');
+    expect(renewed.delta).toMatchObject({ pexpiretime: 1, pexpireat: 1, wait: 1 });
+  });
+});
+
+describe('CallbackStore, two calls', () => {
+  it('leaves the nonce bound and nothing stored when the append fails; the retry with the same nonce is stored', async () => {
+    const { store, config, keys, intakeLength } = openStore('two calls');
+    await redis.inspector.set(keys.stream, 'not a stream');
+    const one = callback();
+    await expect(store.store(one)).rejects.toMatchObject({ name: 'UnavailableError' });
+    expect(await redis.inspector.get(nonceKey(config.redis.prefix, one.nonce))).toBe(one.callbackId);
+    expect(await redis.inspector.exists(seenKey(config, one.callbackId))).toBe(0);
+    await redis.inspector.del(keys.stream);
+    expect(await store.store(one)).toBe('stored');
+    expect(await intakeLength()).toBe(1);
+    // Bound to this callback: another body under the same nonce is still refused.
+    expect(await store.store(callback({ nonce: one.nonce }))).toBe('replayed');
   });
 });
 
