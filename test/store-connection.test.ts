@@ -15,36 +15,41 @@ const redis = useTestRedis();
 
 function recordingLogger() {
   const lines: { level: string; message: string; err?: unknown }[] = [];
+  const roles = new Set<unknown>();
   const logger = {
-    warn: (fields: { err?: unknown }, message: string) => lines.push({ level: 'warn', message, err: fields.err }),
+    warn: (fields: { err?: unknown; role?: unknown }, message: string) => {
+      roles.add(fields.role);
+      lines.push({ level: 'warn', message, err: fields.err });
+    },
     info: (fieldsOrMessage: unknown, message?: string) =>
       lines.push({ level: 'info', message: typeof fieldsOrMessage === 'string' ? fieldsOrMessage : String(message) }),
   } as unknown as Logger;
-  return { logger, lines };
+  return { logger, lines, roles };
 }
 
 const callback = () => ({ callbackId: `cb_${randomUUID().replace(/-/g, '')}`, event: 'mix_stop', appId: APP_ID, nonce: randomUUID(), body: '{}' });
 
 async function privateStore() {
   const server = await startRedisServer();
-  const { logger, lines } = recordingLogger();
+  const { logger, lines, roles } = recordingLogger();
   const store = CallbackStore.open(testConfig({ redisUrl: server.url }), logger);
   redis.cleanup(async () => {
     await store.close();
     await server.stop();
   });
   expect(await store.store(callback())).toBe('stored');
-  return { server, store, lines };
+  return { server, store, lines, roles };
 }
 
 describe('the store connection', () => {
   it('warns once per outage, however many reconnects fail, and says once that Redis is back', async () => {
-    const { server, store, lines } = await privateStore();
+    const { server, store, lines, roles } = await privateStore();
     let errors = 0;
     store.connection.on('error', () => (errors += 1));
     await server.kill();
     await expect.poll(() => errors, { timeout: 5_000 }).toBeGreaterThanOrEqual(3);
     expect(lines).toEqual([{ level: 'warn', message: 'Redis is unreachable; callbacks are answered 503 until it is back', err: expect.objectContaining({ code: 'ECONNREFUSED', message: expect.any(String) }) }]);
+    expect([...roles]).toEqual(['receiver']);
     await server.restart();
     await expect.poll(() => store.connection.status, { timeout: 10_000 }).toBe('ready');
     expect(lines.slice(1)).toEqual([{ level: 'info', message: 'Redis is reachable again' }]);

@@ -149,7 +149,10 @@ describe('CallbackStore: the Redis commands a callback costs', () => {
 
   it('one script call per callback on one Redis, two (nonce, then append) on a cluster', async () => {
     const single = await measured({ protocol: 'one call' });
-    expect((await single.storeAndCount(callback())).delta).toMatchObject({ evalsha: 1 });
+    const first = await single.storeAndCount(callback());
+    expect(first.delta).toMatchObject({ evalsha: 1 });
+    // Not waiting for replicas: no WAIT either.
+    expect(first.delta.wait ?? 0).toBe(0);
     expect((await single.storeAndCount(callback())).delta.evalsha).toBe(1);
     const cluster = await measured({ protocol: 'two calls' });
     expect((await cluster.storeAndCount(callback())).delta.evalsha).toBe(2);
@@ -171,6 +174,28 @@ describe('CallbackStore: the Redis commands a callback costs', () => {
     const renewed = await waiting.storeAndCount({ ...two, nonce: randomUUID() });
     expect(renewed.outcome).toBe('UnavailableError');
     expect(renewed.delta).toMatchObject({ pexpiretime: 1, pexpireat: 1, wait: 1 });
+  });
+
+  it('waiting for replicas: a replayed nonce is refused at once, with no WAIT (nothing was written)', async () => {
+    const waiting = await measured({ protocol: 'one call', waitReplicas: 1 });
+    const one = callback();
+    expect((await waiting.storeAndCount(one)).outcome).toBe('UnavailableError');
+    const replayed = await waiting.storeAndCount(callback({ nonce: one.nonce }));
+    expect(replayed.outcome).toBe('replayed');
+    expect(replayed.delta.wait ?? 0).toBe(0);
+  });
+});
+
+describe('CallbackStore waiting for a replica that is not there', () => {
+  it('waits one second for it, within the 1.5 s deadline, and says so in the 503\'s cause', async () => {
+    const config = testConfig({ redis: { url: redis.url, waitReplicas: 1 } });
+    const store = CallbackStore.open(config, silentLogger);
+    redis.cleanup(() => store.close());
+    const started = Date.now();
+    const error = (await store.store(callback()).catch((caught: unknown) => caught)) as Error & { cause?: Error };
+    expect(error.name).toBe('UnavailableError');
+    expect(error.cause?.message).toBe('0 of 1 replica(s) acknowledged the write within 1000 ms');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
   });
 });
 
