@@ -12,14 +12,17 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../src/errors.js';
 import { silentLogger } from '../src/lib/logger.js';
+import Router from '@koa/router';
+import Koa from 'koa';
 import { createReceiverApp } from '../src/receive/app.js';
+import { healthRoutes } from '../src/receive/health.js';
 import { Rejections } from '../src/receive/rejections.js';
 import { startReceiver } from '../src/receive/server.js';
-import { callbacksReceived } from '../src/shared/metrics.js';
+import { callbacksReceived, callbacksRejected } from '../src/shared/metrics.js';
 import type { CallbackStore, StoreOutcome } from '../src/store/callback-store.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';
 import type { RejectedSample } from '../src/store/rejected-log.js';
-import type { RedisConnection } from '../src/store/redis.js';
+import { createProducerConnection, type RedisConnection } from '../src/store/redis.js';
 import { APP_ID, testConfig } from './helpers/config.js';
 import { capturingLogger, type LogLine } from './helpers/log-capture.js';
 import { useTestRedis } from './helpers/redis.js';
@@ -43,11 +46,13 @@ function standInStore(result: () => StoreOutcome | Promise<StoreOutcome>, delayM
 }
 
 /** Serves the receiver app on 127.0.0.1 with `store`; returns how to post and what it logged and sampled. */
-async function serve(store: Pick<CallbackStore, 'store'>, bodyLimit?: number) {
+async function serve(store: Pick<CallbackStore, 'store'>, bodyLimit?: number, own?: { rejections: Rejections; lines: LogLine[] }) {
   const config = testConfig({ server: bodyLimit === undefined ? {} : { bodyLimit } });
-  const { logger, lines } = capturingLogger('debug');
+  const captured = capturingLogger('debug');
+  const { logger } = captured;
+  const lines = own?.lines ?? captured.lines;
   const samples: RejectedSample[] = [];
-  const rejections = new Rejections({ record: (sample) => samples.push(sample) }, logger);
+  const rejections = own?.rejections ?? new Rejections({ record: (sample) => samples.push(sample) }, logger);
   // /readyz is not asked here: the app never uses this connection.
   const app = createReceiverApp({ config, store, redis: undefined as unknown as RedisConnection, logger, rejections });
   const server = createServer(app.callback()).listen(0, '127.0.0.1');
@@ -72,6 +77,10 @@ async function serve(store: Pick<CallbackStore, 'store'>, bodyLimit?: number) {
 
 /** The lines the handler wrote (the error middleware and the digest write others). */
 const handlerLines = (lines: Line[]) => lines.filter((line) => line.msg.startsWith('callback '));
+
+async function rejected(reason: string): Promise<number> {
+  return (await callbacksRejected.get()).values.find((value) => value.labels.reason === reason)?.value ?? 0;
+}
 
 async function received(event: string, outcome: string): Promise<number> {
   return (await callbacksReceived.get()).values.find((value) => value.labels.event === event && value.labels.outcome === outcome)?.value ?? 0;
@@ -165,6 +174,30 @@ describe('the callback handler: one log line per callback', () => {
   });
 });
 
+describe('booking refusals', () => {
+  it('counts each refusal by its reason', async () => {
+    const relay = await serve(standInStore(() => 'stored'));
+    const before = await rejected('invalid_payload');
+    expect((await relay.post('{"appid":"1"}')).status).toBe(400);
+    expect(await rejected('invalid_payload')).toBe(before + 1);
+  });
+
+  it('answers a refusal the same when the rejected log fails, and says so at debug level', async () => {
+    const { logger, lines } = capturingLogger('debug');
+    const rejections = new Rejections({ record: () => { throw new Error('sink is broken'); } }, logger);
+    const relay = await serve(standInStore(() => 'stored'), undefined, { rejections, lines });
+    expect((await relay.post('{"appid":"1"}')).status).toBe(400);
+    expect(lines).toContainEqual(expect.objectContaining({ level: 20, msg: 'could not book a rejected request', err: 'sink is broken' }));
+  });
+
+  it('books nothing for the rejected log when it has none, and says nothing about it', async () => {
+    const { logger, lines } = capturingLogger('debug');
+    const relay = await serve(standInStore(() => 'stored'), undefined, { rejections: new Rejections(undefined, logger), lines });
+    expect((await relay.post('{"appid":"1"}')).status).toBe(400);
+    expect(lines.filter((line) => line.msg === 'could not book a rejected request')).toEqual([]);
+  });
+});
+
 describe('the receiver app: other methods and paths', () => {
   it('answers another method on the callback path 405 with Allow: POST, and books it', async () => {
     const relay = await serve(standInStore(() => 'stored'));
@@ -191,6 +224,52 @@ describe('the receiver app: other methods and paths', () => {
 
 describe('startReceiver', () => {
   const redis = useTestRedis();
+
+  it('fails to start on a port in use, with the reason, and leaves nothing open', async () => {
+    const busy = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => busy.once('listening', resolve));
+    redis.cleanup(() => new Promise((resolve) => busy.close(resolve)));
+    const config = testConfig({ redisUrl: redis.url, serverPort: (busy.address() as AddressInfo).port });
+    await expect(startReceiver(config, { logger: silentLogger })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
+
+  it('/healthz and /readyz: never cached; the public /readyz says ready and nothing more', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    const handle = await startReceiver(config, { logger: silentLogger });
+    redis.cleanup(() => handle.close());
+    for (const path of ['/healthz', '/readyz']) {
+      const response = await fetch(`http://127.0.0.1:${handle.port}${path}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      expect(await response.json()).toEqual({ ok: true });
+    }
+  });
+
+  it("the admin listener's /readyz names the config and counts the callbacks not yet routed; 503 while Redis does not answer", async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    const up = createProducerConnection(config.redis, 'readiness');
+    // Nothing listens on port 1.
+    const down = createProducerConnection(testConfig({ redisUrl: 'redis://127.0.0.1:1' }).redis, 'readiness');
+    down.on('error', () => {});
+    redis.cleanup(async () => {
+      up.disconnect();
+      down.disconnect();
+    });
+    const readyz = async (connection: RedisConnection) => {
+      const app = new Koa();
+      const router = healthRoutes(new Router(), { config, redis: connection, detailed: true, timeoutMs: 500 });
+      app.use(router.routes());
+      const server = createServer(app.callback()).listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      redis.cleanup(() => new Promise((resolve) => server.close(resolve)));
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`);
+      return { status: response.status, cache: response.headers.get('cache-control'), body: await response.json() };
+    };
+    expect(await readyz(up)).toEqual({ status: 200, cache: 'no-store', body: { ok: true, redis: 'up', config: config.source, intakePending: 0 } });
+    expect(await readyz(down)).toEqual({
+      status: 503, cache: 'no-store', body: { ok: false, error: { code: 'unavailable', message: 'Redis does not answer' } },
+    });
+  });
 
   it('logs where it listens, then checks the Redis settings once connected, as the receiver component', async () => {
     const expected = (await checkRedisSettings(redis.inspector, silentLogger)).warnings;

@@ -79,9 +79,7 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   return { server, port, close };
 }
 
-/** Once per process, as soon as Redis first answers (it may be down at start-up). */
+/** Once per process, as soon as Redis first answers (it may be down at start-up). The store's connection is new: never ready yet. */
 function checkSettingsWhenConnected(store: CallbackStore, logger: Logger): void {
-  const run = () => void checkRedisSettings(store.connection, logger);
-  if (store.connection.status === 'ready') run();
-  else store.connection.once('ready', run);
+  store.connection.once('ready', () => void checkRedisSettings(store.connection, logger));
 }

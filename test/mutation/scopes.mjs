@@ -36,6 +36,7 @@ export const SCOPES = {
       'test/receive-end-to-end.test.ts',
       'test/receive-http.test.ts',
       'test/receive-body.test.ts',
+      'test/receive-validate.test.ts',
     ],
   },
   deliver: {
