@@ -84,6 +84,7 @@ describe('decoding a body', () => {
     expect([...decodeBody('[x=1').fields.keys()]).toEqual(['[x']);
     expect([...decodeBody('1x=2').fields.keys()]).toEqual(['1x']);
     expect(decodeBody('a={x}&b=1').fields.get('a')).toEqual({ text: '{x}', scalar: true });
+    expect(decodeBody('a=%7Bx%7D&b=1').fields.get('a')).toEqual({ text: '{x}', scalar: true });
     expect(decodeBody('a&b=&=c&&d=1=2').fields).toEqual(new Map([
       ['a', { text: '', scalar: true }], ['b', { text: '', scalar: true }], ['', { text: 'c', scalar: true }], ['d', { text: '1=2', scalar: true }],
     ]));

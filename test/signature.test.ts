@@ -34,7 +34,8 @@ describe('ZEGO callback signature', () => {
 
 describe('authenticate: unknown app, then signature, then timestamp', () => {
   const NOW_SECONDS = 1_700_000_000;
-  const apps = secretsByApp([{ appId: '1', callbackSecrets: ['old', 'new'] }, { appId: '2', callbackSecrets: ['other'] }]);
+  // Built in each test, not while the tests are collected: an error here must fail a test.
+  const apps = () => secretsByApp([{ appId: '1', callbackSecrets: ['old', 'new'] }, { appId: '2', callbackSecrets: ['other'] }]);
   const callback = (appId: string, timestamp: number, secret = 'new') => {
     const nonce = '123412';
     const text = JSON.stringify({ appid: appId, event: 'mix_stop', timestamp: String(timestamp), nonce, signature: zegoSignature(secret, String(timestamp), nonce), task_id: 't', seq: '1' });
@@ -42,7 +43,7 @@ describe('authenticate: unknown app, then signature, then timestamp', () => {
   };
   const verdict = (appId: string, timestamp: number, secret?: string) => {
     try {
-      authenticate(callback(appId, timestamp, secret), { secretsByApp: apps, toleranceSeconds: 300, now: NOW_SECONDS * 1000 });
+      authenticate(callback(appId, timestamp, secret), { secretsByApp: apps(), toleranceSeconds: 300, now: NOW_SECONDS * 1000 });
       return 'authenticated';
     } catch (error) {
       if (error instanceof HttpError) return `${error.status} ${error.code}: ${error.message}`;
@@ -51,7 +52,7 @@ describe('authenticate: unknown app, then signature, then timestamp', () => {
   };
 
   it('builds the lookup of every configured app', () => {
-    expect([...apps.entries()]).toEqual([['1', ['old', 'new']], ['2', ['other']]]);
+    expect([...apps().entries()]).toEqual([['1', ['old', 'new']], ['2', ['other']]]);
   });
 
   it('authenticates a callback signed with any secret of its app, up to the tolerance on both sides', () => {
