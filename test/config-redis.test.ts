@@ -2,9 +2,12 @@
  * The `redis:` section: exactly one of url, cluster, sentinel; REDIS_URL; TLS files; waitReplicas;
  * and the example configs for a cluster and a Sentinel, parsed as they are.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../src/config/load.js';
-import { describeRedis } from '../src/config/redis-topology.js';
+import { describeRedis, redisSettingsForUrl } from '../src/config/redis-topology.js';
 import { ConfigError } from '../src/errors.js';
 
 const apps = 'zego:\n  apps: [{ appId: "111111", callbackSecrets: ["s3cret"] }]\n';
@@ -82,6 +85,80 @@ describe('redis topology in the config', () => {
     expect(issuesOf('  waitReplicas: 1.5\n')[0]).toMatch(/^redis.waitReplicas: /);
     expect(issuesOf('  sentinel: { nodes: ["redis://s"] }\n')[0]).toMatch(/^redis.sentinel.name: /);
     expect(issuesOf('  tls: { ca: x.pem, pem: y }\n')).toEqual(['redis.tls.pem: unknown key']);
+  });
+});
+
+describe('redis URLs in detail', () => {
+  it.each([
+    ['redis://[::1]:7000', { host: '::1', port: 7000 }, 0, 'redis://[::1]:7000'],
+    ['redis://h', { host: 'h', port: 6379 }, 0, 'redis://h:6379'],
+    ['redis://h:6380/', { host: 'h', port: 6380 }, 0, 'redis://h:6380'],
+    ['redis://h/15', { host: 'h', port: 6379 }, 15, 'redis://h:6379/15'],
+  ])('%s is %j, database %d, shown as %s', (url, node, db, shown) => {
+    const config = parse(`  url: "${url}"\n`);
+    expect(config.redis.topology).toEqual({ kind: 'single', node, db });
+    expect(describeRedis(config.redis)).toBe(shown);
+    expect(config.redis).not.toHaveProperty('username');
+    expect(config.redis).not.toHaveProperty('password');
+  });
+
+  it.each([['redis://h/db'], ['redis://h/123'], ['redis://h/1/2'], ['redis://:6379']])('%s is not a Redis URL', (url) => {
+    expect(issuesOf(`  url: "${url}"\n`)).toEqual(['redis.url: must be redis://[user:password@]host[:port]']);
+  });
+
+  it('names each bad node of a cluster or Sentinel by its path', () => {
+    expect(issuesOf('  cluster: { nodes: ["redis://a:7000", "redis://b/x"] }\n')).toEqual(['redis.cluster.nodes[1]: must be redis://[user:password@]host[:port]']);
+    expect(issuesOf('  sentinel: { name: m, nodes: ["redis://s/x"] }\n')).toEqual(['redis.sentinel.nodes[0]: must be redis://[user:password@]host[:port]']);
+  });
+
+  it('accepts nodes that share their scheme and credentials, and shows a Sentinel setup', () => {
+    const config = parse('  sentinel: { name: m, nodes: ["rediss://u:p@s1", "rediss://u:p@[::2]:26380"] }\n');
+    expect(config.redis).toMatchObject({ username: 'u', password: 'p', tls: {} });
+    expect(config.redis.url).toBeUndefined();
+    expect(config.redis.sentinel).toEqual({ name: 'm', nodes: ['rediss://u:p@s1', 'rediss://u:p@[::2]:26380'] });
+    expect(describeRedis(config.redis)).toBe('Sentinel master "m" via rediss://s1:26379, rediss://[::2]:26380');
+    expect(parse('  cluster: { nodes: ["redis://a:7000"] }\n').redis.cluster).toEqual({ nodes: ['redis://a:7000'] });
+  });
+
+  it('redisSettingsForUrl: one Redis with every other key at its default, or an error naming the problem', () => {
+    expect(redisSettingsForUrl('redis://h:1/2')).toMatchObject({ url: 'redis://h:1/2', topology: { kind: 'single', node: { host: 'h', port: 1 }, db: 2 }, waitReplicas: 0, prefix: 'zego-relay' });
+    expect(redisSettingsForUrl('redis://h', 'p').prefix).toBe('p');
+    expect(() => redisSettingsForUrl('redis://h/x')).toThrow('redis.url: must be redis://[user:password@]host[:port]');
+  });
+});
+
+describe('redis TLS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'zego-relay-tls-'));
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is on with rediss://, with the system CAs when redis.tls is absent, and shown as rediss://', () => {
+    const config = parse('  url: rediss://h:6380\n');
+    expect(config.redis.tls).toEqual({});
+    expect(describeRedis(config.redis)).toBe('rediss://h:6380');
+  });
+
+  it('reads the CA, the client certificate and key, and the server name once, at load', () => {
+    const ca = file('ca.pem', 'CA TEXT');
+    const cert = file('cert.pem', 'CERT TEXT');
+    const key = file('key.pem', 'KEY TEXT');
+    const config = parse(`  url: rediss://h\n  tls: { ca: "${ca}", cert: "${cert}", key: "${key}", servername: redis.internal }\n`);
+    expect(config.redis.tls).toEqual({ ca: 'CA TEXT', cert: 'CERT TEXT', key: 'KEY TEXT', servername: 'redis.internal' });
+    expect(parse(`  url: rediss://h\n  tls: { ca: "${ca}" }\n`).redis.tls).toEqual({ ca: 'CA TEXT' });
+  });
+
+  it('refuses redis.tls with redis://, a certificate without its key, and a file it cannot read', () => {
+    const ca = file('ca2.pem', 'CA');
+    expect(issuesOf(`  url: redis://h\n  tls: { ca: "${ca}" }\n`)).toEqual(['redis.tls is set but redis.url uses redis://: use rediss:// to connect with TLS']);
+    expect(issuesOf(`  cluster: { nodes: ["redis://a:7000"] }\n  tls: { ca: "${ca}" }\n`)).toEqual(['redis.tls is set but redis.cluster.nodes[0] uses redis://: use rediss:// to connect with TLS']);
+    expect(issuesOf(`  url: rediss://h\n  tls: { cert: "${ca}" }\n`)).toEqual(['redis.tls: cert and key go together (set both for a client certificate, or neither)']);
+    expect(issuesOf(`  url: rediss://h\n  tls: { key: "${ca}" }\n`)).toEqual(['redis.tls: cert and key go together (set both for a client certificate, or neither)']);
+    const missing = join(dir, 'missing.pem');
+    expect(issuesOf(`  url: rediss://h\n  tls: { ca: "${missing}" }\n`)).toEqual([`redis.tls.ca: cannot read ${missing} (ENOENT)`]);
   });
 });
 

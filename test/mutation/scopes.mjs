@@ -59,7 +59,7 @@ export const SCOPES = {
   config: {
     mutate: ['src/config/**/*.ts'],
     // config-security.test.ts is in the system tier for its two CLI tests, skipped here.
-    tests: ['test/config.test.ts', 'test/config-details.test.ts', 'test/config-security.test.ts'],
+    tests: ['test/config.test.ts', 'test/config-details.test.ts', 'test/config-redis.test.ts', 'test/config-security.test.ts'],
   },
   store: {
     mutate: ['src/store/{callback-store,intake-script,intake-call}.ts', 'src/shared/names.ts'],
