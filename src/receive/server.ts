@@ -79,7 +79,10 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   return { server, port, close };
 }
 
-/** Once per process, as soon as Redis first answers (it may be down at start-up). The store's connection is new: never ready yet. */
+/**
+ * Once per process, as soon as Redis first answers (it may be down at start-up). The store's
+ * connection was just created, so it is never ready yet.
+ */
 function checkSettingsWhenConnected(store: CallbackStore, logger: Logger): void {
   store.connection.once('ready', () => void checkRedisSettings(store.connection, logger));
 }
