@@ -22,15 +22,16 @@ const redis = useTestRedis();
  */
 type Protocol = 'one call' | 'two calls';
 
+/** A store on `config`'s one Redis that stores by `protocol` (a cluster's: told its Redis is one). */
+function storeBy(protocol: Protocol, config: RelayConfig): CallbackStore {
+  if (protocol === 'one call') return CallbackStore.open(config, silentLogger);
+  const clusterShaped = { ...config, redis: { ...config.redis, topology: { kind: 'cluster' as const, nodes: [{ host: '127.0.0.1', port: 1 }] } } };
+  return new CallbackStore(clusterShaped, createProducerConnection(config.redis, 'receiver'), silentLogger);
+}
+
 function openStore(protocol: Protocol) {
   const config = testConfig({ redisUrl: redis.url });
-  const store = protocol === 'one call'
-    ? CallbackStore.open(config, silentLogger)
-    : new CallbackStore(
-      { ...config, redis: { ...config.redis, topology: { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 1 }] } } },
-      createProducerConnection(config.redis, 'receiver'),
-      silentLogger,
-    );
+  const store = storeBy(protocol, config);
   redis.cleanup(() => store.close());
   const keys = intakeKeys(config.redis.prefix, 0);
   const intakeLength = () => redis.inspector.xlen(keys.stream);
@@ -129,8 +130,7 @@ describe('CallbackStore: the Redis commands a callback costs', () => {
   async function measured(options: { protocol: Protocol; waitReplicas?: number }) {
     const { url, inspector } = await privateRedis();
     const config = testConfig({ redis: { url, waitReplicas: options.waitReplicas ?? 0 } });
-    const topology = options.protocol === 'two calls' ? { kind: 'cluster' as const, nodes: [{ host: '127.0.0.1', port: 1 }] } : config.redis.topology;
-    const store = new CallbackStore({ ...config, redis: { ...config.redis, topology } }, createProducerConnection(config.redis, 'receiver'), silentLogger);
+    const store = storeBy(options.protocol, config);
     redis.cleanup(() => store.close());
     // Loads the scripts (EVALSHA, NOSCRIPT, EVAL) before anything is counted; without a replica
     // to confirm it, a store that waits for replicas answers unavailable.
