@@ -2,6 +2,8 @@
  * Part of section "memory": Redis bytes per item, the figures docs/SIZING.md's formula uses. Each
  * item is measured in its own key prefix, after a warm-up, as INFO used_memory after minus before,
  * divided by the items made:
+ * - an intake log entry (a callback acknowledged and not yet routed): N callbacks stored with no
+ *   router running, markers deleted;
  * - the de-duplication marker and the nonce binding of a callback: N callbacks stored and routed
  *   to one target (no worker delivers), then the N seen markers deleted, then the N nonce keys;
  * - a queued delivery without its callback's markers: what is left of that after the deletions;
@@ -33,6 +35,7 @@ const IN_FLIGHT = 64;
 
 export interface ItemMemory {
   callbacks: number;
+  intakeEntry: number;
   dedupeMarker: number;
   nonceBinding: number;
   queuedDelivery: number;
@@ -102,6 +105,20 @@ async function deleteMarkers(inspector: Redis, config: RelayConfig, callbacks: S
   return { afterSeen, afterNonces: await usedMemoryBytes(inspector) };
 }
 
+/** An intake log entry: stored while no router runs (the worker role is down), markers apart. */
+async function measureIntake(redisUrl: string, inspector: Redis, callbacks: number): Promise<number> {
+  const config = itemConfig(redisUrl, ['mix_*']);
+  try {
+    await storeCallbacks(config, WARM_UP_CALLBACKS);
+    const before = await usedMemoryBytes(inspector);
+    const stored = await storeCallbacks(config, callbacks);
+    const { afterNonces } = await deleteMarkers(inspector, config, stored);
+    return (afterNonces - before) / callbacks;
+  } finally {
+    await deleteKeys(inspector, `*${config.redis.prefix}*`);
+  }
+}
+
 /** Markers and a queued delivery: stored and routed to one target, no delivery worker. */
 async function measureQueued(redisUrl: string, inspector: Redis, callbacks: number) {
   const config = itemConfig(redisUrl, ['mix_*']);
@@ -157,11 +174,13 @@ export async function measureItems(redisUrl: string, inspector: Redis, callbacks
   const [, rewritePercentage] = (await inspector.config('GET', 'auto-aof-rewrite-percentage')) as string[];
   await inspector.config('SET', 'auto-aof-rewrite-percentage', '0');
   try {
+    const intakeEntry = await measureIntake(redisUrl, inspector, callbacks);
     const queued = await measureQueued(redisUrl, inspector, callbacks);
     const dead = await measureFinished(redisUrl, inspector, callbacks, 'dead');
     const unrouted = await measureFinished(redisUrl, inspector, callbacks, 'unrouted');
     return {
       callbacks,
+      intakeEntry,
       ...queued,
       deadLetter: dead.perItem,
       unroutedCallback: unrouted.perItem,
@@ -179,6 +198,7 @@ export function itemFigures(items: ItemMemory): SectionFigures {
     rows: [
       { measure: 'de-duplication marker, per callback (kept zego.dedupeWindow)', value: bytes(items.dedupeMarker) },
       { measure: 'nonce binding, per callback (kept 2 x tolerance + 60 s)', value: bytes(items.nonceBinding) },
+      { measure: 'intake log entry: acknowledged, not yet routed (without the markers)', value: bytes(items.intakeEntry) },
       { measure: 'queued delivery, per target (without the markers)', value: bytes(items.queuedDelivery) },
       { measure: 'dead letter, per target (without the markers)', value: bytes(items.deadLetter) },
       { measure: 'unrouted callback (without the markers)', value: bytes(items.unroutedCallback) },

@@ -143,7 +143,7 @@ export const memorySection: BenchSection = {
       console.log(`naive relay:           ${Math.round(naive.bytesPerDelivery)} bytes per queued job (${naive.deliveryJobs} jobs)`);
       const bodyBytes = Buffer.byteLength(signedBody(callbackFields('mix_stop', APP_ID, 'sample', 0), SECRET));
       const items = await measureItems(context.redis.url, inspector, callbacks);
-      console.log(`per item: marker ${Math.round(items.dedupeMarker)} B, nonce ${Math.round(items.nonceBinding)} B, queued ${Math.round(items.queuedDelivery)} B, dead letter ${Math.round(items.deadLetter)} B, unrouted ${Math.round(items.unroutedCallback)} B`);
+      console.log(`per item: intake entry ${Math.round(items.intakeEntry)} B, marker ${Math.round(items.dedupeMarker)} B, nonce ${Math.round(items.nonceBinding)} B, queued ${Math.round(items.queuedDelivery)} B, dead letter ${Math.round(items.deadLetter)} B, unrouted ${Math.round(items.unroutedCallback)} B`);
       return [memoryFigures(oneTarget, fiveTargets, naive, bodyBytes), itemFigures(items)];
     } finally {
       inspector.disconnect();
