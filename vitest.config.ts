@@ -16,6 +16,7 @@ const UNIT = [
   'test/bull-board-format.test.ts',
   'test/config-details.test.ts',
   'test/config-redis.test.ts',
+  'test/config-warnings.test.ts',
   'test/config.test.ts',
   'test/deliver-outcome.test.ts',
   'test/deliver-sign.test.ts',

@@ -7,6 +7,8 @@
  * queue (`queue.add` of the parsed body, as bench/naive-relay.ts does), as a baseline. The relay's
  * RSS is measured by the e2e section (bench/e2e.ts), during its runs.
  *
+ * Then the bytes of each item docs/SIZING.md counts (bench/memory-items.ts), with the same N.
+ *
  * BENCH_MEMORY_CALLBACKS sets N (default 10,000; 2,000 with BENCH_QUICK=1).
  */
 import { randomUUID } from 'node:crypto';
@@ -19,6 +21,7 @@ import { startRouter } from '../src/route/router.js';
 import { CallbackStore } from '../src/store/callback-store.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
 import { deleteKeys, usedMemoryBytes } from './lib/redis-memory.js';
+import { itemFigures, measureItems } from './memory-items.js';
 import type { BenchSection } from './lib/section.js';
 import { bytes, formatNumber, type FigureRow, type SectionFigures } from './report.js';
 
@@ -139,7 +142,9 @@ export const memorySection: BenchSection = {
       const naive = await measureNaive(context.redis.url, inspector, callbacks);
       console.log(`naive relay:           ${Math.round(naive.bytesPerDelivery)} bytes per queued job (${naive.deliveryJobs} jobs)`);
       const bodyBytes = Buffer.byteLength(signedBody(callbackFields('mix_stop', APP_ID, 'sample', 0), SECRET));
-      return [memoryFigures(oneTarget, fiveTargets, naive, bodyBytes)];
+      const items = await measureItems(context.redis.url, inspector, callbacks);
+      console.log(`per item: intake entry ${Math.round(items.intakeEntry)} B, marker ${Math.round(items.dedupeMarker)} B, nonce ${Math.round(items.nonceBinding)} B, queued ${Math.round(items.queuedDelivery)} B, dead letter ${Math.round(items.deadLetter)} B, unrouted ${Math.round(items.unroutedCallback)} B`);
+      return [memoryFigures(oneTarget, fiveTargets, naive, bodyBytes), itemFigures(items)];
     } finally {
       inspector.disconnect();
     }

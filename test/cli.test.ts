@@ -31,7 +31,8 @@ describe('help and exit codes', () => {
   it('prints help for every command with exit 0', async () => {
     const overview = await runCli(['--help']);
     expect(overview.code).toBe(0);
-    for (const command of ['start', 'check-config', 'replay', 'rejected', 'simulate']) {
+    expect(overview.stdout).toContain('RELAY_MODE');
+    for (const command of ['start', 'check-config', 'replay', 'rejected', 'simulate', 'drop-queue']) {
       expect(overview.stdout).toContain(command);
       const help = await runCli([command, '--help']);
       expect(help.code, command).toBe(0);

@@ -9,9 +9,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/load.js';
+import { parseSize } from '../src/config/units.js';
 import { ROLES } from '../src/cli/start.js';
 import { runCli } from './helpers/cli.js';
+import { startRedisServer } from './helpers/redis.js';
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 const read = (path: string) => readFileSync(root(path), 'utf8');
@@ -35,7 +38,7 @@ const { redis, receiver, worker } = compose.services as Record<'redis' | 'receiv
 const relayServices = { receiver: receiver!, worker: worker! };
 
 /** The variables the code itself reads (README.md#configuration-reference), beyond the `${VAR}`s of the config file. */
-const CODE_ENV = ['RELAY_CONFIG', 'REDIS_URL', 'PORT', 'LOG_LEVEL', 'LOG_FORMAT'];
+const CODE_ENV = ['RELAY_CONFIG', 'RELAY_MODE', 'REDIS_URL', 'PORT', 'LOG_LEVEL', 'LOG_FORMAT'];
 
 /** .env.example as docker-compose would read it. */
 const exampleEnv = Object.fromEntries(
@@ -51,8 +54,9 @@ function interpolate(value: string, env: Record<string, string>): string {
   });
 }
 
-function containerEnvironment(service: Service): Record<string, string> {
-  return Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, interpolate(String(value), exampleEnv)]));
+/** What the container's environment holds, given the .env compose reads (.env.example by default). */
+function containerEnvironment(service: Service, dotEnv: Record<string, string> = exampleEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, interpolate(String(value), dotEnv)]));
 }
 
 function mountedConfig(service: Service): { source: string; target: string; mode: string } {
@@ -76,6 +80,29 @@ describe('docker-compose.yml', () => {
     expect(redis!.healthcheck!.test).toEqual(['CMD', 'redis-cli', 'ping']);
   });
 
+  it('gives redis a maxmemory from REDIS_MAXMEMORY (sizing explained), which redis-server accepts as compose passes it', async () => {
+    const [binary, ...args] = redis!.command!.map((arg) => interpolate(arg, exampleEnv));
+    expect(binary).toBe('redis-server');
+    const maxmemory = args[args.indexOf('--maxmemory') + 1]!;
+    expect(redis!.command).toContain('${REDIS_MAXMEMORY:-1gb}');
+    expect(maxmemory).toBe(exampleEnv.REDIS_MAXMEMORY);
+    expect(composeText).toMatch(/#.*maxmemory[\s\S]*docs\/SIZING\.md/);
+    expect(existsSync(root('docs/SIZING.md'))).toBe(true);
+    // The compose file's own arguments, last, so they win over the test server's defaults.
+    const server = await startRedisServer({ extraArgs: args });
+    const client = new Redis(server.url);
+    try {
+      const [, bytes] = (await client.config('GET', 'maxmemory')) as string[];
+      expect(Number(bytes)).toBe(parseSize(maxmemory));
+      expect(Number(bytes)).toBeGreaterThan(0);
+      expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
+      expect(await client.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
+    } finally {
+      client.disconnect();
+      await server.stop();
+    }
+  });
+
   for (const [name, service] of Object.entries(relayServices)) {
     describe(name, () => {
       it('runs a real zego-relay command and role from the image built by the Dockerfile', async () => {
@@ -94,7 +121,7 @@ describe('docker-compose.yml', () => {
         const required = [...config.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((match) => match[1]!);
         const environment = Object.keys(service.environment ?? {});
         for (const key of environment) {
-          expect(CODE_ENV.includes(key) || configVars.has(key) || key === 'RELAY_MODE', `${key} is read by nothing`).toBe(true);
+          expect(CODE_ENV.includes(key) || configVars.has(key), `${key} is read by nothing`).toBe(true);
         }
         for (const key of required) expect(environment, `${key} (used in the config without a default)`).toContain(key);
         for (const key of environment.filter((k) => !CODE_ENV.includes(k))) {
@@ -129,6 +156,23 @@ describe('docker-compose.yml', () => {
       });
     });
   }
+
+  it('passes ZEGO_CALLBACK_SECRET_NEXT to the relay: config/production.yaml validates with it unset, empty or set', () => {
+    const environment = receiver!.environment!;
+    expect(environment.ZEGO_CALLBACK_SECRET_NEXT).toBe('${ZEGO_CALLBACK_SECRET_NEXT:-}');
+    expect(exampleEnv).toHaveProperty('ZEGO_CALLBACK_SECRET_NEXT', '');
+    const production = read('config/production.yaml');
+    const secretsWith = (dotEnv: Record<string, string>) => parseConfig(production, { env: containerEnvironment(receiver!, dotEnv) }).zego.apps[0]!.callbackSecrets;
+    const { ZEGO_CALLBACK_SECRET_NEXT: _unset, ...withoutNext } = exampleEnv;
+    // Unset in .env and empty in it: one secret, the container starts.
+    expect(secretsWith(withoutNext)).toEqual([exampleEnv.ZEGO_CALLBACK_SECRET]);
+    expect(secretsWith(exampleEnv)).toEqual([exampleEnv.ZEGO_CALLBACK_SECRET]);
+    // Set in .env: both verify during the rotation.
+    expect(secretsWith({ ...exampleEnv, ZEGO_CALLBACK_SECRET_NEXT: 'the-Next-zego-secret-2' })).toEqual([exampleEnv.ZEGO_CALLBACK_SECRET, 'the-Next-zego-secret-2']);
+    // The same file outside compose, the variable not even in the environment.
+    const { ZEGO_CALLBACK_SECRET_NEXT: _none, ...outside } = containerEnvironment(receiver!);
+    expect(parseConfig(production, { env: outside }).zego.apps[0]!.callbackSecrets).toEqual([exampleEnv.ZEGO_CALLBACK_SECRET]);
+  });
 
   it('publishes the callback port, keeps admin off public interfaces, and leaves the worker scalable', () => {
     const config = parseConfig(read('config/production.yaml'), { env: containerEnvironment(receiver!) });

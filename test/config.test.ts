@@ -50,7 +50,7 @@ describe('the example config/relay.yaml', () => {
 
   it('documents every key of the schema (each appears in the file)', () => {
     const text = readFileSync('config/relay.yaml', 'utf8');
-    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval']) {
+    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'unroutedAge', 'unroutedCount', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval']) {
       expect(text).toContain(`${key}:`);
     }
   });
@@ -124,6 +124,30 @@ zego:
     expect(config.server.port).toBe(8081);
     expect(config.zego.apps[0]).toEqual({ appId: '42', callbackSecrets: ['with "quotes" # and: colons'] });
     expect(config.admin.password).toBeUndefined();
+  });
+
+  it('lets RELAY_MODE override the file, in either direction, and names a bad value', () => {
+    expect(parseConfig(minimal, { env: {} }).mode).toBe('production');
+    expect(parseConfig(minimal, { env: { RELAY_MODE: 'development' } }).mode).toBe('development');
+    expect(parseConfig(`mode: development\n${minimal}`, { env: { RELAY_MODE: 'production' } }).mode).toBe('production');
+    expect(parseConfig(`mode: development\n${minimal}`, { env: { RELAY_MODE: '' } }).mode).toBe('development');
+    expect(issuesOf(minimal, { RELAY_MODE: 'staging' })).toEqual(['mode: must be production or development (RELAY_MODE overrides the file)']);
+    // The shipped production file (mode: production) follows it too.
+    const production = loadConfig({ path: 'config/production.yaml', env: { ZEGO_APP_ID: '1', ZEGO_CALLBACK_SECRET: 'real', BILLING_URL: 'https://b.example.com/', RELAY_MODE: 'development' } });
+    expect(production.mode).toBe('development');
+  });
+
+  it('ignores an empty callback secret while another is set, and refuses a list of empty ones', () => {
+    const apps = (secrets: string) => `zego: { apps: [{ appId: "1", callbackSecrets: [${secrets}] }] }`;
+    expect(parseConfig(apps('"${OLD}", "${NEXT:-}"'), { env: { OLD: 'old-secret' } }).zego.apps[0]?.callbackSecrets).toEqual(['old-secret']);
+    expect(parseConfig(apps('"${OLD}", "${NEXT:-}"'), { env: { OLD: 'old-secret', NEXT: 'next-secret' } }).zego.apps[0]?.callbackSecrets).toEqual(['old-secret', 'next-secret']);
+    expect(issuesOf(apps('"${OLD}", "${NEXT:-}"'))).toEqual([expect.stringMatching(/^zego\.apps\[0\]\.callbackSecrets\[0\]: .*environment variable/), expect.stringMatching(/^zego\.apps\[0\]\.callbackSecrets\[1\]: .*environment variable/)]);
+  });
+
+  it('bounds unrouted callbacks by age and by count', () => {
+    expect(parseConfig(minimal, { env: {} }).retention).toMatchObject({ unroutedAge: 7 * 86_400_000, unroutedCount: 10_000 });
+    expect(parseConfig(`${minimal}retention: { unroutedAge: 1d, unroutedCount: 0 }\n`, { env: {} }).retention).toMatchObject({ unroutedAge: 86_400_000, unroutedCount: 0 });
+    expect(issuesOf(`${minimal}retention: { unroutedCount: -1 }\n`)).toEqual([expect.stringMatching(/^retention\.unroutedCount: /)]);
   });
 
   it('lets REDIS_URL and PORT override the file', () => {

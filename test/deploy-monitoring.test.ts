@@ -1,9 +1,12 @@
 /**
  * deploy/prometheus/alerts.yml and deploy/grafana/zego-relay.json against the relay itself: the
  * rules file has the shape of a Prometheus rule file, every expression parses as PromQL (with the
- * Prometheus project's own grammar, @prometheus-io/lezer-promql; there is no promtool here), and
- * every metric and label they use is served by a running relay's /metrics after real traffic.
+ * Prometheus project's own grammar, @prometheus-io/lezer-promql), and every metric and label they
+ * use is served by a running relay's /metrics after real traffic. Every alert links its runbook.
+ * With promtool on PATH (Debian's prometheus package; .ci/run installs it) the rules also pass
+ * `promtool check rules` and their unit tests, deploy/prometheus/alerts.test.yml.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parser } from '@prometheus-io/lezer-promql';
 import { parse as parseYaml } from 'yaml';
@@ -18,10 +21,34 @@ import { useTestRedis } from './helpers/redis.js';
 import { ok, startTargetServer, type TargetServer } from './helpers/targets.js';
 
 const RULES_FILE = 'deploy/prometheus/alerts.yml';
+const RULE_TESTS_FILE = 'deploy/prometheus/alerts.test.yml';
+const SCRAPE_CONFIG_FILE = 'deploy/prometheus/prometheus.yml';
 const DASHBOARD_FILE = 'deploy/grafana/zego-relay.json';
+const RUNBOOKS_FILE = 'docs/RUNBOOKS.md';
 
-/** Labels Prometheus adds when it scrapes, never in /metrics itself. */
-const SCRAPE_LABELS = new Set(['instance', 'job']);
+/**
+ * Labels Prometheus adds when it scrapes, never in /metrics itself: its own, and the `role` our
+ * scrape configuration (deploy/prometheus/prometheus.yml) gives each target.
+ */
+const SCRAPE_LABELS = new Set(['instance', 'job', 'role']);
+
+/** Series Prometheus writes itself for every scrape target (their labels are scrape labels). */
+const PROMETHEUS_SERIES = ['up'];
+
+/** promtool's version line, or undefined when it is not on PATH. */
+const promtoolVersion = (() => {
+  const probe = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+  return probe.error || probe.status !== 0 ? undefined : probe.stdout.split('\n')[0];
+})();
+
+/** Runs promtool; its whole output is the failure message. */
+function promtool(...args: string[]): { status: number | null; output: string } {
+  const run = spawnSync('promtool', args, { encoding: 'utf8', timeout: 60_000 });
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+/** GitHub's anchor of a markdown heading: lower case, punctuation dropped, spaces as hyphens. */
+const anchorOf = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
 
 /** Metric name -> the label names it carries in a /metrics text. */
 function servedMetrics(text: string): Map<string, Set<string>> {
@@ -109,7 +136,7 @@ function expressionProblems(where: string, expression: string, served: Map<strin
   if (use.metrics.length === 0) problems.push(`${where}: selects no metric`);
   const labelsOfExpression = new Set<string>(SCRAPE_LABELS);
   for (const metric of use.metrics) {
-    const labels = served.get(metric);
+    const labels = PROMETHEUS_SERIES.includes(metric) ? new Set<string>() : served.get(metric);
     if (!labels) problems.push(`${where}: ${metric} is not served by /metrics`);
     for (const label of labels ?? []) labelsOfExpression.add(label);
   }
@@ -126,6 +153,7 @@ describe('monitoring files against a running relay', () => {
   let workers: WorkersHandle;
   let admin: AdminHandle;
   let served: Map<string, Set<string>>;
+  let servedText: string;
 
   beforeAll(async () => {
     target = await startTargetServer(ok);
@@ -146,6 +174,7 @@ describe('monitoring files against a running relay', () => {
       if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 50));
       text = await (await fetch(`${admin.url}/metrics`)).text();
     }
+    servedText = text;
     served = servedMetrics(text);
   });
   afterAll(async () => {
@@ -159,9 +188,29 @@ describe('monitoring files against a running relay', () => {
     const document = parseYaml(readFileSync(RULES_FILE, 'utf8')) as { groups: { rules: Rule[] }[] };
     expect(ruleFileProblems(document)).toEqual([]);
     const rules = document.groups.flatMap((group) => group.rules);
-    expect(rules.map((rule) => rule.alert)).toEqual(['ZegoRelayTargetOpen', 'ZegoRelayDeadLettersGrowing', 'ZegoRelayIntakePendingGrowing', 'ZegoRelayRedisDown', 'ZegoRelayReceiver5xx']);
+    expect(rules.map((rule) => rule.alert)).toEqual([
+      'ZegoRelayNoReceiver', 'ZegoRelayNoWorker', 'ZegoRelayProcessDown', 'ZegoRelayCallbacksRefused', 'ZegoRelayDeliveryWaiting',
+      'ZegoRelayTargetOpen', 'ZegoRelayDeadLettersGrowing', 'ZegoRelayIntakePendingGrowing', 'ZegoRelayRedisDown', 'ZegoRelayReceiver5xx',
+    ]);
     expect(rules.flatMap((rule) => expressionProblems(String(rule.alert), rule.expr as string, served))).toEqual([]);
     expect(rules.find((rule) => rule.alert === 'ZegoRelayTargetOpen')?.for).toBe('10m');
+  });
+
+  it(`every alert has a summary and a runbook_url naming its own heading of ${RUNBOOKS_FILE}`, () => {
+    const rules = (parseYaml(readFileSync(RULES_FILE, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((group) => group.rules);
+    const anchors = new Set([...readFileSync(RUNBOOKS_FILE, 'utf8').matchAll(/^#{2,4} (.+)$/gm)].map((match) => anchorOf(match[1]!)));
+    for (const rule of rules) {
+      expect(rule.annotations?.summary, `${String(rule.alert)}: summary`).toEqual(expect.any(String));
+      expect(rule.annotations?.runbook_url, `${String(rule.alert)}: runbook_url`).toBe(`${RUNBOOKS_FILE}#${String(rule.alert).toLowerCase()}`);
+      expect(anchors.has(String(rule.alert).toLowerCase()), `${RUNBOOKS_FILE} has a heading ${String(rule.alert)}`).toBe(true);
+    }
+    expect(anchorOf('Rotate the ZEGO callback secret (compose)')).toBe('rotate-the-zego-callback-secret-compose');
+  });
+
+  it('serves the 401 reasons at 0 before any refusal, so the first refusals after a restart count', () => {
+    for (const reason of ['unknown_app', 'bad_signature', 'stale_timestamp']) {
+      expect(servedText).toContain(`zego_relay_callbacks_rejected_total{reason="${reason}"} 0`);
+    }
   });
 
   it(`${DASHBOARD_FILE} queries only served metrics and labels, in valid PromQL`, () => {
@@ -190,5 +239,31 @@ describe('monitoring files against a running relay', () => {
       'groups[0].rules[0]: exactly one of alert and record',
       'groups[0].rules[0].for: not a duration',
     ]);
+  });
+});
+
+describe('promtool', () => {
+  // CI installs promtool (.ci/run), so there this never skips; locally the skipped test's name says what to install.
+  const promtoolTest = `checks ${RULES_FILE} and ${SCRAPE_CONFIG_FILE}, and passes every case of ${RULE_TESTS_FILE}`;
+  if (promtoolVersion === undefined) console.warn(`skipped: promtool is not on PATH, so ${RULE_TESTS_FILE} did not run (apt-get install prometheus, as .ci/run does)`);
+  it.skipIf(promtoolVersion === undefined)(promtoolVersion ? `${promtoolTest} (${promtoolVersion})` : `${promtoolTest} (SKIPPED: promtool is not on PATH; apt-get install prometheus)`, () => {
+    const checked = promtool('check', 'rules', RULES_FILE);
+    expect(checked.status, checked.output).toBe(0);
+    const config = promtool('check', 'config', SCRAPE_CONFIG_FILE);
+    expect(config.status, config.output).toBe(0);
+    const tested = promtool('test', 'rules', RULE_TESTS_FILE);
+    expect(tested.status, tested.output).toBe(0);
+    expect(tested.output).toContain('SUCCESS');
+  });
+
+  it(`${RULE_TESTS_FILE} makes every alert fire in one case and stay quiet in another`, () => {
+    const alerts = (parseYaml(readFileSync(RULES_FILE, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((group) => group.rules.map((rule) => String(rule.alert)));
+    const tests = (parseYaml(readFileSync(RULE_TESTS_FILE, 'utf8')) as { rule_files: string[]; tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[] });
+    expect(tests.rule_files).toEqual(['alerts.yml']);
+    const cases = tests.tests.flatMap((test) => test.alert_rule_test ?? []);
+    for (const alert of alerts) {
+      expect(cases.some((entry) => entry.alertname === alert && entry.exp_alerts.length > 0), `${alert} fires in some case`).toBe(true);
+      expect(cases.some((entry) => entry.alertname === alert && entry.exp_alerts.length === 0), `${alert} stays quiet in some case`).toBe(true);
+    }
   });
 });

@@ -1,7 +1,7 @@
 /**
  * A callback that matches no target is kept, visible and bounded: the receiver stores it in the
  * intake log, the router puts it in the unrouted queue, the worker role marks it completed (not delivered anywhere), and it carries the
- * dead-letter retention so unrouted traffic cannot grow Redis without bound.
+ * unrouted retention (age and count) so unrouted traffic cannot grow Redis without bound.
  */
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { useTestRedis } from './helpers/redis.js';
 const redis = useTestRedis();
 
 describe('an unrouted callback', () => {
-  it('is completed by the worker role and kept for the dead-letter retention, then trimmed', async () => {
+  it('is completed by the worker role and kept within the unrouted retention, then trimmed', async () => {
     const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'billing', events: ['mix_stop'] }] });
     const receiver = await startReceiver(config, { logger: silentLogger });
     redis.cleanup(() => receiver.close());
@@ -44,6 +44,32 @@ describe('an unrouted callback', () => {
     const job = await queue.getJob(id);
     expect(job?.returnvalue).toEqual({ unrouted: true });
     expect(job?.data.event).toBe('stream_create');
-    expect(job?.opts.removeOnComplete).toEqual({ age: config.retention.deadLetterAge / 1000 });
+    expect(job?.opts.removeOnComplete).toEqual({ age: config.retention.unroutedAge / 1000, count: config.retention.unroutedCount });
+  });
+
+  it('keeps only the newest retention.unroutedCount of them', async () => {
+    const config = testConfig({ redisUrl: redis.url, retention: { unroutedCount: 3 }, targets: [{ name: 'billing', events: ['mix_stop'] }] });
+    const receiver = await startReceiver(config, { logger: silentLogger });
+    redis.cleanup(() => receiver.close());
+    const workers = await startWorkers(config, { logger: silentLogger });
+    redis.cleanup(() => workers.close());
+    const queue = new Queue<DeliveryJobData>(UNROUTED_QUEUE, queueOptions(config, UNROUTED_QUEUE, redis.inspector));
+    redis.cleanup(() => queue.close());
+
+    const ids: string[] = [];
+    for (let index = 0; index < 5; index += 1) {
+      const response = await fetch(`http://127.0.0.1:${receiver.port}${config.server.callbackPath}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: jsonBody(sign({ appid: APP_ID, event: 'stream_create', stream_sid: `s${index}`, stream_seq: '1' })),
+      });
+      expect(response.status).toBe(200);
+      ids.push(((await response.json()) as { id: string }).id);
+      // One at a time, so "the newest" is the order they were sent in.
+      await expect.poll(async () => (await queue.getJob(ids.at(-1)!))?.getState() ?? 'missing', { timeout: 5_000 }).toBe('completed');
+    }
+    const completed = await queue.getCompleted();
+    expect(completed.map((job) => job.id).sort()).toEqual(ids.slice(-3).sort());
+    expect(await queue.getJobCounts('completed', 'waiting', 'active')).toEqual({ completed: 3, waiting: 0, active: 0 });
   });
 });

@@ -3,7 +3,8 @@
  * probably not what the operator meant. Pure functions of the loaded config; never print secrets.
  */
 import { DEVELOPMENT_SECRET, type RelayConfig, type Target } from '../config/load.js';
-import { KNOWN_EVENTS } from '../shared/events.js';
+import { formatDuration } from '../config/units.js';
+import { KNOWN_EVENT_FAMILIES, KNOWN_EVENTS } from '../shared/events.js';
 import { bullBoardAccess, isLoopback } from '../ops/admin-credentials.js';
 import { DEMO_SINK_PATH } from '../ops/demo-sink.js';
 import { eventMatches, targetMatches } from '../route/match.js';
@@ -67,6 +68,7 @@ export function configWarnings(config: RelayConfig): string[] {
     warnings.push(`admin.port and server.port are both ${config.server.port}: the second listener cannot start`);
   }
   if (config.targets.length === 0) warnings.push('no targets: every callback is kept in the unrouted queue and delivered nowhere');
+  else warnings.push(...unroutedWarnings(config));
 
   config.targets.forEach((target, index) => warnings.push(...targetWarnings(config, target, index, appIds)));
   return warnings;
@@ -106,6 +108,38 @@ function targetWarnings(config: RelayConfig, target: Target, index: number, appI
   }
   if (url.username || url.password) warnings.push(`${where}.url carries credentials: prefer headers (e.g. Authorization: Bearer \${TOKEN})`);
   return warnings;
+}
+
+/**
+ * Events of an app that no target takes: ZEGO sends every event it has to the one callback URL, so
+ * they arrive and are kept in the unrouted queue, within retention.unroutedCount and unroutedAge.
+ * Apps with the same routed events share one warning.
+ */
+function unroutedWarnings(config: RelayConfig): string[] {
+  const routedByApp = new Map<string, string[]>();
+  for (const { appId } of config.zego.apps) {
+    const targets = config.targets.filter((target) => !target.appIds || target.appIds.includes(appId));
+    const patterns = targets.flatMap((target) => target.events);
+    // Only `*` takes every event, the undocumented ones included.
+    if (patterns.includes('*')) continue;
+    const routed = [
+      ...[...KNOWN_EVENTS].filter((event) => patterns.some((pattern) => eventMatches(pattern, event))),
+      ...KNOWN_EVENT_FAMILIES.filter((family) => patterns.some((pattern) => pattern.endsWith('*') && family.startsWith(pattern.slice(0, -1)))).map((family) => `${family}*`),
+    ];
+    const allKnownRouted = routed.length === KNOWN_EVENTS.size + KNOWN_EVENT_FAMILIES.length;
+    if (allKnownRouted && !config.zego.allowUnknownEvents) continue;
+    const key = routed.join(', ');
+    routedByApp.set(key, [...(routedByApp.get(key) ?? []), appId]);
+  }
+  const { unroutedCount, unroutedAge } = config.retention;
+  const kept = unroutedCount === 0
+    ? 'they are removed at once (retention.unroutedCount: 0)'
+    : `they are kept as unrouted callbacks, bodies included, up to ${unroutedCount} for ${formatDuration(unroutedAge)} (retention.unroutedCount, retention.unroutedAge)`;
+  return [...routedByApp].map(([routed, appIds]) => {
+    const apps = `${appIds.length > 1 ? 'apps' : 'app'} ${appIds.join(', ')}`;
+    const events = routed === '' ? 'no event matches a target' : `events other than ${routed} match no target`;
+    return `${apps}: ${events}: ${kept}`;
+  });
 }
 
 /**

@@ -7,12 +7,13 @@ import { chooseLogFormat, createLogger, LOG_FORMATS, type LogFormat, type Logger
 import { maskUrlCredentials } from '../lib/redact.js';
 import { checkConfigCommand } from './check-config.js';
 import { ExitCode, say, UsageError, type Command, type CommandIo } from './command.js';
+import { dropQueueCommand } from './drop-queue.js';
 import { rejectedCommand } from './rejected.js';
 import { replayCommand } from './replay.js';
 import { simulateCommand } from './simulate.js';
 import { startCommand } from './start.js';
 
-const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, simulateCommand];
+const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, simulateCommand, dropQueueCommand];
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -27,8 +28,9 @@ ${COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}
 
 Run zego-relay <command> --help for a command's options.
 
-Environment: RELAY_CONFIG (config file, default config/relay.yaml), REDIS_URL, PORT, LOG_LEVEL,
-LOG_FORMAT (json or pretty; default pretty at a terminal in development mode, else json).
+Environment: RELAY_CONFIG (config file, default config/relay.yaml), REDIS_URL, PORT, RELAY_MODE
+(production or development: overrides the file's mode), LOG_LEVEL, LOG_FORMAT (json or pretty;
+default pretty at a terminal in development mode, else json).
 Exit codes: 0 ok, 1 failure (invalid config, Redis missing, callbacks not acknowledged, ...),
 2 usage error (unknown command or option).`;
 }

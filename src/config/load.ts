@@ -1,6 +1,6 @@
 /**
  * Loads the configuration once: YAML file, `${VAR}` substitution, environment overrides
- * (REDIS_URL, PORT), validation, defaults merged into each target, Redis TLS files read, then
+ * (REDIS_URL, PORT, RELAY_MODE), validation, defaults merged into each target, Redis TLS files read, then
  * deep-frozen.
  * Nothing else in the code reads the YAML or `process.env` for configuration.
  */
@@ -98,6 +98,8 @@ function applyEnvironmentOverrides(raw: unknown, env: Environment): void {
   };
   if (env.REDIS_URL) section('redis').url = env.REDIS_URL;
   if (env.PORT) section('server').port = env.PORT;
+  // The image and docker-compose set RELAY_MODE=production, whatever config file is mounted.
+  if (env.RELAY_MODE) tree.mode = env.RELAY_MODE;
 }
 
 function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {

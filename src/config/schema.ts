@@ -171,8 +171,8 @@ const targetSchema = z.strictObject({
 
 /** The file as an operator writes it. */
 const fileSchema = z.strictObject({
-  /** `development` allows the built-in development secret and the demo target. @defaultValue production */
-  mode: z.enum(['production', 'development']).default('production'),
+  /** `development` allows the built-in development secret and the demo target; RELAY_MODE overrides it. @defaultValue production */
+  mode: z.enum(['production', 'development'], { error: 'must be production or development (RELAY_MODE overrides the file)' }).default('production'),
   server: z
     .strictObject({
       /** @defaultValue 0.0.0.0 */
@@ -209,8 +209,14 @@ const fileSchema = z.strictObject({
       .array(
         z.strictObject({
           appId,
-          /** Every secret that may have signed a callback (rotation). */
-          callbackSecrets: z.array(nonEmptySecret).min(1, 'needs at least one secret'),
+          /**
+           * Every secret that may have signed a callback (rotation). An empty entry (an unset
+           * `${VAR:-}`, like the next secret of a rotation not yet begun) is ignored while another is set.
+           */
+          callbackSecrets: z
+            .array(z.string())
+            .transform((secrets) => (secrets.some((secret) => secret !== '') ? secrets.filter((secret) => secret !== '') : secrets))
+            .pipe(z.array(nonEmptySecret).min(1, 'needs at least one secret')),
         }),
       )
       .min(1, 'configure at least one app'),
@@ -258,6 +264,13 @@ const fileSchema = z.strictObject({
       completedCount: integer(0, 10_000_000).default(1000),
       /** Dead letters are kept this long. @defaultValue 30d */
       deadLetterAge: duration.default(30 * 86_400_000),
+      /**
+       * Callbacks that matched no target (the `unrouted` queue, bodies included) are kept this
+       * long... @defaultValue 7d
+       */
+      unroutedAge: duration.default(7 * 86_400_000),
+      /** ...and at most this many, the newest: they cannot fill Redis however many arrive. @defaultValue 10000 */
+      unroutedCount: integer(0, 10_000_000).default(10_000),
     })
     .prefault({}),
   targets: z.array(targetSchema).default([]),

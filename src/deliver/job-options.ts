@@ -20,8 +20,9 @@ export function deliveryJobOptions(_target: Target, retention: RelayConfig['rete
 
 /**
  * A callback no target wanted: kept (as a completed job of the unrouted queue, see unrouted.ts)
- * as long as a dead letter, then trimmed, so unrouted traffic cannot grow Redis without bound.
+ * for `retention.unroutedAge` and at most `retention.unroutedCount` of them, so unrouted traffic
+ * cannot grow Redis without bound, however fast it comes.
  */
 export function unroutedJobOptions(retention: RelayConfig['retention'], callbackId: string): JobsOptions {
-  return { jobId: callbackId, removeOnComplete: { age: Math.ceil(retention.deadLetterAge / 1000) } };
+  return { jobId: callbackId, removeOnComplete: { age: Math.ceil(retention.unroutedAge / 1000), count: retention.unroutedCount } };
 }

@@ -2,13 +2,11 @@
  * Re-queues dead letters (BullMQ failed jobs) of a target with a fresh set of attempts.
  * `zego-relay replay --target NAME [--since 24h] [--limit N]` calls this.
  */
-import { Queue, type Job } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
-import { describeRedis } from '../config/redis-topology.js';
-import { readyWithin } from '../store/ready.js';
-import { createProducerConnection } from '../store/redis.js';
-import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../store/queues.js';
+import type { DeliveryJobData } from '../store/queues.js';
+import { withTargetQueue } from './target-queue.js';
 
 /** `replay` named a target the configuration does not have. */
 export class UnknownTargetError extends Error {
@@ -31,9 +29,6 @@ export interface ReplayOptions {
   readonly onReplayed?: (count: number) => void;
 }
 
-/** How long replay waits for Redis to answer at all before giving up. */
-const CONNECT_TIMEOUT_MS = 5_000;
-
 const PAGE_SIZE = 500;
 
 /**
@@ -46,28 +41,14 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<number>
   if (!config.targets.some((candidate) => candidate.name === target)) {
     throw new UnknownTargetError(target, config.targets.map((candidate) => candidate.name));
   }
-  // A fail-fast connection: every command answers or fails within seconds, so a long replay is
-  // never cut by an overall deadline and a Redis outage never hangs it.
-  const connection = createProducerConnection(config.redis, 'replay');
-  connection.on('error', () => {});
-  const queue = new Queue<DeliveryJobData>(deliveryQueueName(target), queueOptions(config, deliveryQueueName(target), connection));
-  queue.on('error', () => {});
-  try {
-    try {
-      await readyWithin(connection, CONNECT_TIMEOUT_MS);
-    } catch {
-      throw new UnavailableError(`Redis (${describeRedis(config.redis)}) did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
-    }
-    return await requeueDeadLetters(queue, {
+  return withTargetQueue(config, target, 'replay', (queue, connection) =>
+    requeueDeadLetters(queue, {
       ...options,
       checkConnection: (replayed, error) => {
         if (connection.status !== 'ready') throw new UnavailableError(`Redis went away after ${replayed} re-queued`, error);
       },
-    });
-  } finally {
-    await queue.close().catch(() => {});
-    connection.disconnect();
-  }
+    }),
+  );
 }
 
 export interface RequeueOptions extends Pick<ReplayOptions, 'sinceMs' | 'limit' | 'now' | 'onReplayed'> {

@@ -1,7 +1,8 @@
 /**
  * The unrouted queue's worker. A callback that matched no target is stored there by the receiver
  * (and counted); this worker only marks it completed, so it stays visible in Bull Board (with its
- * body) for retention.deadLetterAge and is then trimmed, instead of waiting in Redis forever.
+ * body) within retention.unroutedAge and retention.unroutedCount (job-options.ts) and is then
+ * trimmed, instead of waiting in Redis forever.
  */
 import { Worker } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';

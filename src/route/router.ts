@@ -92,7 +92,7 @@ async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void
     const targets = matchTargets(deps.config.targets, data.event, data.appId);
     for (const target of targets) add(target.name, data, { ...deps.jobOptions.get(target.name), jobId: data.callbackId });
     if (targets.length === 0) {
-      // Kept, never dropped: it stays visible in Bull Board for the dead-letter retention.
+      // Kept, never dropped: it stays visible in Bull Board within retention.unroutedAge and unroutedCount.
       add(UNROUTED_QUEUE, data, unroutedJobOptions(deps.config.retention, data.callbackId));
       callbacksUnrouted.inc({ event: eventLabel(data.event) });
     }

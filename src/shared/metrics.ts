@@ -39,6 +39,10 @@ export const callbacksRejected = new Counter({
   labelNames: ['reason'] as const,
   registers: [registry],
 });
+// The 401 reasons of a wrong secret, app id or clock exist from the start at 0: Prometheus'
+// increase() cannot count the first refusals of a series that appears with them, and the alert
+// on refused callbacks (deploy/prometheus/alerts.yml) must see one callback refused after a restart.
+for (const reason of ['unknown_app', 'bad_signature', 'stale_timestamp']) callbacksRejected.inc({ reason }, 0);
 
 /** Samples of rejected requests that could not be written to Redis (the answer was not affected). */
 export const rejectedSamplesDropped = new Counter({
