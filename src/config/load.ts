@@ -1,7 +1,7 @@
 /**
  * Loads the configuration once: YAML file, `${VAR}` substitution, environment overrides
- * (REDIS_URL, PORT), validation, defaults merged into each target, Redis TLS files read, then
- * deep-frozen.
+ * (REDIS_URL, PORT), validation, defaults merged into each target, Redis TLS files read, the
+ * OTEL_* tracing settings read (tracing.ts), then deep-frozen.
  * Nothing else in the code reads the YAML or `process.env` for configuration.
  */
 import { readFileSync } from 'node:fs';
