@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { intakeKeys } from '../src/shared/names.js';
 import { CallbackStore } from '../src/store/callback-store.js';
-import { activeTracer } from '../src/trace/tracing.js';
+import { activeTracer, startTracing } from '../src/trace/tracing.js';
 import { recordingLogger } from './helpers/delivery.js';
 import { testConfig, testConfigObject, type TargetInput } from './helpers/config.js';
 import { SPAN_KIND, STATUS_ERROR, startOtlpCollector, type ExportedSpan, type OtlpCollector } from './helpers/otlp-collector.js';
@@ -212,6 +212,31 @@ describe('tracing on: one trace per callback', () => {
     await expect.poll(() => lines.find((line) => line.msg === 'delivered' && line.callbackId === callbackId)).toMatchObject({ trace_id: traceId });
     expect(lines.find((line) => line.msg === 'callback accepted' && line.callbackId === callbackId)).toMatchObject({ trace_id: traceId });
     await relay.stop();
+  });
+});
+
+describe('a callback that could not be stored', () => {
+  it('has its POST span and its store span marked as errors, with the reason', async () => {
+    const otlp = await collector();
+    const tracing = startTracing({ url: `${otlp.endpoint}/v1/traces`, protocol: 'http/json' }, { logger: silentLogger, version: 'test' })!;
+    redis.cleanup(() => tracing.close());
+    // Nothing listens on port 1: the store gives up at its deadline and the receiver answers 503.
+    const receiver = await startReceiver(testConfig({ redisUrl: 'redis://127.0.0.1:1' }), { logger: silentLogger });
+    redis.cleanup(() => receiver.close());
+    const response = await fetch(`http://127.0.0.1:${receiver.port}/zego/callback`, { method: 'POST', body: jsonBody(sign(mixStopFields())) });
+    expect(response.status).toBe(503);
+    await tracing.close();
+
+    const server = only(otlp.spans, (span) => span.kind === SPAN_KIND.server, 'the SERVER span');
+    expect(server).toMatchObject({
+      attributes: { 'http.response.status_code': 503, 'zego_relay.outcome': 'unavailable', 'error.type': 'unavailable' },
+      status: { code: STATUS_ERROR, message: expect.stringContaining('ECONNREFUSED') },
+    });
+    expect(only(otlp.spans, (span) => span.name === 'store', 'the store span')).toMatchObject({
+      parentSpanId: server.spanId,
+      attributes: { 'error.type': 'UnavailableError' },
+      status: { code: STATUS_ERROR },
+    });
   });
 });
 

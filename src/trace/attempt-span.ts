@@ -9,6 +9,7 @@ import {
   ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_REQUEST_RESEND_COUNT, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT, ATTR_URL_SCHEME,
 } from '@opentelemetry/semantic-conventions';
+import { maskUrlCredentials } from '../lib/redact.js';
 import { ATTEMPT, ATTEMPT_DURATION_MS, CALLBACK_EVENT, CALLBACK_ID, RETRYABLE, TARGET } from './attributes.js';
 import { contextOfField, traceHeaders, type TraceHeaders } from './context-field.js';
 import { activeTracer } from './tracing.js';
@@ -64,7 +65,7 @@ export function traceAttempts<Data extends AttemptData, Report extends AttemptRe
       span.setAttribute(ATTEMPT_DURATION_MS, report.durationMs);
       if (report.error) {
         span.setAttributes({ [ATTR_ERROR_TYPE]: report.status !== undefined ? String(report.status) : 'no_answer', [RETRYABLE]: report.error.retryable });
-        span.setStatus({ code: SpanStatusCode.ERROR, message: report.error.message });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: maskUrlCredentials(report.error.message) });
       }
     }
     span.end();

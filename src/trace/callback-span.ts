@@ -4,15 +4,15 @@
  * request; with tracing off it gets undefined and does nothing else.
  */
 import type { IncomingMessage } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
-  ATTR_CLIENT_ADDRESS, ATTR_DB_SYSTEM_NAME, ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE,
+  ATTR_CLIENT_ADDRESS, ATTR_DB_SYSTEM_NAME, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE,
   ATTR_NETWORK_PROTOCOL_VERSION, ATTR_URL_PATH, ATTR_URL_SCHEME, ATTR_USER_AGENT_ORIGINAL,
 } from '@opentelemetry/semantic-conventions';
-import { maskUrlCredentials } from '../lib/redact.js';
 import { CALLBACK_APP_ID, CALLBACK_EVENT, CALLBACK_ID, OUTCOME } from './attributes.js';
 import { traceContextField } from './context-field.js';
+import { errorType, markFailed } from './span-failure.js';
 import { activeTracer } from './tracing.js';
 
 const propagator = new W3CTraceContextPropagator();
@@ -70,7 +70,7 @@ export function startCallbackSpan(request: IncomingMessage, route: string): Call
         if (facts.event) span.setAttribute(CALLBACK_EVENT, facts.event);
         if (facts.appId) span.setAttribute(CALLBACK_APP_ID, facts.appId);
         // An HTTP server's span is an error for 5xx only: a refused callback is the sender's fault.
-        if (facts.status >= 500) failed(span, facts.outcome, failure);
+        if (facts.status >= 500) markFailed(span, facts.outcome, failure);
       }
       span.end();
     },
@@ -84,15 +84,9 @@ async function storeSpan<T>(parent: Context, work: () => Promise<T>): Promise<T>
     if (typeof result === 'string') span?.setAttribute(OUTCOME, result);
     return result;
   } catch (error) {
-    if (span) failed(span, error instanceof Error ? error.name : 'error', error);
+    if (span) markFailed(span, errorType(error), error);
     throw error;
   } finally {
     span?.end();
   }
-}
-
-function failed(span: Span, type: string, error: unknown): void {
-  const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
-  span.setAttribute(ATTR_ERROR_TYPE, type);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: maskUrlCredentials(cause instanceof Error ? cause.message : String(cause ?? type)) });
 }

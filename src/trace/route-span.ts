@@ -3,11 +3,10 @@
  * SERVER span, through the context field): from reading the batch to acknowledging it. Callbacks
  * stored without a trace context get none.
  */
-import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
-import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
-import { maskUrlCredentials } from '../lib/redact.js';
+import { SpanKind, type Span } from '@opentelemetry/api';
 import { BATCH_SIZE, CALLBACK_APP_ID, CALLBACK_EVENT, CALLBACK_ID, INTAKE_SHARD, TARGETS } from './attributes.js';
 import { contextOfField } from './context-field.js';
+import { errorType, markFailed } from './span-failure.js';
 import { activeTracer } from './tracing.js';
 
 export interface RoutedCallback {
@@ -49,10 +48,7 @@ export function startRouteSpans(
   return {
     end(error) {
       for (const span of spans) {
-        if (error !== undefined) {
-          span.setAttribute(ATTR_ERROR_TYPE, error instanceof Error ? error.name : 'error');
-          span.setStatus({ code: SpanStatusCode.ERROR, message: maskUrlCredentials(error instanceof Error ? error.message : String(error)) });
-        }
+        if (error !== undefined) markFailed(span, errorType(error), error);
         span.end();
       }
     },
