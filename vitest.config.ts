@@ -32,6 +32,7 @@ const UNIT = [
   'test/receive-validate.test.ts',
   'test/route.test.ts',
   'test/signature.test.ts',
+  'test/trace-context.test.ts',
 ];
 const SYSTEM = [
   'test/backlog.test.ts',
@@ -50,6 +51,7 @@ const SYSTEM = [
   'test/rejected.test.ts',
   'test/router-crash.test.ts',
   'test/start.test.ts',
+  'test/tracing-processes.test.ts',
 ];
 
 export default defineConfig({

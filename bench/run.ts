@@ -4,7 +4,7 @@
  * bench/BENCHMARKS.template.md. About 5 minutes on 2 cores.
  *
  * Environment:
- * - BENCH_SECTIONS=ingest,rejected,e2e,memory,backlog,cluster picks sections (default: all).
+ * - BENCH_SECTIONS=ingest,rejected,e2e,memory,backlog,cluster,tracing picks sections (default: all).
  * - BENCH_DURATION / BENCH_WARMUP: seconds of each ingest load run (default 10 / 2).
  * - BENCH_QUICK=1: a smoke run of about a minute (shorter load runs, smaller N everywhere).
  * - BENCH_WRITE=0 never writes docs/BENCHMARKS.md, BENCH_WRITE=1 always does; by default it is
@@ -28,6 +28,7 @@ import { redisVersion } from './lib/redis-memory.js';
 import type { BenchContext, BenchSection } from './lib/section.js';
 import { memorySection } from './memory.js';
 import { rejectedFloodSection } from './rejected-flood.js';
+import { tracingSection } from './tracing.js';
 import { machineFacts, renderReport, sectionBlock, summaryTable, type SectionFigures } from './report.js';
 
 /** bench/backlog.ts prints its own lines; this turns its result into the report's table. */
@@ -39,7 +40,7 @@ const backlogSection: BenchSection = {
   },
 };
 
-const SECTIONS: readonly BenchSection[] = [ingestSection, rejectedFloodSection, endToEndSection, memorySection, backlogSection, clusterSection];
+const SECTIONS: readonly BenchSection[] = [ingestSection, rejectedFloodSection, endToEndSection, memorySection, backlogSection, clusterSection, tracingSection];
 
 /** The repository root, from the source tree (bench/) or the build (dist/bench/). */
 const ROOT = ['..', '../..']
@@ -73,8 +74,13 @@ function methodLines(context: BenchContext, sections: BenchSection[]): string[] 
     `Memory: ${env.BENCH_MEMORY_CALLBACKS ?? (context.quick ? 2_000 : 10_000)} callbacks stored through the receiver's store code with no worker running (64 in flight, after a 200-callback warm-up); INFO used_memory after minus before, divided by the delivery jobs queued. Naive: \`queue.add\` of the parsed body, as its receiver does. Per item (bench/memory-items.ts): the same N each for an intake entry (no router running), markers and a queued delivery (markers deleted one kind at a time), dead letters (one refused attempt, empty schedule) and unrouted callbacks (archived), each in its own prefix, automatic AOF rewrites off while measured.`,
     `Backlog: ${env.BENCH_BACKLOG_JOBS ?? 100_000} deliveries for a target that refuses connections (retried on 1, 2, 4, 8, then 10 s), queued through the store 64 at a time, while a healthy target gets 20 callbacks/s; then the target returns and the backlog drains (bench/backlog.ts).`,
     `Redis Cluster: the ingest load (as above, receiver role, 1 target) against clusters started for the section from redis-server on this machine, AOF always on every node, 6 intake shards: 1 master, 3 masters, and 3 masters + 3 replicas with redis.waitReplicas 0 and 1 (bench/cluster.ts).`,
+    `Tracing: the ingest load (receiver role, 1 target) and the end-to-end run (1 target, ${env.E2E_CALLBACKS ?? (context.quick ? 1_000 : 5_000)} callbacks), each with tracing off and on in the order off, on, on, off; on = OTEL_EXPORTER_OTLP_ENDPOINT naming a local sink process that takes OTLP/HTTP protobuf and discards it, every other OTEL_* setting the SDK's default (every callback sampled) (bench/tracing.ts). Every other section runs with tracing off.`,
   ];
 }
+
+// Tracing is off unless a section turns it on for its own runs (bench/tracing.ts): the figures of
+// every other section must not depend on OTEL_* variables in the shell that started the run.
+for (const name of Object.keys(process.env)) if (name.startsWith('OTEL_')) delete process.env[name];
 
 const quick = process.env.BENCH_QUICK === '1';
 const sections = selectedSections();

@@ -185,6 +185,30 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.tracing.yml (the optional tracing example)', () => {
+  const tracing = parse(read('docker-compose.tracing.yml')) as { services: Record<string, Service> };
+  const collectors = Object.keys(tracing.services).filter((name) => !(name in compose.services));
+
+  it('adds a collector and only OTEL_* variables to the relay services, which turn tracing on', () => {
+    expect(collectors.length).toBeGreaterThan(0);
+    for (const [name, service] of Object.entries(tracing.services).filter(([name]) => name in compose.services)) {
+      expect(['receiver', 'worker'], `${name} is a relay service`).toContain(name);
+      expect(Object.keys(service).sort(), `${name} gets environment only`).toEqual(['environment']);
+      for (const key of Object.keys(service.environment ?? {})) expect(key).toMatch(/^OTEL_/);
+      const env = { ...containerEnvironment(relayServices[name as keyof typeof relayServices]), ...service.environment };
+      const config = parseConfig(read(mountedConfig(relayServices[name as keyof typeof relayServices]).source.slice(2)), { env });
+      expect(config.tracing, `${name}'s tracing settings`).toBeDefined();
+      expect(collectors).toContain(new URL(config.tracing!.url).hostname);
+    }
+  });
+
+  it('publishes the collector\'s UI on the host\'s loopback only', () => {
+    for (const name of collectors) {
+      for (const port of tracing.services[name]!.ports ?? []) expect(port.split(':')[0], `${name} ${port}`).toBe('127.0.0.1');
+    }
+  });
+});
+
 describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   const stages = [...dockerfile.matchAll(/^FROM (\S+)(?: AS (\S+))?/gm)];

@@ -2,11 +2,15 @@
  * The receiver role as `zego-relay start --role receiver` runs it (info-level JSON logs), in a
  * child process of bench/ingest.ts. BENCH_REDIS_URL, BENCH_PREFIX, BENCH_APP_ID, BENCH_SECRET and
  * BENCH_TARGETS (how many targets match each callback, default 1) come from the parent;
- * bench/cluster.ts gives BENCH_REDIS_JSON and BENCH_SHARDS instead of BENCH_REDIS_URL.
+ * bench/cluster.ts gives BENCH_REDIS_JSON and BENCH_SHARDS instead of BENCH_REDIS_URL. Traced when
+ * the OTEL_* variables say so (bench/tracing.ts), as `zego-relay start` would be.
  */
 import { parseConfig } from '../../src/config/load.js';
+import { readTracingSettings } from '../../src/config/tracing.js';
+import { RELAY_VERSION } from '../../src/deliver/user-agent.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { startReceiver } from '../../src/receive/server.js';
+import { startTracing } from '../../src/trace/tracing.js';
 
 const env = process.env;
 const config = parseConfig(
@@ -24,8 +28,10 @@ const config = parseConfig(
   }),
   { env: {}, source: 'bench' },
 );
-const receiver = await startReceiver(config, { logger: createLogger('info') });
+const logger = createLogger('info');
+const tracing = startTracing(readTracingSettings(env).settings, { logger, version: RELAY_VERSION });
+const receiver = await startReceiver(config, { logger });
 process.send?.({ port: receiver.port });
 process.on('SIGTERM', () => {
-  void receiver.close().then(() => process.exit(0));
+  void receiver.close().then(() => tracing?.close()).then(() => process.exit(0));
 });

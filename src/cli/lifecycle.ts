@@ -5,14 +5,19 @@
  * signal forces the exit at once.
  */
 import type { RelayConfig } from '../config/load.js';
+import { RELAY_VERSION } from '../deliver/user-agent.js';
 import type { Logger } from '../lib/logger.js';
+import { startTracing } from '../trace/tracing.js';
 import { ExitCode } from './command.js';
 
 /** On top of delivery.shutdownTimeout: time for listeners and Redis to close before exit is forced. */
 const SHUTDOWN_SLACK_MS = 10_000;
 
-/** What start-up opened, closed in this order: stop taking callbacks first, stop Redis last. */
-const CLOSE_ORDER = ['receiver', 'workers', 'admin', 'redis'] as const;
+/**
+ * What start-up opened, closed in this order: stop taking callbacks first, stop Redis last. Tracing
+ * once the receiver and workers have ended their last spans, so those are exported too.
+ */
+const CLOSE_ORDER = ['receiver', 'workers', 'tracing', 'admin', 'redis'] as const;
 export type Part = (typeof CLOSE_ORDER)[number];
 
 /** What a process needs to run: its config, its logger, how to start its parts. */
@@ -32,6 +37,9 @@ export interface RunOptions {
  */
 export async function runUntilStopped(options: RunOptions): Promise<number> {
   const lifecycle = new Lifecycle(options.config, options.logger);
+  // Before any part starts: the receiver's first callback and every target's client see it on.
+  const tracing = startTracing(options.config.tracing, { logger: options.logger, version: RELAY_VERSION });
+  if (tracing) void lifecycle.adopt('tracing', () => tracing.close());
   const onSignal = (signal: NodeJS.Signals) => void lifecycle.stop(signal);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

@@ -6,6 +6,7 @@
  */
 import { DEVELOPMENT_SECRET, type RelayConfig } from '../config/load.js';
 import { describeRedis } from '../config/redis-topology.js';
+import { maskUrlCredentials } from '../lib/redact.js';
 import { USER_AGENT } from '../deliver/user-agent.js';
 import type { AdminCredentials } from '../ops/admin-credentials.js';
 import { BULL_BOARD_PATH } from '../ops/bull-board.js';
@@ -53,6 +54,7 @@ export function startBanner(facts: BannerFacts): string[] {
   lines.push(`  admin      ${facts.adminUrl}/metrics · /healthz · /readyz`);
   lines.push(`  bull board ${bullBoardLine(facts.adminUrl, facts.credentials)}`);
   lines.push(`  redis      ${describeRedis(config.redis)}${facts.privateRedis ? ` (private redis-server started by the relay, data in ${facts.redisDir}; set REDIS_URL to use your own)` : ''}`);
+  if (config.tracing) lines.push(`  tracing    OTLP ${config.tracing.protocol} to ${maskUrlCredentials(config.tracing.url)} (OTEL_* variables)`);
   if (facts.role !== 'receiver') {
     lines.push(`  targets    ${config.targets.length ? config.targets.map((target) => `${target.name} -> ${safeUrl(target.url)}`).join(', ') : 'none'}`);
   }

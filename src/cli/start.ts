@@ -31,7 +31,9 @@ Runs the relay until SIGTERM or SIGINT (Ctrl-C).
 
 Environment: RELAY_CONFIG, REDIS_URL (overrides redis.url; refused with redis.cluster or
 redis.sentinel), PORT (overrides server.port), RELAY_MODE (production or development; overrides
-mode), LOG_LEVEL (trace, debug, info, warn, error; default info), LOG_FORMAT (json or pretty). Logs go
+mode), LOG_LEVEL (trace, debug, info, warn, error; default info), LOG_FORMAT (json or pretty),
+OTEL_EXPORTER_OTLP_ENDPOINT and the other standard OTEL_* variables (OpenTelemetry traces; off
+unless an endpoint is set). Logs go
 to stdout: one readable line an event at a terminal in development mode, JSON lines anywhere
 else (a pipe, a file, production). The start-up summary is printed on stderr.
 

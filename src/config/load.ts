@@ -1,7 +1,7 @@
 /**
  * Loads the configuration once: YAML file, `${VAR}` substitution, environment overrides
- * (REDIS_URL, PORT, RELAY_MODE), validation, defaults merged into each target, Redis TLS files read, then
- * deep-frozen.
+ * (REDIS_URL, PORT, RELAY_MODE), validation, defaults merged into each target, Redis TLS files read,
+ * the OTEL_* tracing settings read (tracing.ts), then deep-frozen.
  * Nothing else in the code reads the YAML or `process.env` for configuration.
  */
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { UNROUTED_QUEUE } from '../shared/names.js';
 import { substituteTree, type Environment } from './env-substitution.js';
 import { resolveRedis, type RedisSettings } from './redis-topology.js';
 import { configSchema, type ParsedConfig } from './schema.js';
+import { readTracingSettings, type TracingSettings } from './tracing.js';
 import { formatDuration } from './units.js';
 import { describeYamlError } from './yaml-errors.js';
 
@@ -35,6 +36,8 @@ export type RelayConfig = DeepReadonly<Omit<ParsedConfig, 'redis'>> & {
   readonly redis: RedisSettings;
   /** Where the configuration came from, for logs. */
   readonly source: string;
+  /** Set when the OTEL_* variables turn tracing on (tracing.ts); undefined: off. */
+  readonly tracing?: TracingSettings;
 };
 
 /** A target with every default applied. */
@@ -82,8 +85,10 @@ export function parseConfig(text: string, options: { env?: Environment; source?:
   const problems = crossCheck(result.data);
   const redis = resolveRedis(result.data.redis, Boolean(env.REDIS_URL));
   problems.push(...redis.problems);
+  const tracing = readTracingSettings(env);
+  problems.push(...tracing.problems);
   if (problems.length > 0 || !redis.settings) throw new ConfigError(problems, source);
-  return deepFreeze({ ...result.data, redis: redis.settings, source });
+  return deepFreeze({ ...result.data, redis: redis.settings, source, ...(tracing.settings ? { tracing: tracing.settings } : {}) });
 }
 
 function applyEnvironmentOverrides(raw: unknown, env: Environment): void {

@@ -9,6 +9,8 @@ import got, { type Response } from 'got';
 import type { RelayConfig, Target } from '../config/load.js';
 import type { DeliveryError } from '../errors.js';
 import type { DeliveryJobData } from '../store/queues.js';
+import { traceAttempts } from '../trace/attempt-span.js';
+import type { TraceHeaders } from '../trace/context-field.js';
 import { attemptHeaders } from './headers.js';
 import { answerError, networkError } from './outcome.js';
 
@@ -22,8 +24,11 @@ export interface AttemptResult {
 
 /** A target's HTTP client: its keep-alive agents live as long as the worker. */
 export interface TargetClient {
-  /** POSTs `data.body` once. Never throws: failures come back as `error`. */
-  attempt(data: DeliveryJobData, attempt: number): Promise<AttemptResult>;
+  /**
+   * POSTs `data.body` once. Never throws: failures come back as `error`. While tracing is on the
+   * client is wrapped (trace/attempt-span.ts): a span per attempt, whose headers come in `trace`.
+   */
+  attempt(data: DeliveryJobData, attempt: number, trace?: TraceHeaders): Promise<AttemptResult>;
   /** Cuts every request in flight (forced shutdown); their attempts come back without a status. */
   abortInFlight(): void;
   /** Closes the idle keep-alive sockets. */
@@ -51,11 +56,11 @@ export function createTargetClient(target: Target, delivery: RelayConfig['delive
     decompress: false,
   });
 
-  return {
-    async attempt(data, attempt) {
+  return traceAttempts<DeliveryJobData, AttemptResult, TargetClient>(target, {
+    async attempt(data, attempt, trace) {
       const started = performance.now();
       const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
-      const headers = attemptHeaders({ target, data, attempt, timestampSeconds: Math.floor(Date.now() / 1000) });
+      const headers = attemptHeaders({ target, data, attempt, timestampSeconds: Math.floor(Date.now() / 1000), trace });
       const stream = client.stream.post(target.url, { body: data.body, headers });
       inFlight.add(stream);
       let response: Response;
@@ -91,7 +96,7 @@ export function createTargetClient(target: Target, delivery: RelayConfig['delive
       agent.http.destroy();
       agent.https.destroy();
     },
-  };
+  });
 }
 
 /** Reads and discards a response body; past `limit` bytes the stream is destroyed, not read. */

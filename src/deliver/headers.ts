@@ -4,6 +4,7 @@
  */
 import type { Target } from '../config/load.js';
 import type { DeliveryJobData } from '../store/queues.js';
+import type { TraceHeaders } from '../trace/context-field.js';
 import { signWebhook } from './sign.js';
 import { USER_AGENT } from './user-agent.js';
 
@@ -14,7 +15,7 @@ import { USER_AGENT } from './user-agent.js';
  */
 const PROTECTED = new Set([
   'content-type', 'content-length', 'host', 'webhook-id', 'webhook-timestamp', 'webhook-signature',
-  'x-zego-event', 'x-zego-appid', 'x-relay-attempt',
+  'x-zego-event', 'x-zego-appid', 'x-relay-attempt', 'traceparent', 'tracestate',
 ]);
 
 export interface AttemptHeadersInput {
@@ -24,6 +25,8 @@ export interface AttemptHeadersInput {
   readonly attempt: number;
   /** Unix seconds of this attempt (`webhook-timestamp`, signed). */
   readonly timestampSeconds: number;
+  /** The attempt span's `traceparent` (and `tracestate`) while tracing is on. */
+  readonly trace?: TraceHeaders | undefined;
 }
 
 /** Every header of one attempt; `webhook-signature` only when the target has signing secrets. */
@@ -40,6 +43,7 @@ export function attemptHeaders(input: AttemptHeadersInput): Record<string, strin
   headers['x-zego-event'] = data.event;
   headers['x-zego-appid'] = data.appId;
   headers['x-relay-attempt'] = String(attempt);
+  if (input.trace) Object.assign(headers, input.trace);
   for (const [name, value] of Object.entries(target.headers)) {
     const lower = name.toLowerCase();
     if (PROTECTED.has(lower)) continue;

@@ -20,4 +20,7 @@ function packageVersion(): string {
   }
 }
 
-export const USER_AGENT = `zego-relay/${packageVersion()}`;
+/** package.json's version (also the spans' service.version). */
+export const RELAY_VERSION = packageVersion();
+
+export const USER_AGENT = `zego-relay/${RELAY_VERSION}`;

@@ -18,6 +18,7 @@ import { deliveries, deliveryDuration } from '../shared/metrics.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { workerOutageLog } from '../store/redis-outage.js';
 import { deliveryQueueName, queueOptions } from '../store/queues.js';
+import { traceLogFields } from '../trace/log-fields.js';
 import { createTargetClient, type AttemptResult } from './attempt.js';
 import { retryDelay } from './backoff.js';
 import { TargetBreaker } from './breaker.js';
@@ -158,7 +159,7 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     // or something unexpected was thrown. Count it, say so, and mark it like a dead letter.
     if (!job || error instanceof DeadLetterError) return;
     deliveries.inc({ target: target.name, outcome: 'dead' });
-    log.error({ callbackId: job.data.callbackId, error: error.message }, 'delivery dead-lettered outside the retry schedule (crashed workers or an unexpected error)');
+    log.error({ callbackId: job.data.callbackId, error: error.message, ...traceLogFields(job.data.traceContext) }, 'delivery dead-lettered outside the retry schedule (crashed workers or an unexpected error)');
     job.updateData(asDeadLetter(job.data)).catch((markError: unknown) => log.warn({ err: markError, callbackId: job.data.callbackId }, 'could not mark the dead letter'));
   });
 
@@ -199,6 +200,7 @@ function attemptLine(job: Job<TrackedDeliveryData>, attempt: number, result: Att
     durationMs: result.durationMs,
     outcome,
     ...(result.error ? { error: result.error.message } : {}),
+    ...traceLogFields(job.data.traceContext),
   };
 }
 

@@ -13,6 +13,7 @@ import { HttpError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 import { callbacksReceived, eventLabel } from '../shared/metrics.js';
 import type { CallbackStore } from '../store/callback-store.js';
+import { startCallbackSpan } from '../trace/callback-span.js';
 import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';
 import { decodeBody } from './payload.js';
@@ -47,6 +48,8 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
 
   return async (ctx) => {
     const started = performance.now();
+    // Undefined while tracing is off: then nothing below records or adds anything.
+    const span = startCallbackSpan(ctx.req, config.server.callbackPath);
     let callback: Callback | undefined;
     // Set once the signature verified: only then may the sender's event name become a label.
     let authenticated = false;
@@ -62,10 +65,8 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
       authenticate(callback, { secretsByApp: secrets, toleranceSeconds, now: receivedAt });
       authenticated = true;
       id = callbackId(callback);
-      const stored = await store.store(
-        { callbackId: id, event: callback.event, appId: callback.appId, nonce: callback.nonce, body: callback.forwardBody },
-        receivedAt,
-      );
+      const toStore = { callbackId: id, event: callback.event, appId: callback.appId, nonce: callback.nonce, body: callback.forwardBody, ...span?.stored };
+      const stored = await (span ? span.storing(() => store.store(toStore, receivedAt)) : store.store(toStore, receivedAt));
       if (stored === 'replayed') {
         throw new HttpError(401, 'replayed_nonce', 'this nonce was already used with a different callback');
       }
@@ -88,7 +89,9 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
         outcome,
         status,
         ms: Math.round((performance.now() - started) * 10) / 10,
+        ...span?.logFields,
       };
+      span?.end(line, failure);
       if (status >= 500) logger.warn({ ...line, err: causeOf(failure) }, 'callback not stored');
       else if (status === 200) logger.info(line, 'callback accepted');
       else {

@@ -27,7 +27,8 @@ export function parseEntry([entryId, fields]: RawEntry): IntakeEntry {
   if (!callbackId || event === undefined || appId === undefined || body === undefined || !Number.isFinite(receivedAt)) {
     return { entryId, data: undefined };
   }
-  return { entryId, data: { callbackId, event, appId, body, receivedAt } };
+  const traceContext = values.get(INTAKE_FIELDS.traceContext);
+  return { entryId, data: { callbackId, event, appId, body, receivedAt, ...(traceContext ? { traceContext } : {}) } };
 }
 
 /** The entries of an XREADGROUP reply for one stream (null when the BLOCK timed out). */

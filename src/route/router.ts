@@ -19,6 +19,7 @@ import { ROUTER_GROUP, UNROUTED_QUEUE, intakeKeys, type DeliveryJobData } from '
 import { closeQueues, openQueues } from '../store/queues.js';
 import { createWorkerConnection, type RedisConnection } from '../store/redis.js';
 import { workerOutageLog, type RedisOutageLog } from '../store/redis-outage.js';
+import { startRouteSpans } from '../trace/route-span.js';
 import { entriesOfClaim, entriesOfRead, type IntakeEntry } from './intake-entry.js';
 import { matchTargets } from './match.js';
 
@@ -75,6 +76,12 @@ interface FanOutDeps {
   log: Logger;
 }
 
+/** The queues a callback goes to: its matching targets, else the unrouted queue (for its route span). */
+function routedTo(config: RelayConfig, data: Pick<DeliveryJobData, 'event' | 'appId'>): string[] {
+  const targets = matchTargets(config.targets, data.event, data.appId).map((target) => target.name);
+  return targets.length > 0 ? targets : [UNROUTED_QUEUE];
+}
+
 /** Queues the delivery jobs of a batch: one addBulk per queue, all queues at once. */
 async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void> {
   const byQueue = new Map<string, { name: string; data: DeliveryJobData; opts: JobsOptions }[]>();
@@ -112,6 +119,7 @@ class ShardLoop {
   private markReady: () => void = () => {};
   private readonly connection: RedisConnection;
   private readonly stream: string;
+  private readonly shard: number;
   private readonly log: Logger;
   private stopping = false;
   /** Reading (blocked in XREADGROUP) rather than routing: a stop may cut the connection at once. */
@@ -127,6 +135,7 @@ class ShardLoop {
     log: Logger,
     private readonly outage: RedisOutageLog,
   ) {
+    this.shard = shard;
     this.stream = intakeKeys(config.redis.prefix, shard).stream;
     this.log = log.child({ shard });
     // While Redis is down the commands wait for the reconnect (no step fails); the worker role's
@@ -242,7 +251,20 @@ class ShardLoop {
     return { entries, more: cursor !== '0-0' };
   }
 
+  /** Routes a batch; while tracing is on, under a span per callback (trace/route-span.ts). */
   private async route(entries: IntakeEntry[]): Promise<void> {
+    const spans = startRouteSpans(entries, { shard: this.shard, targetsOf: (data) => routedTo(this.config, data) });
+    if (!spans) return this.routeBatch(entries);
+    try {
+      await this.routeBatch(entries);
+      spans.end();
+    } catch (error) {
+      spans.end(error);
+      throw error;
+    }
+  }
+
+  private async routeBatch(entries: IntakeEntry[]): Promise<void> {
     const started = performance.now();
     await this.fanOut(entries);
     // Only once every job is queued: a crash before this line leaves the entries pending, and

@@ -90,4 +90,9 @@ export interface DeliveryJobData {
   body: string;
   /** When the receiver acknowledged it to ZEGO (ms since epoch): end-to-end latency starts here. */
   receivedAt: number;
+  /**
+   * The callback's trace context (`traceparent`, then a space and `tracestate` if any), set only
+   * while the receiver traced it: every attempt's span joins that trace (src/trace/context-field.ts).
+   */
+  traceContext?: string;
 }

@@ -27,6 +27,8 @@ export interface CallbackToStore {
   nonce: string;
   /** The JSON body to deliver. */
   body: string;
+  /** The receiver's trace context of this callback, while tracing is on (DeliveryJobData.traceContext). */
+  traceContext?: string;
 }
 
 export type { StoreOutcome };
@@ -102,6 +104,8 @@ export class CallbackStore {
     const args = [
       callback.callbackId, this.nonceTtlSeconds, this.dedupeSeconds, callback.event, callback.appId, callback.body, receivedAt,
       waitReplicas > 0 ? '1' : '0',
+      // Only while tracing is on: with it off the entry (and the call) stay as they were.
+      ...(callback.traceContext ? [callback.traceContext] : []),
     ];
     let verdict: unknown;
     if (this.separateNonce) {

@@ -15,7 +15,8 @@
  * on the shard's node; callback-store.ts explains why that order is safe.
  *
  * ARGV, the same for every script: [1] callback id, [2] nonce TTL s, [3] dedupe TTL s, [4] event,
- * [5] app id, [6] body, [7] receivedAt (ms), [8] '1' when a duplicate must write (see below).
+ * [5] app id, [6] body, [7] receivedAt (ms), [8] '1' when a duplicate must write (see below),
+ * [9] the trace context, only while tracing is on (stored as the entry's `trace` field).
  * KEYS: INTAKE nonce, seen, stream; BIND_NONCE nonce; APPEND seen, stream.
  *
  * A duplicate writes too when the receiver waits for replicas (`redis.waitReplicas`): it renews
@@ -44,7 +45,12 @@ if redis.call('EXISTS', ${seenKey}) == 1 then
   end
   return 'duplicate'
 end
-local entry = redis.call('XADD', ${streamKey}, '*', 'id', ARGV[1], 'event', ARGV[4], 'app', ARGV[5], 'body', ARGV[6], 'at', ARGV[7])
+local entry
+if ARGV[9] then
+  entry = redis.call('XADD', ${streamKey}, '*', 'id', ARGV[1], 'event', ARGV[4], 'app', ARGV[5], 'body', ARGV[6], 'at', ARGV[7], 'trace', ARGV[9])
+else
+  entry = redis.call('XADD', ${streamKey}, '*', 'id', ARGV[1], 'event', ARGV[4], 'app', ARGV[5], 'body', ARGV[6], 'at', ARGV[7])
+end
 redis.call('SET', ${seenKey}, '1', 'EX', ARGV[3])
 return entry`;
 
@@ -65,7 +71,7 @@ export const BIND_NONCE: IntakeScript = { command: 'zegoRelayBindNonce', numberO
 export const APPEND: IntakeScript = { command: 'zegoRelayAppend', numberOfKeys: 2, lua: append('KEYS[1]', 'KEYS[2]') };
 
 /** The field names of an intake entry, as the scripts write them. */
-export const INTAKE_FIELDS = { callbackId: 'id', event: 'event', appId: 'app', body: 'body', receivedAt: 'at' } as const;
+export const INTAKE_FIELDS = { callbackId: 'id', event: 'event', appId: 'app', body: 'body', receivedAt: 'at', traceContext: 'trace' } as const;
 
 /** `replayed`: the nonce came before with another callback id; nothing was written. */
 export type StoreOutcome = 'stored' | 'duplicate' | 'replayed';

@@ -39,9 +39,9 @@ export function workerProcesses(redis: TestRedis) {
       return { file, relay };
     },
 
-    /** Starts `node dist/workers/main.js --config FILE` and resolves once its workers are up. */
-    async start(file: string): Promise<WorkerProcess> {
-      const child = spawn(process.execPath, [WORKER_ENTRY, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    /** Starts `node dist/workers/main.js --config FILE` (with `env` on top of ours) and resolves once its workers are up. */
+    async start(file: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+      const child = spawn(process.execPath, [WORKER_ENTRY, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
       let exitedAt: number | undefined;
       const exited = new Promise<number | null>((resolve) =>
         child.once('exit', (code) => {

@@ -50,16 +50,17 @@ export const SCOPES = {
       'test/deliver-outcome.test.ts',
       'test/deliver-attempt.test.ts',
       'test/receive-end-to-end.test.ts',
+      'test/trace-context.test.ts',
     ],
   },
   route: {
     mutate: ['src/route/{match,intake-entry}.ts'],
-    tests: ['test/route.test.ts', 'test/intake-entry.test.ts', 'test/router.test.ts'],
+    tests: ['test/route.test.ts', 'test/intake-entry.test.ts', 'test/router.test.ts', 'test/trace-context.test.ts'],
   },
   config: {
     mutate: ['src/config/**/*.ts'],
     // config-security.test.ts is in the system tier for its two CLI tests, skipped here.
-    tests: ['test/config.test.ts', 'test/config-details.test.ts', 'test/config-redis.test.ts', 'test/config-security.test.ts'],
+    tests: ['test/config.test.ts', 'test/config-details.test.ts', 'test/config-redis.test.ts', 'test/config-security.test.ts', 'test/trace-context.test.ts'],
   },
   store: {
     mutate: ['src/store/{callback-store,intake-script,intake-call}.ts', 'src/shared/names.ts'],
