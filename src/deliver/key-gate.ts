@@ -12,6 +12,7 @@
  */
 import { once } from 'node:events';
 import { Job, type Queue } from 'bullmq';
+import type { RelayConfig } from '../config/load.js';
 import type { RedisConnection } from '../store/redis.js';
 import { deliveryQueueName } from '../store/queues.js';
 import { ADMIT, ADVANCE, ENTER, FINISH, REENTER } from './key-gate-scripts.js';
@@ -51,6 +52,8 @@ export interface GateHead {
   /** When it was released or admitted (Redis clock, ms). */
   readonly since: number;
   readonly jobId: string;
+  /** Its position (undefined when it finished meanwhile). */
+  readonly position?: string;
 }
 
 export interface GateStats {
@@ -71,6 +74,17 @@ export interface GateSettings {
   readonly lastTtlMs: number;
   /** How long a key's parked dead letters are remembered (retention.deadLetterAge). */
   readonly deadTtlMs: number;
+}
+
+/** The gate settings of every target, from the configuration. */
+export function gateSettings(config: RelayConfig): GateSettings {
+  return {
+    shards: config.intake.shards,
+    graceMs: config.delivery.lockDuration,
+    // A router stalled this long with a batch in hand could enter a finished delivery again.
+    lastTtlMs: Math.max(config.zego.dedupeWindow, 3_600_000),
+    deadTtlMs: config.retention.deadLetterAge,
+  };
 }
 
 interface GateCommands {
@@ -185,7 +199,10 @@ export class KeyGate {
     const keys = await this.redis.zrangebyscore(`${this.base}:check`, '-inf', now, 'LIMIT', 0, limit);
     if (keys.length === 0) return [];
     const values = await this.redis.hmget(this.heads, ...keys);
-    return keys.flatMap((key, index) => parseHead(key, values[index]) ?? []);
+    const heads = keys.flatMap((key, index) => parseHead(key, values[index]) ?? []);
+    if (heads.length === 0) return [];
+    const positions = await this.redis.hmget(`${this.base}:at`, ...heads.map((head) => head.jobId));
+    return heads.map((head, index) => (positions[index] ? { ...head, position: positions[index] } : head));
   }
 
   /** Looks at `key`'s head again at `at` (only while it still has one). */

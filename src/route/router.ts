@@ -21,6 +21,8 @@ import { createWorkerConnection, type RedisConnection } from '../store/redis.js'
 import { workerOutageLog, type RedisOutageLog } from '../store/redis-outage.js';
 import { entriesOfClaim, entriesOfRead, type IntakeEntry } from './intake-entry.js';
 import { matchTargets } from './match.js';
+import { OrderedRouting, type OrderedDelivery, type RouterBatch } from './ordered-routing.js';
+import { bodyMembers, orderingKey } from './ordering-key.js';
 
 /** How long one XREADGROUP waits for new entries; also bounds how long close() waits for a reader. */
 const BLOCK_MS = 1_000;
@@ -54,35 +56,47 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
   const queueConnection = createWorkerConnection(config.redis, { name: 'router-queues', outage });
   const queues = openQueues(config, queueConnection);
   const jobOptions = new Map(config.targets.map((target) => [target.name, deliveryJobOptions(target, config.retention)]));
-  const fanOut = (entries: IntakeEntry[]) => queueJobs(entries, { config, queues, jobOptions, log });
+  const ordering = OrderedRouting.forConfig(config, queueConnection, queues, log);
+  const fanOut: FanOut = (entries, batch) => queueJobs(entries, batch, { config, queues, jobOptions, log, ordering });
   const shards = Array.from({ length: config.intake.shards * LANES_PER_SHARD }, (_unused, lane) =>
     new ShardLoop(config, Math.floor(lane / LANES_PER_SHARD), consumer, fanOut, log, outage),
   );
   for (const loop of shards) loop.start();
+  ordering?.start();
   return {
     ready: () => Promise.all(shards.map((loop) => loop.ready)).then(() => undefined),
     async close() {
       await Promise.all(shards.map((loop) => loop.stop()));
+      await ordering?.stop();
       await closeQueues(queues, queueConnection, 'disconnect');
     },
   };
 }
+
+/**
+ * Queues the jobs of a batch; resolves with what to run once the batch is acknowledged (only
+ * with an ordered target: record the shard's watermark and release what waited for it).
+ */
+type FanOut = (entries: IntakeEntry[], batch: RouterBatch) => Promise<(() => Promise<void>) | undefined>;
 
 interface FanOutDeps {
   config: RelayConfig;
   queues: ReadonlyMap<string, Queue<DeliveryJobData>>;
   jobOptions: ReadonlyMap<string, JobsOptions>;
   log: Logger;
+  /** Only when a target has `ordering`. */
+  ordering: OrderedRouting | undefined;
 }
 
 /** Queues the delivery jobs of a batch: one addBulk per queue, all queues at once. */
-async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void> {
+async function queueJobs(entries: IntakeEntry[], batch: RouterBatch, deps: FanOutDeps): Promise<(() => Promise<void>) | undefined> {
   const byQueue = new Map<string, { name: string; data: DeliveryJobData; opts: JobsOptions }[]>();
   const add = (queue: string, data: DeliveryJobData, opts: JobsOptions) => {
     const jobs = byQueue.get(queue) ?? [];
     jobs.push({ name: data.event, data, opts });
     byQueue.set(queue, jobs);
   };
+  const ordered: OrderedDelivery[] = [];
   for (const { entryId, data } of entries) {
     if (!data) {
       // Not written by a receiver (or deleted meanwhile): nothing to deliver; acknowledged with the batch.
@@ -90,12 +104,27 @@ async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void
       continue;
     }
     const targets = matchTargets(deps.config.targets, data.event, data.appId);
-    for (const target of targets) add(target.name, data, { ...deps.jobOptions.get(target.name), jobId: data.callbackId });
+    let members: ReturnType<typeof bodyMembers> | null = null;
+    for (const target of targets) {
+      if (target.ordering) {
+        members ??= bodyMembers(data.body);
+        const key = orderingKey(members, data.appId, target.ordering.key);
+        if (key !== undefined) {
+          ordered.push({ target, data, key, entryId });
+          continue;
+        }
+      }
+      add(target.name, data, { ...deps.jobOptions.get(target.name), jobId: data.callbackId });
+    }
     if (targets.length === 0) {
       // Kept, never dropped: it stays visible in Bull Board for the dead-letter retention.
       add(UNROUTED_QUEUE, data, unroutedJobOptions(deps.config.retention, data.callbackId));
       callbacksUnrouted.inc({ event: eventLabel(data.event) });
     }
+  }
+  if (deps.ordering) {
+    const planned = await deps.ordering.enter(ordered, batch, (target, jobId) => ({ ...deps.jobOptions.get(target.name), jobId }));
+    for (const job of planned) add(job.queue, job.data, job.opts);
   }
   await Promise.all(
     [...byQueue].map(([name, jobs]) => {
@@ -104,6 +133,8 @@ async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void
       return queue.addBulk(jobs);
     }),
   );
+  const { ordering } = deps;
+  return ordering ? () => ordering.settle(batch.shard) : undefined;
 }
 
 /** The read-route-acknowledge loop of one intake shard, on a blocking connection of its own. */
@@ -112,6 +143,7 @@ class ShardLoop {
   private markReady: () => void = () => {};
   private readonly connection: RedisConnection;
   private readonly stream: string;
+  private readonly shard: number;
   private readonly log: Logger;
   private stopping = false;
   /** Reading (blocked in XREADGROUP) rather than routing: a stop may cut the connection at once. */
@@ -123,10 +155,11 @@ class ShardLoop {
     private readonly config: RelayConfig,
     shard: number,
     private readonly consumer: string,
-    private readonly fanOut: (entries: IntakeEntry[]) => Promise<void>,
+    private readonly fanOut: FanOut,
     log: Logger,
     private readonly outage: RedisOutageLog,
   ) {
+    this.shard = shard;
     this.stream = intakeKeys(config.redis.prefix, shard).stream;
     this.log = log.child({ shard });
     // While Redis is down the commands wait for the reconnect (no step fails); the worker role's
@@ -159,16 +192,19 @@ class ShardLoop {
     while (!this.stopping) {
       await this.untilDone(async () => {
         let entries: IntakeEntry[] = [];
+        // Only new entries ('>') come as one contiguous range of the stream (ordered-routing.ts).
+        let fresh = false;
         if (Date.now() >= nextClaim) {
           const claimed = await this.claimStale();
           entries = claimed.entries;
           nextClaim = claimed.more ? 0 : Date.now() + Math.max(100, this.config.intake.claimAfter / 2);
         }
         if (entries.length === 0) {
+          fresh = !ownPending;
           entries = await this.read(ownPending ? '0' : '>');
           if (ownPending && entries.length === 0) ownPending = false;
         }
-        if (entries.length > 0 && !this.stopping) await this.route(entries);
+        if (entries.length > 0 && !this.stopping) await this.route(entries, fresh);
       }, () => {
         ownPending = true;
       });
@@ -242,9 +278,9 @@ class ShardLoop {
     return { entries, more: cursor !== '0-0' };
   }
 
-  private async route(entries: IntakeEntry[]): Promise<void> {
+  private async route(entries: IntakeEntry[], fresh: boolean): Promise<void> {
     const started = performance.now();
-    await this.fanOut(entries);
+    const afterAck = await this.fanOut(entries, { shard: this.shard, fresh, first: entries[0]!.entryId, last: entries.at(-1)!.entryId });
     // Only once every job is queued: a crash before this line leaves the entries pending, and
     // routing them again is harmless (same job ids).
     const ids = entries.map((entry) => entry.entryId);
@@ -253,5 +289,6 @@ class ShardLoop {
     if (!replies || failed) throw failed ?? new Error('acknowledging the intake entries was aborted');
     routerBatchSize.observe(entries.length);
     routerBatchDuration.observe((performance.now() - started) / 1000);
+    await afterAck?.();
   }
 }
