@@ -60,11 +60,18 @@ export async function sendKeyed(receiverUrl: string, key: string, seq: number): 
   return answer.id;
 }
 
-/** Each key's `perKey` callbacks one after another (each waits for the previous 200), the keys in parallel. */
-export async function sendKeys(receiverUrl: string, keys: readonly string[], perKey: number): Promise<void> {
+/**
+ * Each key's `perKey` callbacks one after another (each waits for the previous 200), the keys in
+ * parallel. `gapMs` between a key's callbacks: with several intake shards the relay orders by the
+ * millisecond of acknowledgement, and two callbacks of a key in the same millisecond may go either way.
+ */
+export async function sendKeys(receiverUrl: string, keys: readonly string[], perKey: number, gapMs = 0): Promise<void> {
   await Promise.all(
     keys.map(async (key) => {
-      for (let seq = 1; seq <= perKey; seq += 1) await sendKeyed(receiverUrl, key, seq);
+      for (let seq = 1; seq <= perKey; seq += 1) {
+        if (seq > 1 && gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+        await sendKeyed(receiverUrl, key, seq);
+      }
     }),
   );
 }
