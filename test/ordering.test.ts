@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { BreakerStore } from '../src/deliver/breaker-store.js';
 import { replayDeadLetters } from '../src/deliver/replay.js';
 import { silentLogger } from '../src/lib/logger.js';
+import { startAdmin } from '../src/ops/admin.js';
 import { startReceiver } from '../src/receive/server.js';
 import { startWorkers } from '../src/cli/worker-role.js';
 import { ROUTER_GROUP, intakeKeys } from '../src/shared/names.js';
@@ -26,8 +27,8 @@ const redis = useTestRedis();
 const RETRY = { schedule: [50, 100, 150, 200, 250, 300, 300, 300, 300, 300, 300, 300], jitter: 0.2 };
 
 /** Receiver and workers in this process on one config; returns the callback URL and a harness on the same prefix. */
-async function relayFor(targets: TargetInput[], intake: Record<string, unknown> = {}) {
-  const config = testConfig({ redisUrl: redis.url, intake, targets });
+async function relayFor(targets: TargetInput[], intake: Record<string, unknown> = {}, adminPassword?: string) {
+  const config = testConfig({ redisUrl: redis.url, intake, targets, ...(adminPassword ? { adminPassword } : {}) });
   const receiver = await startReceiver(config, { logger: silentLogger });
   const workers = await startWorkers(config, { logger: silentLogger });
   const relay = await deliveryHarness(config);
@@ -202,15 +203,37 @@ describe('an ordered target held by an operator or by its breaker', () => {
 describe('what an operator sees of held deliveries', () => {
   it('counts held keys and deliveries, shows the key in the held jobs, and the count drops as they go', async () => {
     let hold = true;
-    const server = await recordingTarget(redis, (_key, seq) => (hold && seq === 1 ? { hold: true } : { status: 200 }));
-    const { relay, url } = await relayFor([{ name: 'ordered', url: server.server.url, retry: RETRY, ordering: { key: ['task_id'] } }]);
+    const server = await recordingTarget(redis, (key, seq) => (hold && key === 'k-seen' && seq === 1 ? { hold: true } : { status: 200 }));
+    const password = 'ordering-Pw-7f3a1';
+    const { relay, url, config } = await relayFor(
+      [{ name: 'ordered', url: server.server.url, retry: RETRY, ordering: { key: ['task_id'] } }, { name: 'plain', url: server.server.url, events: ['room_close'] }],
+      {},
+      password,
+    );
+    const admin = await startAdmin(config, { logger: silentLogger });
+    redis.cleanup(() => admin.close());
+    const get = async (path: string) => {
+      const response = await fetch(`${admin.url}${path}`, { headers: { authorization: `Basic ${Buffer.from(`ops:${password}`).toString('base64')}` } });
+      expect(response.status).toBe(200);
+      return path === '/metrics' ? response.text() : response.json();
+    };
+    const seen = async () => {
+      const targets = (await get('/admin/api/targets')) as { name: string; ordering?: unknown }[];
+      const metric = /^zego_relay_ordering_held\{target="ordered"\} (\d+)$/m.exec((await get('/metrics')) as string)?.[1];
+      return { ordered: targets.find((target) => target.name === 'ordered')?.ordering, plain: targets.find((target) => target.name === 'plain')?.ordering, metric };
+    };
+
+    await sendKeyed(url, 'k-free', 1);
+    await allDelivered(server, ['k-free'], 1);
     for (let seq = 1; seq <= 4; seq += 1) await sendKeyed(url, 'k-seen', seq);
-    await expect.poll(() => relay.queue('ordered').getJobCounts('delayed')).toEqual({ delayed: 3 });
-    const [held] = await relay.queue('ordered').getDelayed(0, 0);
-    expect(held?.data.order?.key).toBe(keyName('k-seen'));
+    await expect.poll(seen).toEqual({ ordered: { key: ['task_id'], keys: 1, heldKeys: 1, held: 3 }, plain: undefined, metric: '3' });
+    // Bull Board shows them as delayed jobs, with the key that holds them.
+    const held = await relay.queue('ordered').getDelayed();
+    expect(held.map((job) => job.data.order?.key)).toEqual(Array(3).fill(keyName('k-seen')));
     hold = false;
     server.server.release(200);
     await allDelivered(server, ['k-seen'], 4);
     expect(orderViolations(server.attempts)).toEqual([]);
+    await expect.poll(seen).toEqual({ ordered: { key: ['task_id'], keys: 0, heldKeys: 0, held: 0 }, plain: undefined, metric: '0' });
   });
 });
