@@ -24,6 +24,7 @@ const UNIT = [
   'test/intake-verdict.test.ts',
   'test/key-slot.test.ts',
   'test/log-serializer.test.ts',
+  'test/ordering-config.test.ts',
   'test/ordering-key.test.ts',
   'test/receive-body.test.ts',
   'test/receive-identity.test.ts',
