@@ -3,6 +3,7 @@
  * (the order of intake entries as strings Redis sorts lexically).
  */
 import { describe, expect, it } from 'vitest';
+import { headRepair, nextLook } from '../src/deliver/gate-reconciler.js';
 import { POSITION_LENGTH, REPLAYED_SHARD, entryPosition, positionEntry, watermarkPosition } from '../src/deliver/order-position.js';
 import { bodyMembers, orderingKey } from '../src/route/ordering-key.js';
 
@@ -57,5 +58,29 @@ describe('positions', () => {
     // The clock is behind the last id (it went back): later ids still come after the last one.
     expect(watermarkPosition({ kind: 'after', lastEntryId: '30-4', clockMs: 20 }, 0)).toBe(entryPosition('30-5', 0));
     expect(watermarkPosition({ kind: 'after', lastEntryId: undefined, clockMs: 20 }, 0)).toBe(entryPosition('20-0', 0));
+  });
+});
+
+describe("the reconciler's repair of a head", () => {
+  it.each([
+    ['released', 'delayed', false, { kind: 'promote' }],
+    ['running', 'delayed', false, { kind: 'later' }],
+    ['released', 'waiting', false, { kind: 'later' }],
+    ['running', 'active', false, { kind: 'later' }],
+    ['released', 'prioritized', false, { kind: 'later' }],
+    ['running', 'completed', false, { kind: 'finish', outcome: 'delivered' }],
+    ['released', 'completed', false, { kind: 'finish', outcome: 'delivered' }],
+    ['running', 'failed', false, { kind: 'finish', outcome: 'dead' }],
+    ['released', 'unknown', true, { kind: 'later' }],
+    ['released', 'unknown', false, { kind: 'finish', outcome: 'removed' }],
+    ['running', 'unknown', false, { kind: 'finish', outcome: 'removed' }],
+  ] as const)('a %s head whose job is %s (entry still in the intake: %s): %j', (state, jobState, entryPending, repair) => {
+    expect(headRepair({ state }, jobState, entryPending)).toEqual(repair);
+  });
+
+  it('looks again after as long as the head has run, at least the grace and at most an hour', () => {
+    expect(nextLook({ since: 1_000 }, 2_000, 30_000)).toBe(32_000);
+    expect(nextLook({ since: 0 }, 600_000, 30_000)).toBe(1_200_000);
+    expect(nextLook({ since: 0 }, 10 * 3_600_000, 30_000)).toBe(11 * 3_600_000);
   });
 });
