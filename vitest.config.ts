@@ -47,6 +47,7 @@ const SYSTEM = [
   'test/crash.test.ts',
   'test/first-run.test.ts',
   'test/logging.test.ts',
+  'test/ordering-crash.test.ts',
   'test/redis-credentials.test.ts',
   'test/rejected.test.ts',
   'test/router-crash.test.ts',
