@@ -15,6 +15,8 @@ const REQUEUED_STATES: ReadonlySet<string> = new Set(['waiting', 'active', 'dela
 
 export class OrderedJobs {
   private finishFailing = false;
+  /** Releases under way, awaited before the worker's connection closes. */
+  private readonly finishing = new Set<Promise<void>>();
 
   constructor(
     readonly gate: KeyGate,
@@ -43,16 +45,27 @@ export class OrderedJobs {
   }
 
   /** After BullMQ marked `job` completed or failed: its key goes to the next delivery. Never throws. */
-  async finished(job: Job<TrackedDeliveryData> | undefined, outcome: FinishOutcome): Promise<void> {
+  finished(job: Job<TrackedDeliveryData> | undefined, outcome: FinishOutcome): Promise<void> {
     const tag = job?.data.order;
-    if (!job?.id || !tag) return;
+    if (!job?.id || !tag) return Promise.resolve();
+    const release = this.release(job.id, tag, outcome).finally(() => this.finishing.delete(release));
+    this.finishing.add(release);
+    return release;
+  }
+
+  /** Waits for the releases under way (a closing worker, before its connection goes). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.finishing]);
+  }
+
+  private async release(jobId: string, tag: OrderTag, outcome: FinishOutcome): Promise<void> {
     try {
-      const next = await this.gate.finish(tag.key, job.id, outcome);
+      const next = await this.gate.finish(tag.key, jobId, outcome);
       if (next) await promoteHeld(this.queue, next);
       this.finishFailing = false;
     } catch (error) {
       // The reconciler finds the key held by a finished job and releases it.
-      if (!this.finishFailing) this.log.warn({ err: error, callbackId: job.id, key: tag.key }, 'could not release the key of a finished ordered delivery; the reconciler will');
+      if (!this.finishFailing) this.log.warn({ err: error, callbackId: jobId, key: tag.key }, 'could not release the key of a finished ordered delivery; the reconciler will');
       this.finishFailing = true;
     }
   }

@@ -190,6 +190,7 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
           await settledWithin(graceful, FORCED_CLOSE_GRACE_MS);
         }
         await reconciler?.stop();
+        await ordered?.drain();
         await queue.close().catch(() => {});
         client.close();
         connection.disconnect();
