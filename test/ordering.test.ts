@@ -27,8 +27,8 @@ const redis = useTestRedis();
 const RETRY = { schedule: [50, 100, 150, 200, 250, 300, 300, 300, 300, 300, 300, 300], jitter: 0.2 };
 
 /** Receiver and workers in this process on one config; returns the callback URL and a harness on the same prefix. */
-async function relayFor(targets: TargetInput[], intake: Record<string, unknown> = {}, adminPassword?: string) {
-  const config = testConfig({ redisUrl: redis.url, intake, targets, ...(adminPassword ? { adminPassword } : {}) });
+async function relayFor(targets: TargetInput[], options: { intake?: Record<string, unknown>; delivery?: Record<string, unknown>; adminPassword?: string } = {}) {
+  const config = testConfig({ redisUrl: redis.url, targets, ...options });
   const receiver = await startReceiver(config, { logger: silentLogger });
   const workers = await startWorkers(config, { logger: silentLogger });
   const relay = await deliveryHarness(config);
@@ -50,7 +50,7 @@ describe.each([1, 3])('40 keys x 15 callbacks, %i intake shard(s), to targets fa
       name, url: server.server.url, events: ['mix_*'], concurrency: 20, retry: RETRY, breaker: false, ...(ordering ? { ordering } : {}),
     });
     // Small batches: the router's two lanes per shard race over consecutive batches.
-    const { relay } = await relayFor([target('ordered', ordered, { key: ['task_id'] }), target('plain', unordered)], { shards, batchSize: 10 })
+    const { relay } = await relayFor([target('ordered', ordered, { key: ['task_id'] }), target('plain', unordered)], { intake: { shards, batchSize: 10 } })
       .then(async (started) => {
         await sendKeys(started.url, keysNamed(40, `s${shards}`), 15, shards > 1 ? 2 : 0);
         return started;
@@ -200,6 +200,26 @@ describe('an ordered target held by an operator or by its breaker', () => {
   });
 });
 
+describe('a forced shutdown', () => {
+  it("puts the key's head back without losing its place: the next workers deliver it before the rest", async () => {
+    let hang = true;
+    const server = await recordingTarget(redis, (_key, seq) => (hang && seq === 1 ? { hold: true } : { status: 200 }));
+    const { workers, url, config } = await relayFor(
+      [{ name: 'ordered', url: server.server.url, retry: RETRY, timeout: 60_000, ordering: { key: ['task_id'] } }],
+      { delivery: { shutdownTimeout: 300 } },
+    );
+    for (let seq = 1; seq <= 3; seq += 1) await sendKeyed(url, 'k-shutdown', seq);
+    await expect.poll(() => server.attempts.length).toBe(1);
+    // The delivery in flight hangs past the shutdown deadline: aborted and put back.
+    await workers.close();
+    hang = false;
+    const again = await startWorkers(config, { logger: silentLogger });
+    redis.cleanup(() => again.close());
+    await allDelivered(server, ['k-shutdown'], 3);
+    expect(server.attempts.map((attempt) => attempt.seq)).toEqual([1, 1, 2, 3]);
+  });
+});
+
 describe('what an operator sees of held deliveries', () => {
   it('counts held keys and deliveries, shows the key in the held jobs, and the count drops as they go', async () => {
     let hold = true;
@@ -207,8 +227,7 @@ describe('what an operator sees of held deliveries', () => {
     const password = 'ordering-Pw-7f3a1';
     const { relay, url, config } = await relayFor(
       [{ name: 'ordered', url: server.server.url, retry: RETRY, ordering: { key: ['task_id'] } }, { name: 'plain', url: server.server.url, events: ['room_close'] }],
-      {},
-      password,
+      { adminPassword: password },
     );
     const admin = await startAdmin(config, { logger: silentLogger });
     redis.cleanup(() => admin.close());
