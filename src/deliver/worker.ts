@@ -8,7 +8,8 @@
  * job's data (progress.ts), schedules each retry with `job.moveToDelayed` + `DelayedError` (BullMQ's
  * documented manual delay), and dead-letters with DeadLetterError (an UnrecoverableError). The
  * count and the retry timer live in Redis, so both survive crashes. The target's circuit breaker
- * (breaker.ts) holds deliveries without spending attempts while the target only fails.
+ * (breaker.ts) holds deliveries without spending attempts while the target only fails. A target
+ * with `ordering` attempts only its keys' heads (ordered-jobs.ts): a retrying head holds its key.
  */
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';

@@ -7,6 +7,10 @@
  * A router that dies mid-batch leaves its entries pending in the group; another router claims them
  * (XAUTOCLAIM) after `intake.claimAfter` and routes them again. The job id is the callback id, so
  * routing a callback twice never makes two jobs for one target while the first is kept.
+ *
+ * A target with `ordering` gets its keyed deliveries through its key gate (ordered-routing.ts): held
+ * ones are queued delayed behind their key's head, and after each batch is acknowledged the shard's
+ * watermark releases what waited for it.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
