@@ -201,7 +201,7 @@ function signedCallback(): string {
 }
 
 /** POSTs every body with `senders` in parallel over keep-alive; returns how many got no 2xx. */
-async function send(port: number, bodies: string[], senders: number): Promise<number> {
+export async function send(port: number, bodies: string[], senders: number): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: senders });
   let next = 0;
   let rejected = 0;
@@ -229,7 +229,8 @@ async function send(port: number, bodies: string[], senders: number): Promise<nu
   return rejected;
 }
 
-async function waitForCount(sink: ChildProcess, expected: number, timeoutMs: number): Promise<void> {
+/** Waits until the sink (bench/sink.ts) counted `expected` deliveries. */
+export async function waitForCount(sink: ChildProcess, expected: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const count = await new Promise<number>((resolve) => {
@@ -242,7 +243,8 @@ async function waitForCount(sink: ChildProcess, expected: number, timeoutMs: num
   }
 }
 
-async function forkChild(file: string, args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; firstMessage: Promise<unknown> }> {
+/** Forks a benchmark process; `firstMessage` resolves with its first IPC message (ready, or its port). */
+export async function forkChild(file: string, args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; firstMessage: Promise<unknown> }> {
   const child = forkBenchChild(file, args, env);
   const firstMessage = new Promise((resolve, reject) => {
     child.once('message', resolve);
@@ -252,7 +254,7 @@ async function forkChild(file: string, args: string[], env: Record<string, strin
 }
 
 /** The relays get longer than the default to finish their deliveries in flight. */
-const stopChild = (child: ChildProcess) => stopBenchChild(child, 10_000);
+export const stopChild = (child: ChildProcess) => stopBenchChild(child, 10_000);
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const callbacks = process.argv[2] ? Number(process.argv[2]) : undefined;

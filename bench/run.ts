@@ -4,12 +4,13 @@
  * bench/BENCHMARKS.template.md. About 5 minutes on 2 cores.
  *
  * Environment:
- * - BENCH_SECTIONS=ingest,rejected,e2e,memory,backlog,cluster,tracing picks sections (default: all).
+ * - BENCH_SECTIONS=ingest,rejected,e2e,memory,backlog,cluster,ordering,tracing picks sections (default: all).
  * - BENCH_DURATION / BENCH_WARMUP: seconds of each ingest load run (default 10 / 2).
  * - BENCH_QUICK=1: a smoke run of about a minute (shorter load runs, smaller N everywhere).
  * - BENCH_WRITE=0 never writes docs/BENCHMARKS.md, BENCH_WRITE=1 always does; by default it is
  *   written only by a full run (every section, not quick), so a partial run cannot replace figures.
- * - Per section: E2E_CALLBACKS, BENCH_MEMORY_CALLBACKS, BENCH_BACKLOG_JOBS; BENCH_PROFILE_DIR.
+ * - Per section: E2E_CALLBACKS, BENCH_MEMORY_CALLBACKS, BENCH_BACKLOG_JOBS, ORDERING_KEYS and
+ *   ORDERING_PER_KEY; BENCH_PROFILE_DIR.
  *
  * Add a section: write a BenchSection that returns its tables, list it below and put its
  * `{{table:ID}}` in the template.
@@ -27,6 +28,7 @@ import { backlogFigures } from './lib/backlog-figures.js';
 import { redisVersion } from './lib/redis-memory.js';
 import type { BenchContext, BenchSection } from './lib/section.js';
 import { memorySection } from './memory.js';
+import { orderingSection } from './ordering.js';
 import { rejectedFloodSection } from './rejected-flood.js';
 import { tracingSection } from './tracing.js';
 import { machineFacts, renderReport, sectionBlock, summaryTable, type SectionFigures } from './report.js';
@@ -40,7 +42,7 @@ const backlogSection: BenchSection = {
   },
 };
 
-const SECTIONS: readonly BenchSection[] = [ingestSection, rejectedFloodSection, endToEndSection, memorySection, backlogSection, clusterSection, tracingSection];
+const SECTIONS: readonly BenchSection[] = [ingestSection, rejectedFloodSection, endToEndSection, memorySection, backlogSection, clusterSection, orderingSection, tracingSection];
 
 /** The repository root, from the source tree (bench/) or the build (dist/bench/). */
 const ROOT = ['..', '../..']
@@ -73,6 +75,7 @@ function methodLines(context: BenchContext, sections: BenchSection[]): string[] 
     `End to end and fan-out: ${env.E2E_CALLBACKS ?? (context.quick ? 1_000 : 5_000)} callbacks POSTed by 50 keep-alive senders to the relay (receiver and workers in one process, info-level logs), timed from the first POST to the last delivery at the target (a separate Node process answering 204); the naive relay (bench/naive-relay.ts) with the same senders and target. Relay RSS from /proc/PID/status every 200 ms.`,
     `Memory: ${env.BENCH_MEMORY_CALLBACKS ?? (context.quick ? 2_000 : 10_000)} callbacks stored through the receiver's store code with no worker running (64 in flight, after a 200-callback warm-up); INFO used_memory after minus before, divided by the delivery jobs queued. Naive: \`queue.add\` of the parsed body, as its receiver does. Per item (bench/memory-items.ts): the same N each for an intake entry (no router running), markers and a queued delivery (markers deleted one kind at a time), dead letters (one refused attempt, empty schedule) and unrouted callbacks (archived), each in its own prefix, automatic AOF rewrites off while measured.`,
     `Backlog: ${env.BENCH_BACKLOG_JOBS ?? 100_000} deliveries for a target that refuses connections (retried on 1, 2, 4, 8, then 10 s), queued through the store 64 at a time, while a healthy target gets 20 callbacks/s; then the target returns and the backlog drains (bench/backlog.ts).`,
+    `Ordering: ${env.ORDERING_KEYS ?? (context.quick ? 200 : 1_000)} keys x ${env.ORDERING_PER_KEY ?? 5} signed mix_stop callbacks (task_id = the key) POSTed by 50 keep-alive senders to the relay (receiver and workers in one process), timed from the first POST to the last delivery at the target; the same target without ordering, with ordering (callbacks round by round, then each key's back to back), and without ordering beside an idle ordered target (bench/ordering.ts).`,
     `Redis Cluster: the ingest load (as above, receiver role, 1 target) against clusters started for the section from redis-server on this machine, AOF always on every node, 6 intake shards: 1 master, 3 masters, and 3 masters + 3 replicas with redis.waitReplicas 0 and 1 (bench/cluster.ts).`,
     `Tracing: the ingest load (receiver role, 1 target) and the end-to-end run (1 target, ${env.E2E_CALLBACKS ?? (context.quick ? 1_000 : 5_000)} callbacks), each with tracing off and on in the order off, on, on, off; on = OTEL_EXPORTER_OTLP_ENDPOINT naming a local sink process that takes OTLP/HTTP protobuf and discards it, every other OTEL_* setting the SDK's default (every callback sampled) (bench/tracing.ts). Every other section runs with tracing off.`,
   ];

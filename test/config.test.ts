@@ -50,7 +50,7 @@ describe('the example config/relay.yaml', () => {
 
   it('documents every key of the schema (each appears in the file)', () => {
     const text = readFileSync('config/relay.yaml', 'utf8');
-    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'unroutedAge', 'unroutedCount', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval']) {
+    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'unroutedAge', 'unroutedCount', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval', 'ordering']) {
       expect(text).toContain(`${key}:`);
     }
   });

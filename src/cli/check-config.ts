@@ -102,6 +102,7 @@ export function describeConfig(config: RelayConfig, redisLines: readonly string[
     );
     lines.push(`    retries ${formatSchedule(target.retry.schedule)} (${1 + target.retry.schedule.length} attempts, jitter ${target.retry.jitter})`);
     lines.push(`    breaker ${describeBreaker(target.breaker)}`);
+    lines.push(`    ordering ${describeOrdering(target.ordering)}`);
   }
   lines.push('', 'routes (known ZEGO events; others follow the same patterns):');
   for (const { appId, groups } of groupRoutes(config)) {
@@ -115,6 +116,12 @@ export function describeConfig(config: RelayConfig, redisLines: readonly string[
 function describeBreaker(breaker: Target['breaker']): string {
   if (!breaker) return 'off';
   return `opens after ${formatDuration(breaker.openAfter)} of failures only (at least ${breaker.minFailures}), then probes every ${formatDuration(breaker.probeInterval)}`;
+}
+
+/** `one delivery at a time per key: task_id, else room_id`, or `off`. */
+function describeOrdering(ordering: Target['ordering']): string {
+  if (!ordering) return 'off (deliveries in parallel, up to the concurrency)';
+  return `one delivery at a time per key, in acknowledgement order; key: ${ordering.key.join(', else ')} (with the app id); callbacks without these fields unordered`;
 }
 
 /** Routes grouped by identical target lists, so `*` does not print a dozen identical lines. */

@@ -4,7 +4,7 @@
  */
 import { DEVELOPMENT_SECRET, type RelayConfig, type Target } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
-import { KNOWN_EVENT_FAMILIES, KNOWN_EVENTS } from '../shared/events.js';
+import { COMMON_FIELDS, DOCUMENTED_FIELDS, KNOWN_EVENT_FAMILIES, KNOWN_EVENTS, PER_SEND_FIELDS } from '../shared/events.js';
 import { bullBoardAccess, isLoopback } from '../ops/admin-credentials.js';
 import { DEMO_SINK_PATH } from '../ops/demo-sink.js';
 import { eventMatches, targetMatches } from '../route/match.js';
@@ -107,6 +107,26 @@ function targetWarnings(config: RelayConfig, target: Target, index: number, appI
     else if (credential === '') warnings.push(`${where}.headers.${name} is empty: is its environment variable set?`);
   }
   if (url.username || url.password) warnings.push(`${where}.url carries credentials: prefer headers (e.g. Authorization: Bearer \${TOKEN})`);
+  warnings.push(...orderingWarnings(config, target, where));
+  return warnings;
+}
+
+/** Key fields that never name a key, and what several intake shards mean for the order. */
+function orderingWarnings(config: RelayConfig, target: Target, where: string): string[] {
+  if (!target.ordering) return [];
+  const warnings: string[] = [];
+  for (const field of target.ordering.key) {
+    if (PER_SEND_FIELDS.has(field)) {
+      warnings.push(`${where}.ordering.key "${field}" changes on every send: every callback would be a key of its own, and ZEGO's re-sends would not share one`);
+    } else if (!DOCUMENTED_FIELDS.has(field) && !Object.values(COMMON_FIELDS).flat().includes(field as never)) {
+      warnings.push(`${where}.ordering.key "${field}" is carried by no documented ZEGO event: check the spelling (callbacks without any key field are delivered unordered)`);
+    }
+  }
+  if (config.intake.shards > 1) {
+    warnings.push(
+      `${where}.ordering with intake.shards ${config.intake.shards}: a key's callbacks acknowledged in the same millisecond, or within the Redis nodes' clock difference, may be delivered in either order (one shard keeps the exact order)`,
+    );
+  }
   return warnings;
 }
 

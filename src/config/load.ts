@@ -46,6 +46,8 @@ export type RetryPolicy = Target['retry'];
 export type RateLimit = NonNullable<Target['rateLimit']>;
 /** When a target's circuit breaker opens and how it is probed (all durations in ms). */
 export type BreakerPolicy = Exclude<Target['breaker'], false>;
+/** Which body fields name a delivery's key on an ordered target. */
+export type OrderingPolicy = NonNullable<Target['ordering']>;
 
 export interface LoadOptions {
   /** Path of the YAML file; else RELAY_CONFIG; else config/relay.yaml. */

@@ -125,6 +125,25 @@ const targetBreakerSchema = z.union(
   { error: BREAKER_SHAPE },
 );
 
+/** A body field of a ZEGO callback (`task_id`, `stream_alias`, `room_id`). */
+const bodyField = z.string().regex(/^[A-Za-z0-9_]+$/, 'must be a body field name (letters, digits and _)');
+
+/**
+ * Ordered delivery per key: a key's deliveries are made one at a time, in the order the relay
+ * acknowledged the callbacks to ZEGO (docs/RELIABILITY.md, "Ordered delivery per key").
+ */
+const orderingSchema = z.strictObject({
+  /**
+   * Body fields naming a callback's key: the first present with a string or number value wins
+   * (with the app id, it names the key). A callback with none of them is delivered unordered.
+   */
+  key: z
+    .array(bodyField)
+    .min(1, 'name at least one body field')
+    .max(10)
+    .refine((fields) => new Set(fields).size === fields.length, 'names a field twice'),
+});
+
 const defaultsSchema = z.strictObject({
   /** Per-attempt timeout of a delivery. @defaultValue 15s */
   timeout: duration.default(15_000),
@@ -167,6 +186,8 @@ const targetSchema = z.strictObject({
     .optional(),
   /** Overrides keys of `defaults.breaker`; `false` turns the breaker off for this target. */
   breaker: targetBreakerSchema.optional(),
+  /** One delivery at a time per key, in acknowledgement order. @defaultValue unset: unordered */
+  ordering: orderingSchema.optional(),
 });
 
 /** The file as an operator writes it. */
@@ -312,6 +333,7 @@ function resolveTarget(target: TargetInFile, defaults: FileConfig['defaults']) {
       jitter: target.retry?.jitter ?? defaults.retry.jitter,
     },
     breaker: resolveBreaker(defaults.breaker, target.breaker),
+    ...(target.ordering ? { ordering: { key: target.ordering.key } } : {}),
   };
 }
 

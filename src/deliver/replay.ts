@@ -66,7 +66,7 @@ export interface RequeueOptions extends Pick<ReplayOptions, 'sinceMs' | 'limit' 
  */
 export async function requeueDeadLetters(queue: Queue<DeliveryJobData>, options: RequeueOptions): Promise<number> {
   const cutoff = options.sinceMs === undefined ? -Infinity : (options.now ?? Date.now)() - options.sinceMs;
-  const chosen = await recentDeadLetters(queue, cutoff, options.limit ?? Infinity);
+  const chosen = inKeyOrder(await recentDeadLetters(queue, cutoff, options.limit ?? Infinity));
   let replayed = 0;
   for (const job of chosen) {
     try {
@@ -78,6 +78,16 @@ export async function requeueDeadLetters(queue: Queue<DeliveryJobData>, options:
     }
   }
   return replayed;
+}
+
+/**
+ * An ordered target's dead letters go back oldest first (by their position in their key's order),
+ * so a worker that picks one up finds the earlier ones of its key already re-queued and enters
+ * them first (deliver/ordered-jobs.ts): the replayed ones keep their order.
+ */
+function inKeyOrder(jobs: Job<DeliveryJobData>[]): Job<DeliveryJobData>[] {
+  const at = (job: Job<DeliveryJobData>) => job.data.order?.at ?? '';
+  return jobs.some((job) => job.data.order) ? [...jobs].sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : 0)) : jobs;
 }
 
 /**

@@ -8,7 +8,8 @@
  * job's data (progress.ts), schedules each retry with `job.moveToDelayed` + `DelayedError` (BullMQ's
  * documented manual delay), and dead-letters with DeadLetterError (an UnrecoverableError). The
  * count and the retry timer live in Redis, so both survive crashes. The target's circuit breaker
- * (breaker.ts) holds deliveries without spending attempts while the target only fails.
+ * (breaker.ts) holds deliveries without spending attempts while the target only fails. A target
+ * with `ordering` attempts only its keys' heads (ordered-jobs.ts): a retrying head holds its key.
  */
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
@@ -23,6 +24,9 @@ import { createTargetClient, type AttemptResult } from './attempt.js';
 import { retryDelay } from './backoff.js';
 import { TargetBreaker } from './breaker.js';
 import { BreakerStore } from './breaker-store.js';
+import { startGateReconciler } from './gate-reconciler.js';
+import { KeyGate, gateSettings } from './key-gate.js';
+import { OrderedJobs } from './ordered-jobs.js';
 import { afterFailedAttempt, asDeadLetter, DeadLetterError, nextAttempt, type TrackedDeliveryData } from './progress.js';
 
 /**
@@ -71,6 +75,8 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
   const breaker = target.breaker
     ? new TargetBreaker(new BreakerStore(connection, config.redis.prefix, target.name), target.breaker, log)
     : undefined;
+  // Only for a target with `ordering`: one delivery at a time per key (ordered-jobs.ts).
+  const ordered = target.ordering ? new OrderedJobs(new KeyGate(connection, config.redis.prefix, target.name, gateSettings(config)), queue, log) : undefined;
 
   /** Puts the job back in the queue (at its end) without spending an attempt. */
   const putBack = async (job: Job<TrackedDeliveryData>, token: string | undefined): Promise<never> => {
@@ -94,6 +100,8 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
   };
 
   const processor = async (job: Job<TrackedDeliveryData>, token?: string) => {
+    // A later delivery of its key goes back to the delayed state: it is held, not attempted.
+    if (ordered) await ordered.admit(job, token);
     const admission = breaker ? await breaker.admit() : undefined;
     if (admission?.kind === 'hold') return hold(admission.ms);
     const attempt = nextAttempt(job.data);
@@ -153,7 +161,10 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
   worker.on('error', (error) => {
     if (!outage.absorbs(error)) log.error({ err: error }, 'delivery worker error');
   });
+  if (ordered) worker.on('completed', (job) => void ordered.finished(job, 'delivered'));
   worker.on('failed', (job, error) => {
+    // A dead letter of any kind releases its key: the next delivery of the key goes.
+    if (ordered) void ordered.finished(job, 'dead');
     // The worker's own dead letters are counted and marked above. Any other failure happened
     // outside the schedule: BullMQ failed a job that stalled too often (its worker kept dying),
     // or something unexpected was thrown. Count it, say so, and mark it like a dead letter.
@@ -162,6 +173,10 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     log.error({ callbackId: job.data.callbackId, error: error.message, ...traceLogFields(job.data.traceContext) }, 'delivery dead-lettered outside the retry schedule (crashed workers or an unexpected error)');
     job.updateData(asDeadLetter(job.data)).catch((markError: unknown) => log.warn({ err: markError, callbackId: job.data.callbackId }, 'could not mark the dead letter'));
   });
+
+  const reconciler = ordered
+    ? startGateReconciler({ gate: ordered.gate, queue, connection, prefix: config.redis.prefix, intervalMs: config.delivery.stalledInterval, log })
+    : undefined;
 
   let closing: Promise<void> | undefined;
   return {
@@ -176,6 +191,8 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
           client.abortInFlight();
           await settledWithin(graceful, FORCED_CLOSE_GRACE_MS);
         }
+        await reconciler?.stop();
+        await ordered?.drain();
         await queue.close().catch(() => {});
         client.close();
         connection.disconnect();

@@ -13,6 +13,7 @@ import Koa from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { intakePendingCount } from '../store/intake-stats.js';
 import { BreakerStore } from '../deliver/breaker-store.js';
+import { KeyGate, gateSettings } from '../deliver/key-gate.js';
 import { closeQueues, openQueues } from '../store/queues.js';
 import { ADMIN_API_PATH, adminApi } from './admin-api.js';
 import { closeServer } from '../lib/close-server.js';
@@ -65,7 +66,12 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   connection.on('error', (error: Error) => logger.debug({ err: error.message }, 'admin Redis connection error'));
   const queues = openQueues(config, connection);
   const targets = new Map<string, WatchedTarget>(
-    config.targets.map((target) => [target.name, { target, queue: queues.get(target.name)!, breaker: new BreakerStore(connection, config.redis.prefix, target.name) }]),
+    config.targets.map((target) => [target.name, {
+      target,
+      queue: queues.get(target.name)!,
+      breaker: new BreakerStore(connection, config.redis.prefix, target.name),
+      ...(target.ordering ? { gate: new KeyGate(connection, config.redis.prefix, target.name, gateSettings(config)) } : {}),
+    }]),
   );
   const collector = new QueueMetricsCollector(queues, () => intakePendingCount(connection, config), [...targets.values()]);
 

@@ -5,7 +5,7 @@
  * than left showing numbers that may no longer be true.
  */
 import type { Queue } from 'bullmq';
-import { deadLetters, intakePending, oldestWaiting, queueJobs, redisUp, targetOpen } from '../shared/metrics.js';
+import { deadLetters, intakePending, oldestWaiting, orderingHeld, queueJobs, redisUp, targetOpen } from '../shared/metrics.js';
 import { oldestWaitingSeconds, targetState, type WatchedTarget } from './target-status.js';
 import { withTimeout } from '../lib/with-timeout.js';
 
@@ -43,8 +43,8 @@ export class QueueMetricsCollector {
   ) {}
 
   /**
-   * Sets `queue_jobs`, `dead_letters`, `target_open`, `oldest_waiting_seconds`, `intake_pending`
-   * and `redis_up`; never rejects, never takes much longer than the timeout.
+   * Sets `queue_jobs`, `dead_letters`, `target_open`, `oldest_waiting_seconds`, `ordering_held`,
+   * `intake_pending` and `redis_up`; never rejects, never takes much longer than the timeout.
    */
   refresh(): Promise<void> {
     this.inFlight ??= this.collect().finally(() => {
@@ -59,7 +59,7 @@ export class QueueMetricsCollector {
       const [counts, targets, pending] = await withTimeout(
         Promise.all([
           Promise.all([...this.queues].map(async ([label, queue]) => [label, await queue.getJobCounts(...QUEUE_STATES)] as const)),
-          Promise.all(this.targets.map(async (watched) => [watched.target.name, await targetState(watched), await oldestWaitingSeconds(watched.queue, now)] as const)),
+          Promise.all(this.targets.map(async (watched) => [watched.target.name, await targetState(watched), await oldestWaitingSeconds(watched.queue, now), await watched.gate?.stats()] as const)),
           this.intakeLength(),
         ]),
         this.timeoutMs,
@@ -70,13 +70,14 @@ export class QueueMetricsCollector {
         for (const state of QUEUE_STATES) queueJobs.set({ target: label, state }, byState[state] ?? 0);
         deadLetters.set({ target: label }, byState.failed ?? 0);
       }
-      for (const [name, state, oldest] of targets) {
+      for (const [name, state, oldest, gate] of targets) {
         targetOpen.set({ target: name }, state === 'delivering' ? 0 : 1);
         oldestWaiting.set({ target: name }, oldest);
+        if (gate) orderingHeld.set({ target: name }, gate.held);
       }
       redisUp.set(1);
     } catch {
-      for (const gauge of [queueJobs, deadLetters, targetOpen, oldestWaiting, intakePending]) gauge.reset();
+      for (const gauge of [queueJobs, deadLetters, targetOpen, oldestWaiting, intakePending, orderingHeld]) gauge.reset();
       redisUp.set(0);
     }
   }

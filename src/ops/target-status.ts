@@ -7,6 +7,7 @@
 import type { Queue } from 'bullmq';
 import type { Target } from '../config/load.js';
 import type { BreakerStore } from '../deliver/breaker-store.js';
+import type { GateStats, KeyGate } from '../deliver/key-gate.js';
 import type { DeliveryJobData } from '../store/queues.js';
 
 /** `paused` by an operator wins over `open`: it is the one that needs a person to end it. */
@@ -21,6 +22,8 @@ export interface TargetStatus {
   readonly delayed: number;
   readonly active: number;
   readonly deadLetters: number;
+  /** Only for a target with `ordering`: its key fields, keys with a delivery in progress, keys holding later ones, deliveries held. */
+  readonly ordering?: { readonly key: readonly string[] } & GateStats;
 }
 
 /** A target with its queue and breaker state: what the status reads. */
@@ -28,6 +31,8 @@ export interface WatchedTarget {
   readonly target: Target;
   readonly queue: Queue<DeliveryJobData>;
   readonly breaker: BreakerStore;
+  /** The key gate of a target with `ordering`. */
+  readonly gate?: KeyGate;
 }
 
 /** The URL as the admin API shows it: scheme, host and path only. */
@@ -43,9 +48,10 @@ export async function targetState(watched: WatchedTarget): Promise<TargetState> 
 }
 
 export async function targetStatus(watched: WatchedTarget): Promise<TargetStatus> {
-  const [state, counts] = await Promise.all([
+  const [state, counts, gate] = await Promise.all([
     targetState(watched),
     watched.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed'),
+    watched.gate?.stats(),
   ]);
   return {
     name: watched.target.name,
@@ -55,6 +61,7 @@ export async function targetStatus(watched: WatchedTarget): Promise<TargetStatus
     delayed: counts.delayed ?? 0,
     active: counts.active ?? 0,
     deadLetters: counts.failed ?? 0,
+    ...(gate && watched.target.ordering ? { ordering: { key: watched.target.ordering.key, ...gate } } : {}),
   };
 }
 

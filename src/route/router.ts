@@ -7,6 +7,10 @@
  * A router that dies mid-batch leaves its entries pending in the group; another router claims them
  * (XAUTOCLAIM) after `intake.claimAfter` and routes them again. The job id is the callback id, so
  * routing a callback twice never makes two jobs for one target while the first is kept.
+ *
+ * A target with `ordering` gets its keyed deliveries through its key gate (ordered-routing.ts): held
+ * ones are queued delayed behind their key's head, and after each batch is acknowledged the shard's
+ * watermark releases what waited for it.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -22,6 +26,8 @@ import { workerOutageLog, type RedisOutageLog } from '../store/redis-outage.js';
 import { startRouteSpans } from '../trace/route-span.js';
 import { entriesOfClaim, entriesOfRead, type IntakeEntry } from './intake-entry.js';
 import { matchTargets } from './match.js';
+import { OrderedRouting, type OrderedDelivery, type RouterBatch } from './ordered-routing.js';
+import { bodyMembers, orderingKey } from './ordering-key.js';
 
 /** How long one XREADGROUP waits for new entries; also bounds how long close() waits for a reader. */
 const BLOCK_MS = 1_000;
@@ -55,25 +61,36 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
   const queueConnection = createWorkerConnection(config.redis, { name: 'router-queues', outage });
   const queues = openQueues(config, queueConnection);
   const jobOptions = new Map(config.targets.map((target) => [target.name, deliveryJobOptions(target, config.retention)]));
-  const fanOut = (entries: IntakeEntry[]) => queueJobs(entries, { config, queues, jobOptions, log });
+  const ordering = OrderedRouting.forConfig(config, queueConnection, queues, log);
+  const fanOut: FanOut = (entries, batch) => queueJobs(entries, batch, { config, queues, jobOptions, log, ordering });
   const shards = Array.from({ length: config.intake.shards * LANES_PER_SHARD }, (_unused, lane) =>
     new ShardLoop(config, Math.floor(lane / LANES_PER_SHARD), consumer, fanOut, log, outage),
   );
   for (const loop of shards) loop.start();
+  ordering?.start();
   return {
     ready: () => Promise.all(shards.map((loop) => loop.ready)).then(() => undefined),
     async close() {
       await Promise.all(shards.map((loop) => loop.stop()));
+      await ordering?.stop();
       await closeQueues(queues, queueConnection, 'disconnect');
     },
   };
 }
+
+/**
+ * Queues the jobs of a batch; resolves with what to run once the batch is acknowledged (only
+ * with an ordered target: record the shard's watermark and release what waited for it).
+ */
+type FanOut = (entries: IntakeEntry[], batch: RouterBatch) => Promise<(() => Promise<void>) | undefined>;
 
 interface FanOutDeps {
   config: RelayConfig;
   queues: ReadonlyMap<string, Queue<DeliveryJobData>>;
   jobOptions: ReadonlyMap<string, JobsOptions>;
   log: Logger;
+  /** Only when a target has `ordering`. */
+  ordering: OrderedRouting | undefined;
 }
 
 /** The queues a callback goes to: its matching targets, else the unrouted queue (for its route span). */
@@ -83,13 +100,14 @@ function routedTo(config: RelayConfig, data: Pick<DeliveryJobData, 'event' | 'ap
 }
 
 /** Queues the delivery jobs of a batch: one addBulk per queue, all queues at once. */
-async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void> {
+async function queueJobs(entries: IntakeEntry[], batch: RouterBatch, deps: FanOutDeps): Promise<(() => Promise<void>) | undefined> {
   const byQueue = new Map<string, { name: string; data: DeliveryJobData; opts: JobsOptions }[]>();
   const add = (queue: string, data: DeliveryJobData, opts: JobsOptions) => {
     const jobs = byQueue.get(queue) ?? [];
     jobs.push({ name: data.event, data, opts });
     byQueue.set(queue, jobs);
   };
+  const ordered: OrderedDelivery[] = [];
   for (const { entryId, data } of entries) {
     if (!data) {
       // Not written by a receiver (or deleted meanwhile): nothing to deliver; acknowledged with the batch.
@@ -97,12 +115,27 @@ async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void
       continue;
     }
     const targets = matchTargets(deps.config.targets, data.event, data.appId);
-    for (const target of targets) add(target.name, data, { ...deps.jobOptions.get(target.name), jobId: data.callbackId });
+    let members: ReturnType<typeof bodyMembers> | null = null;
+    for (const target of targets) {
+      if (target.ordering) {
+        members ??= bodyMembers(data.body);
+        const key = orderingKey(members, data.appId, target.ordering.key);
+        if (key !== undefined) {
+          ordered.push({ target, data, key, entryId });
+          continue;
+        }
+      }
+      add(target.name, data, { ...deps.jobOptions.get(target.name), jobId: data.callbackId });
+    }
     if (targets.length === 0) {
       // Kept, never dropped: it stays visible in Bull Board within retention.unroutedAge and unroutedCount.
       add(UNROUTED_QUEUE, data, unroutedJobOptions(deps.config.retention, data.callbackId));
       callbacksUnrouted.inc({ event: eventLabel(data.event) });
     }
+  }
+  if (deps.ordering) {
+    const planned = await deps.ordering.enter(ordered, batch, (target, jobId) => ({ ...deps.jobOptions.get(target.name), jobId }));
+    for (const job of planned) add(job.queue, job.data, job.opts);
   }
   await Promise.all(
     [...byQueue].map(([name, jobs]) => {
@@ -111,6 +144,8 @@ async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void
       return queue.addBulk(jobs);
     }),
   );
+  const { ordering } = deps;
+  return ordering ? () => ordering.settle(batch.shard) : undefined;
 }
 
 /** The read-route-acknowledge loop of one intake shard, on a blocking connection of its own. */
@@ -131,7 +166,7 @@ class ShardLoop {
     private readonly config: RelayConfig,
     shard: number,
     private readonly consumer: string,
-    private readonly fanOut: (entries: IntakeEntry[]) => Promise<void>,
+    private readonly fanOut: FanOut,
     log: Logger,
     private readonly outage: RedisOutageLog,
   ) {
@@ -168,16 +203,19 @@ class ShardLoop {
     while (!this.stopping) {
       await this.untilDone(async () => {
         let entries: IntakeEntry[] = [];
+        // Only new entries ('>') come as one contiguous range of the stream (ordered-routing.ts).
+        let fresh = false;
         if (Date.now() >= nextClaim) {
           const claimed = await this.claimStale();
           entries = claimed.entries;
           nextClaim = claimed.more ? 0 : Date.now() + Math.max(100, this.config.intake.claimAfter / 2);
         }
         if (entries.length === 0) {
+          fresh = !ownPending;
           entries = await this.read(ownPending ? '0' : '>');
           if (ownPending && entries.length === 0) ownPending = false;
         }
-        if (entries.length > 0 && !this.stopping) await this.route(entries);
+        if (entries.length > 0 && !this.stopping) await this.route(entries, fresh);
       }, () => {
         ownPending = true;
       });
@@ -252,11 +290,11 @@ class ShardLoop {
   }
 
   /** Routes a batch; while tracing is on, under a span per callback (trace/route-span.ts). */
-  private async route(entries: IntakeEntry[]): Promise<void> {
+  private async route(entries: IntakeEntry[], fresh: boolean): Promise<void> {
     const spans = startRouteSpans(entries, { shard: this.shard, targetsOf: (data) => routedTo(this.config, data) });
-    if (!spans) return this.routeBatch(entries);
+    if (!spans) return this.routeBatch(entries, fresh);
     try {
-      await this.routeBatch(entries);
+      await this.routeBatch(entries, fresh);
       spans.end();
     } catch (error) {
       spans.end(error);
@@ -264,9 +302,9 @@ class ShardLoop {
     }
   }
 
-  private async routeBatch(entries: IntakeEntry[]): Promise<void> {
+  private async routeBatch(entries: IntakeEntry[], fresh: boolean): Promise<void> {
     const started = performance.now();
-    await this.fanOut(entries);
+    const afterAck = await this.fanOut(entries, { shard: this.shard, fresh, first: entries[0]!.entryId, last: entries.at(-1)!.entryId });
     // Only once every job is queued: a crash before this line leaves the entries pending, and
     // routing them again is harmless (same job ids).
     const ids = entries.map((entry) => entry.entryId);
@@ -275,5 +313,6 @@ class ShardLoop {
     if (!replies || failed) throw failed ?? new Error('acknowledging the intake entries was aborted');
     routerBatchSize.observe(entries.length);
     routerBatchDuration.observe((performance.now() - started) / 1000);
+    await afterAck?.();
   }
 }

@@ -67,3 +67,17 @@ export const SCALAR_FIELDS: ReadonlySet<string> = new Set([
 export function isKnownEvent(event: string): boolean {
   return KNOWN_EVENTS.has(event) || KNOWN_EVENT_FAMILIES.some((family) => event.startsWith(family));
 }
+
+/**
+ * Body fields ZEGO's documentation names for its events (beyond the common ones): identity fields,
+ * mix_stop's fields, and the sequence, id and time fields it tells customers to order by. An
+ * `ordering.key` field outside this list is probably misspelled (check-config warns).
+ */
+export const DOCUMENTED_FIELDS: ReadonlySet<string> = new Set([
+  ...Object.values(IDENTITY_FIELDS).flat(),
+  ...MAX_BYTES_255,
+  'mix_url',
+  'room_id', 'room_session_id', 'room_create_time', 'room_seq', 'session_id', 'user_update_seq',
+  'stream_alias', 'stream_sid', 'stream_seq', 'create_time_ms', 'destroy_timemillis',
+  'task_id', 'seq',
+]);

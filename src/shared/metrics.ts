@@ -131,3 +131,11 @@ export const routerBatchDuration = new Histogram({
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   registers: [registry],
 });
+
+/** Set on each scrape, for targets with `ordering`: deliveries held behind an earlier one of their key. */
+export const orderingHeld = new Gauge({
+  name: 'zego_relay_ordering_held',
+  help: 'Deliveries of an ordered target waiting behind an earlier delivery of their key.',
+  labelNames: ['target'] as const,
+  registers: [registry],
+});

@@ -15,6 +15,7 @@
  *                                   is part of the intake call; on a cluster it is bound by a call of
  *                                   its own first (callback-store.ts says why that is safe).
  *   {PREFIX:deliver-NAME}:deliver-NAME:...   BullMQ's keys of target NAME's queue
+ *   {PREFIX:deliver-NAME}:ordering:...       the key gate of an ordered target (deliver/key-gate-scripts.ts)
  *   {PREFIX:unrouted}:unrouted:...           callbacks that matched no target
  *   {PREFIX:rejected}                         the latest rejected requests (a capped list)
  */
@@ -95,4 +96,14 @@ export interface DeliveryJobData {
    * while the receiver traced it: every attempt's span joins that trace (src/trace/context-field.ts).
    */
   traceContext?: string;
+  /** Only on a target with `ordering`, for a callback that carries a key field. */
+  order?: OrderTag;
+}
+
+/** Where an ordered delivery stands in its key's order (deliver/key-gate.ts). */
+export interface OrderTag {
+  /** The key, shown in Bull Board: `APPID/FIELD=VALUE`. */
+  key: string;
+  /** Its position when the router queued it (deliver/order-position.ts). */
+  at: string;
 }

@@ -30,6 +30,7 @@ export interface TargetInput {
   /** @defaultValue `schedule` of the options, no jitter */
   retry?: { schedule?: (number | string)[]; jitter?: number };
   breaker?: false | { openAfter?: number | string; minFailures?: number; probeInterval?: number | string };
+  ordering?: { key: string[] };
 }
 
 export interface TestConfigOptions {
