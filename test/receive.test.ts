@@ -8,7 +8,7 @@ import { createReceiverApp } from '../src/receive/app.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { startRouter } from '../src/route/router.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
-import { intakeKeys, nonceKey, rejectedKey } from '../src/shared/names.js';
+import { intakeKeys, replayKey, rejectedKey } from '../src/shared/names.js';
 import { UNROUTED_QUEUE, deliveryQueueName, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { listRejected } from '../src/store/rejected-log.js';
 import { APP_ID, SECRET, testConfig, type TestConfigOptions } from './helpers/config.js';
@@ -201,7 +201,7 @@ describe('POST callbackPath: storing', () => {
     const seenTtl = await redis.inspector.ttl(keys.seen(response.body.id));
     expect(seenTtl).toBeGreaterThan(7_190);
     expect(seenTtl).toBeLessThanOrEqual(7_200);
-    const nonceTtl = await redis.inspector.ttl(nonceKey(relay.config.redis.prefix, signed.nonce as string));
+    const nonceTtl = await redis.inspector.ttl(replayKey(relay.config.redis.prefix, signed.signature as string));
     expect(nonceTtl).toBeGreaterThan(250);
     expect(nonceTtl).toBeLessThanOrEqual(260);
   });
@@ -227,6 +227,9 @@ describe('POST callbackPath: every rejection of the status table', () => {
     ['a repeated scalar form field', () => ({ body: `${formBody(sign(mixStopFields()))}&seq=2`, contentType: 'application/x-www-form-urlencoded' }), 400, 'invalid_payload'],
     ['a repeated JSON key', () => ({ body: jsonBody(sign(mixStopFields())).replace('{', '{"seq":"9",') }), 400, 'invalid_payload'],
     ['both appid and AppId', () => ({ body: jsonBody(sign({ ...mixStopFields(), AppId: '222' })) }), 400, 'invalid_payload'],
+    ['both appid and APPID', () => ({ body: jsonBody(sign({ ...mixStopFields(), APPID: '222' })) }), 400, 'invalid_payload'],
+    ['nonce and Nonce in a form', () => ({ body: `${formBody(sign(mixStopFields()))}&Nonce=2`, contentType: 'application/x-www-form-urlencoded' }), 400, 'invalid_payload'],
+    ['a zero-padded timestamp', () => ({ body: jsonBody(sign(mixStopFields(), { timestamp: `0${Math.floor(Date.now() / 1000)}` })) }), 400, 'invalid_payload'],
     ['an app that is not configured', () => ({ body: jsonBody(sign(mixStopFields({ appid: '999' }))) }), 401, 'unknown_app'],
     ['a signature by another secret', () => ({ body: jsonBody(sign(mixStopFields(), { secret: 'guess' })) }), 401, 'bad_signature'],
     ['a signature over another nonce', () => ({ body: jsonBody({ ...sign(mixStopFields()), nonce: '1' }) }), 401, 'bad_signature'],

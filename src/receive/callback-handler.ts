@@ -16,6 +16,7 @@ import type { CallbackStore } from '../store/callback-store.js';
 import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';
 import { decodeBody } from './payload.js';
+import { replayKeyOf } from './signature.js';
 import { BodyTooLargeError, callbackText, readCallbackBody } from './read-body.js';
 import type { RejectedRequest } from './rejection-sample.js';
 import type { Rejections } from './rejections.js';
@@ -63,7 +64,7 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
       authenticated = true;
       id = callbackId(callback);
       const stored = await store.store(
-        { callbackId: id, event: callback.event, appId: callback.appId, nonce: callback.nonce, body: callback.forwardBody },
+        { callbackId: id, event: callback.event, appId: callback.appId, replayKey: replayKeyOf(callback.signature), body: callback.forwardBody },
         receivedAt,
       );
       if (stored === 'replayed') {
