@@ -252,6 +252,24 @@ describe('POST callbackPath: every rejection of the status table', () => {
     ]);
   });
 
+  it.each([
+    ['URL-encoded by encodeURI (its colons raw)', (fields: Record<string, unknown>) => encodeURI(JSON.stringify(fields))],
+    ['with an escaped key', (fields: Record<string, unknown>) => JSON.stringify(fields).replace('"signature"', '"sign\\u0061ture"')],
+    ['as a form with a percent-encoded key and value', (fields: Record<string, unknown>) =>
+      formBody(fields as Record<string, string>).replace('signature=', 'sig%6eature=').replace(/=([0-9a-f]{40})/, (_all, hex: string) => `=${hex.replace(/./g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`)],
+  ])('keeps a refused callback\'s signature out of its sample when it comes %s', async (_name, encode) => {
+    const relay = await receiver();
+    // A genuine triple on a body refused before the signature is bound: still usable until stale.
+    const fields = sign(omit(mixStopFields(), 'seq'));
+    const response = await relay.post(encode(fields as Record<string, unknown>), 'application/x-www-form-urlencoded');
+    expect(response.body.error.code).toBe('invalid_payload');
+    await expect.poll(() => listRejected(redis.inspector, relay.config.redis.prefix, 1)).toHaveLength(1);
+    const [sample] = await listRejected(redis.inspector, relay.config.redis.prefix, 1);
+    const signature = fields.signature as string;
+    expect(sample!.body).toContain('***');
+    for (const text of [sample!.body, decodeURIComponent(sample!.body)]) expect(text.toLowerCase()).not.toContain(signature.slice(0, 8));
+  });
+
   it('refuses invalid UTF-8 as invalid_body', async () => {
     const relay = await receiver();
     const bytes = Buffer.concat([Buffer.from('{"appid":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
