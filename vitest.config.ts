@@ -14,6 +14,7 @@ const UNIT = [
   'test/backoff.test.ts',
   'test/bench-report.test.ts',
   'test/bull-board-format.test.ts',
+  'test/bull-board-routes.test.ts',
   'test/config-details.test.ts',
   'test/config-redis.test.ts',
   'test/config.test.ts',

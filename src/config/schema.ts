@@ -200,6 +200,15 @@ const fileSchema = z.strictObject({
         .transform((value) => (value ? value : undefined)),
       /** Bull Board without retry, remove or promote buttons; the admin API only lists. @defaultValue false */
       readOnly: boolean.default(false),
+      /**
+       * Host names (no port) a loopback admin listener answers besides loopback ones (127.x.x.x,
+       * ::1, localhost): the name an operator's tunnel or local proxy puts in `Host`. Any other
+       * `Host` is refused (403), so a site whose name resolves to 127.0.0.1 (DNS rebinding) reaches
+       * nothing. Not used when `host` is not a loopback address. @defaultValue []
+       */
+      allowedHosts: z
+        .array(z.string().regex(/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])$/, 'must be a host name or address, without a port'))
+        .default([]),
     })
     .prefault({}),
   /** Which Redis (one, a cluster or a Sentinel-watched primary), TLS, waitReplicas, key prefix. */
