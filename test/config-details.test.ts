@@ -3,12 +3,12 @@
  * arrive as strings after `${VAR}` substitution, the environment overrides, error paths, target
  * defaults and a frozen result. Pure: no file but the ones named, no network.
  */
-import type { YAMLError } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_PATH, loadConfig, parseConfig, resolveConfigPath } from '../src/config/load.js';
 import { substituteString, substituteTree } from '../src/config/env-substitution.js';
 import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
-import { describeYamlError, maskLine } from '../src/config/yaml-errors.js';
+import { describeYamlError, findSecrets, maskLine } from '../src/config/yaml-errors.js';
 import { issuesOf } from './helpers/config-issues.js';
 
 const APPS = 'zego: { apps: [{ appId: "111111", callbackSecrets: [s3cret] }] }\n';
@@ -219,6 +219,28 @@ describe('a YAML error as printed', () => {
     ];
     const text = pairs.map(([line]) => line);
     expect(text.map((_line, index) => maskLine(text, index))).toEqual(pairs.map(([, masked]) => masked));
+  });
+
+  it('masks what follows a secret key inside a line when no parsed document says where its value is', () => {
+    const text = 'admin: { username: ops, password: "p w", port: 9 }\ntargets: [{ name: a, headers: { X-Api: k1 } }]\n';
+    const error = { message: 'Bad at line 2, column 3', linePos: [{ line: 2, col: 3 }] } as unknown as YAMLError;
+    expect(describeYamlError(error, text)).toBe([
+      'YAML: Bad (line 2, column 3):',
+      '         1 | admin: { username: ops, password: "*** ***", *** *** }',
+      '         2 | targets: [{ name: a, headers: { *** *** } }]',
+    ].join('\n'));
+  });
+
+  it('masks by what the parsed document says: values of secret keys in any style, header names kept', () => {
+    const text = 'admin: { username: ops, password: "p w", port: 9 }\ntargets: [{ name: a, headers: { X-Api: k1 }, signingSecret: [whsec_1] }]\nx: : y\n';
+    const document = parseDocument(text);
+    const error = document.errors[0]!;
+    expect(describeYamlError(error, text, findSecrets(document))).toBe([
+      'YAML: Nested mappings are not allowed in compact mappings (line 3, column 4):',
+      '         1 | admin: { username: ops, password: "*** ***", port: 9 }',
+      '         2 | targets: [{ name: a, headers: { X-Api: *** }, signingSecret: [***] }]',
+      '         3 | x: : y',
+    ].join('\n'));
   });
 
   it('names the line and column and shows up to two lines before it, without a trailing empty line', () => {

@@ -4,7 +4,11 @@
  * the CLI's error output and the configuration's error messages.
  */
 
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi;
+/**
+ * Up to the last `@` before a space or quote: a password typed unencoded may hold `/`, `?`, `#`
+ * or `@` itself, and masking a little too much is the safe side.
+ */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s"'<>]*@/gi;
 
 /** `text` with the user and password of every URL in it replaced by `[redacted]`. */
 export function maskUrlCredentials(text: string): string {
