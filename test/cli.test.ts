@@ -66,7 +66,7 @@ describe('check-config', () => {
       zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET, 'changeme'] }] },
       targets: [
         ...(config.targets as object[]),
-        { name: 'recording', url: 'https://rec.example.com/hook?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldA==', breaker: { openAfter: '10m' } },
+        { name: 'recording', url: 'https://rec.example.com/hook?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldC1vZi1hdC1sZWFzdC0yNC1ieXRlcw==', breaker: { openAfter: '10m' } },
         { name: 'other-app', url: 'https://other.example.com/hook', events: ['*'], appIds: ['999'], breaker: false },
       ],
     });

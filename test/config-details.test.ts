@@ -65,10 +65,10 @@ describe('values that arrive as strings', () => {
 
   it('takes one signing secret or a list, dropping empty ones (an unset ${VAR})', () => {
     const config = parseConfig(
-      `${APPS}targets:\n  - { name: a, url: "http://127.0.0.1:1/", events: ["*"], signingSecret: "whsec_YQ==" }\n  - { name: b, url: "http://127.0.0.1:1/", events: ["*"], signingSecret: ["", "whsec_Yg=="] }\n  - { name: c, url: "http://127.0.0.1:1/", events: ["*"] }\n`,
+      `${APPS}targets:\n  - { name: a, url: "http://127.0.0.1:1/", events: ["*"], signingSecret: "whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh" }\n  - { name: b, url: "http://127.0.0.1:1/", events: ["*"], signingSecret: ["", "whsec_YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJi"] }\n  - { name: c, url: "http://127.0.0.1:1/", events: ["*"] }\n`,
       { env: {} },
     );
-    expect(config.targets.map((target) => target.signingSecrets)).toEqual([['whsec_YQ=='], ['whsec_Yg=='], []]);
+    expect(config.targets.map((target) => target.signingSecrets)).toEqual([['whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh'], ['whsec_YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJi'], []]);
   });
 });
 
@@ -150,6 +150,9 @@ describe('what each key accepts', () => {
     ['an empty appIds list', target({ appIds: '[]' }), expect.stringMatching(/^targets\[0\]\.appIds: /)],
     ['a signing secret with text before whsec_', target({ signingSecret: '"x whsec_YQ=="' }), 'targets[0].signingSecret[0]: must be whsec_ followed by base64'],
     ['a signing secret with text after', target({ signingSecret: '"whsec_YQ== x"' }), 'targets[0].signingSecret[0]: must be whsec_ followed by base64'],
+    ['a signing secret of no key at all (whsec_A decodes to nothing)', target({ signingSecret: '"whsec_A"' }), 'targets[0].signingSecret[0]: must decode to at least 24 bytes (whsec_ and the base64 of 24+ random bytes, e.g. whsec_$(openssl rand -base64 32))'],
+    ['a signing secret of 23 bytes', target({ signingSecret: `"whsec_${Buffer.alloc(23, 7).toString('base64')}"` }), expect.stringMatching(/^targets\[0\]\.signingSecret\[0\]: must decode to at least 24 bytes/)],
+    ['a short secret among several', target({ signingSecret: `["whsec_${Buffer.alloc(24, 7).toString('base64')}", "whsec_c2hvcnQ="]` }), expect.stringMatching(/^targets\[0\]\.signingSecret\[1\]: must decode to at least 24 bytes/)],
     ['a callback path without /', `${APPS}server: { callbackPath: "zego" }\n`, 'server.callbackPath: must be a path starting with /'],
     ['a callback path not starting with /', `${APPS}server: { callbackPath: "x/zego" }\n`, 'server.callbackPath: must be a path starting with /'],
     ['a callback path with a space', `${APPS}server: { callbackPath: "/zego callback" }\n`, 'server.callbackPath: must be a path starting with /'],
