@@ -20,6 +20,7 @@ const UNIT = [
   'test/config.test.ts',
   'test/deliver-outcome.test.ts',
   'test/deliver-sign.test.ts',
+  'test/display-url.test.ts',
   'test/import-graph.test.ts',
   'test/intake-entry.test.ts',
   'test/intake-verdict.test.ts',

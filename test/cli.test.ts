@@ -66,7 +66,7 @@ describe('check-config', () => {
       zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET, 'changeme'] }] },
       targets: [
         ...(config.targets as object[]),
-        { name: 'recording', url: 'https://rec.example.com/hook?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldC1vZi1hdC1sZWFzdC0yNC1ieXRlcw==', breaker: { openAfter: '10m' } },
+        { name: 'recording', url: 'https://rec.example.com/hook/Path-Token-9f?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldC1vZi1hdC1sZWFzdC0yNC1ieXRlcw==', breaker: { openAfter: '10m' } },
         { name: 'other-app', url: 'https://other.example.com/hook', events: ['*'], appIds: ['999'], breaker: false },
       ],
     });
@@ -85,7 +85,9 @@ describe('check-config', () => {
       '    breaker opens after 10m of failures only (at least 20), then probes every 30s',
       '    breaker off',
     ]);
-    for (const secret of [SECRET, 'changeme"', 'QueryTokenSecret', 'c2lnbmluZ3NlY3JldA']) expect(result.stdout + result.stderr).not.toContain(secret);
+    // A target's URL: scheme, host, first path segment; the token in its path and its query masked.
+    expect(result.stdout).toContain('  recording  https://rec.example.com/hook/***?***');
+    for (const secret of [SECRET, 'changeme"', 'QueryTokenSecret', 'Path-Token-9f', 'c2lnbmluZ3NlY3JldA']) expect(result.stdout + result.stderr).not.toContain(secret);
   });
 
   it('reads RELAY_CONFIG and exits 1 naming the path of each bad value', async () => {
@@ -148,6 +150,36 @@ describe('simulate', () => {
       expect(result.stdout).toMatch(/latency: +p50 [\d.]+ ms, p99 [\d.]+ ms/);
       expect(result.stdout).toContain('503: 12');
       expect(result.stderr).toContain('simulate: 6/6 done');
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('takes the secret from ZEGO_CALLBACK_SECRET or --secret-file, and warns that --secret shows in the process list', async () => {
+    const endpoint = await zegoEndpoint(0);
+    const secretFile = join(dir, 'callback-secret');
+    writeFileSync(secretFile, `${SECRET}\n`);
+    const args = ['simulate', '--url', endpoint.url, '--app-id', APP_ID, '--count', '2'];
+    try {
+      const fromEnvironment = await runCli(args, { env: { ZEGO_CALLBACK_SECRET: SECRET } });
+      const fromFile = await runCli([...args, '--secret-file', secretFile]);
+      const fromArgument = await runCli([...args, '--secret', SECRET]);
+      for (const result of [fromEnvironment, fromFile, fromArgument]) {
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stdout).toMatch(/acknowledged: 2\b/);
+      }
+      expect(endpoint.badSignatures()).toBe(0);
+      expect(fromArgument.stderr).toContain('--secret shows the secret to anyone who lists processes; prefer ZEGO_CALLBACK_SECRET or --secret-file');
+      expect(fromEnvironment.stderr + fromFile.stderr).not.toContain('lists processes');
+
+      const none = await runCli(args, { env: { ZEGO_CALLBACK_SECRET: '' } });
+      expect(none.code).toBe(2);
+      expect(none.stderr).toContain('the callback secret is required: set ZEGO_CALLBACK_SECRET or give --secret-file FILE');
+      const both = await runCli([...args, '--secret-file', secretFile, '--secret', SECRET]);
+      expect(both.code).toBe(2);
+      const missing = await runCli([...args, '--secret-file', join(dir, 'no-such-file')]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain('cannot read --secret-file');
     } finally {
       await endpoint.close();
     }
