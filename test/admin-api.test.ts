@@ -141,11 +141,11 @@ describe('POST /admin/api/targets/NAME/replay', () => {
 
     const response = await api('/admin/api/targets/billing/replay', post({ since: '24h', limit: 100 }));
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ ok: true, requeued: 2 });
+    expect(await response.json()).toEqual({ ok: true, requeued: 2, more: false });
     for (const data of dead) await relay.waitForState('billing', data.callbackId, 'completed');
     // Four requests before (two attempts each), then attempt 1 failing once and attempt 2 or 1 succeeding.
     expect(billing.requests.slice(4).map((request) => request.headers['x-relay-attempt']).sort()).toEqual(['1', '1', '2']);
-    expect(await (await api('/admin/api/targets/billing/replay', post({}))).json()).toEqual({ ok: true, requeued: 0 });
+    expect(await (await api('/admin/api/targets/billing/replay', post({}))).json()).toEqual({ ok: true, requeued: 0, more: false });
   });
 
   it('refuses a bad body with 400 invalid_body and an unknown target with 404 not_found', async () => {

@@ -17,6 +17,7 @@ import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { runCli } from './helpers/cli.js';
 import { freePort, useTestRedis } from './helpers/redis.js';
 import { APP_ID, SECRET, testConfigObject } from './helpers/config.js';
+import { deadLettersAt } from './helpers/dead-letters.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zego-relay-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -240,6 +241,34 @@ describe('replay', () => {
     } finally {
       await queue.obliterate({ force: true });
       await queue.close();
+      connection.disconnect();
+    }
+  });
+
+  it('re-queues only the named target\'s dead letters, and only those within --since', async () => {
+    const object = testConfigObject({ redisUrl: redis.url, targets: [{ name: 'alpha' }, { name: 'beta' }] });
+    const config = parseConfig(JSON.stringify(object), { env: {} });
+    const path = writeConfig('replay-two.yaml', object);
+    const now = Date.now();
+    // Two targets, alpha listed first; each with dead letters from 2 h ago and from a minute ago.
+    const dead = {
+      alpha: [...await deadLettersAt(config, 'alpha', now - 7_200_000, 2), ...await deadLettersAt(config, 'alpha', now - 60_000, 2)],
+      betaOld: await deadLettersAt(config, 'beta', now - 7_200_000, 2),
+      betaRecent: await deadLettersAt(config, 'beta', now - 60_000, 2),
+    };
+    const result = await runCli(['replay', '--target', 'beta', '--since', '1h', '--config', path]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('re-queued 2 dead letters of target beta');
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const queues = ['alpha', 'beta'].map((name) => new Queue(deliveryQueueName(name), queueOptions(config, deliveryQueueName(name), connection)));
+    try {
+      const [alpha, beta] = queues as [Queue, Queue];
+      const states = (queue: Queue, ids: string[]) => Promise.all(ids.map((id) => queue.getJobState(id)));
+      expect(await states(beta, dead.betaRecent)).toEqual(['waiting', 'waiting']);
+      expect(await states(beta, dead.betaOld)).toEqual(['failed', 'failed']);
+      expect(await states(alpha, dead.alpha)).toEqual(['failed', 'failed', 'failed', 'failed']);
+    } finally {
+      await Promise.all(queues.map((queue) => queue.close()));
       connection.disconnect();
     }
   });

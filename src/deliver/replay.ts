@@ -34,8 +34,6 @@ export interface ReplayOptions {
 /** How long replay waits for Redis to answer at all before giving up. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
-const PAGE_SIZE = 500;
-
 /**
  * Moves the target's dead letters back to its queue, most recently failed first, each with its
  * attempts reset so it gets the whole retry schedule again. Returns how many were re-queued.
@@ -58,12 +56,13 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<number>
     } catch {
       throw new UnavailableError(`Redis (${describeRedis(config.redis)}) did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
     }
-    return await requeueDeadLetters(queue, {
+    const { requeued } = await requeueDeadLetters(queue, {
       ...options,
       checkConnection: (replayed, error) => {
         if (connection.status !== 'ready') throw new UnavailableError(`Redis went away after ${replayed} re-queued`, error);
       },
     });
+    return requeued;
   } finally {
     await queue.close().catch(() => {});
     connection.disconnect();
@@ -76,43 +75,70 @@ export interface RequeueOptions extends Pick<ReplayOptions, 'sinceMs' | 'limit' 
    * go on (the job was removed by retention or retried by someone else meanwhile).
    */
   readonly checkConnection?: (replayed: number, error: unknown) => void;
+  /** Stop re-queueing at this time (ms since the epoch); the result says whether more remain. @defaultValue none */
+  readonly deadline?: number;
+  /** Dead letters read from Redis at once. @defaultValue 100 */
+  readonly pageSize?: number;
 }
 
+export interface RequeueResult {
+  /** Dead letters re-queued. */
+  readonly requeued: number;
+  /** True when the run stopped (deadline or limit) with dead letters within `since` still to re-queue. */
+  readonly more: boolean;
+}
+
+/** A page of dead letters: what a replay holds in memory at once, bodies included. */
+const PAGE_SIZE = 100;
+
 /**
- * Re-queues the dead letters of one target's queue (the `replay` command and the admin API).
+ * Re-queues the dead letters of one target's queue (the `replay` command and the admin API),
+ * most recently failed first, a page at a time: memory holds one page, whatever the backlog.
  * BullMQ's counters are reset too, but what gives a dead letter its fresh schedule is the worker
  * seeing the dead-letter mark in its data (deliver/progress.ts), as for Bull Board's retry button.
+ *
+ * The failed set is read newest first. A re-queued job leaves it, so the next page starts where
+ * the jobs left in place end (`inPlace`): those that failed after the run started (a re-queued
+ * one failing again among them: never re-queued twice by one run) and those that could not be
+ * re-queued. Every job is seen once in order of failure, and a run re-queues at most as many as
+ * there were when it started.
  */
-export async function requeueDeadLetters(queue: Queue<DeliveryJobData>, options: RequeueOptions): Promise<number> {
-  const cutoff = options.sinceMs === undefined ? -Infinity : (options.now ?? Date.now)() - options.sinceMs;
-  const chosen = await recentDeadLetters(queue, cutoff, options.limit ?? Infinity);
-  let replayed = 0;
-  for (const job of chosen) {
-    try {
-      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-      replayed += 1;
-      options.onReplayed?.(replayed);
-    } catch (error) {
-      options.checkConnection?.(replayed, error);
-    }
-  }
-  return replayed;
-}
-
-/**
- * The failed jobs to replay, newest first. Collected before any is moved: retrying removes a job
- * from the failed set, which would shift the pages under our feet.
- */
-async function recentDeadLetters(queue: Queue<DeliveryJobData>, cutoff: number, limit: number): Promise<Job<DeliveryJobData>[]> {
-  const chosen: Job<DeliveryJobData>[] = [];
-  for (let start = 0; chosen.length < limit; start += PAGE_SIZE) {
-    const page = (await queue.getFailed(start, start + PAGE_SIZE - 1)) as Job<DeliveryJobData>[];
+export async function requeueDeadLetters(queue: Queue<DeliveryJobData>, options: RequeueOptions): Promise<RequeueResult> {
+  const startedAt = (options.now ?? Date.now)();
+  const cutoff = options.sinceMs === undefined ? -Infinity : startedAt - options.sinceMs;
+  const pageSize = options.pageSize ?? PAGE_SIZE;
+  const limit = Math.min(options.limit ?? Infinity, await queue.getFailedCount());
+  /** The latest failure time re-queued: anything later failed during the run. */
+  let frontier = startedAt;
+  let inPlace = 0;
+  const leftInPlace = new Set<string>();
+  let requeued = 0;
+  for (;;) {
+    const page = (await queue.getFailed(inPlace, inPlace + pageSize - 1)) as Job<DeliveryJobData>[];
     for (const job of page) {
-      if ((job.finishedOn ?? 0) < cutoff) return chosen;
-      if (chosen.length >= limit) return chosen;
-      chosen.push(job);
+      const failedAt = job.finishedOn ?? 0;
+      if (failedAt > frontier || leftInPlace.has(job.id!)) {
+        inPlace += 1;
+        continue;
+      }
+      if (failedAt < cutoff) return { requeued, more: false };
+      // At the caller's limit with one more in view: more remain; at the count the run began with: none.
+      if (requeued >= limit) return { requeued, more: requeued >= (options.limit ?? Infinity) };
+      if (options.deadline !== undefined && Date.now() >= options.deadline) return { requeued, more: true };
+      try {
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        requeued += 1;
+        frontier = failedAt;
+        options.onReplayed?.(requeued);
+      } catch (error) {
+        options.checkConnection?.(requeued, error);
+        // Still a dead letter: later pages start after it (gone, retried by someone else: they don't).
+        if (await job.isFailed().catch(() => true)) {
+          leftInPlace.add(job.id!);
+          inPlace += 1;
+        }
+      }
     }
-    if (page.length < PAGE_SIZE) break;
+    if (page.length < pageSize) return { requeued, more: false };
   }
-  return chosen;
 }

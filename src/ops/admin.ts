@@ -55,6 +55,8 @@ export interface AdminOptions {
    * credentials (runAdminCredentials). @defaultValue admin.username / admin.password
    */
   readonly credentials?: AdminCredentials | undefined;
+  /** How long one admin API replay re-queues before answering (tests). @defaultValue REPLAY_BUDGET_MS */
+  readonly replayBudgetMs?: number;
 }
 
 /** Open connections get this long to finish after close() before they are cut. */
@@ -104,7 +106,10 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
       basePath: BULL_BOARD_PATH,
       attemptsByTarget: new Map(config.targets.map((target) => [target.name, 1 + target.retry.schedule.length])),
     });
-    const api = adminApi({ targets, readOnly: config.admin.readOnly, logger, rejected: rejectedListHandler(connection, config.redis.prefix) });
+    const api = adminApi({
+      targets, readOnly: config.admin.readOnly, logger, rejected: rejectedListHandler(connection, config.redis.prefix),
+      ...(options.replayBudgetMs === undefined ? {} : { replayBudgetMs: options.replayBudgetMs }),
+    });
     app.use(async (ctx, next) => {
       // The cross-site guard (first middleware of the app) has already refused other sites.
       if (isUnder(ctx.path, ADMIN_API_PATH)) return auth(ctx, () => api(ctx, next));
