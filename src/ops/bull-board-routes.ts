@@ -92,12 +92,12 @@ const COMPILED: readonly CompiledRoute[] = BULL_BOARD_API.map((route) => ({
  */
 export function bullBoardDecision(method: string, path: string): BullBoardDecision {
   if (READS.has(method)) return { kind: 'read' };
-  const normalised = normalisePath(path);
-  const raw = matchesOf(method, path);
-  const both = [...raw, ...matchesOf(method, normalised)];
-  if (raw.length === 0 || both.length === raw.length) return { kind: 'refused' };
+  const asRouted = matchesOf(method, path);
+  const asNormalised = matchesOf(method, normalisePath(path));
+  // A write both readings know as a route, and every route either finds allows it.
+  if (asRouted.length === 0 || asNormalised.length === 0) return { kind: 'refused' };
   let retried: BullBoardDecision | undefined;
-  for (const { route, params } of both) {
+  for (const { route, params } of [...asRouted, ...asNormalised]) {
     if (route.write === 'allowed') continue;
     if (route.write === 'failed-status' && params.queueStatus === 'failed') continue;
     if (route.write !== 'failed-job') return { kind: 'refused' };
