@@ -187,7 +187,7 @@ export async function runBacklog(options: BacklogOptions): Promise<BacklogResult
         const callbackId = `cb_probe${runId}${index}`;
         probeSentAt.set(callbackId, { at: Date.now(), phase });
         const fields = callbackFields('mix_start', APP_ID, runId, index);
-        await store!.store({ callbackId, event: 'mix_start', appId: APP_ID, nonce: `p${runId}${index}`, body: signedBody(fields, SECRET) });
+        await store!.store({ callbackId, event: 'mix_start', appId: APP_ID, replayKey: `p${runId}${index}`, body: signedBody(fields, SECRET) });
         await sleep(interval);
       }
     })();
@@ -203,7 +203,7 @@ export async function runBacklog(options: BacklogOptions): Promise<BacklogResult
       while (next < jobs) {
         const index = next++;
         const fields = callbackFields('mix_stop', APP_ID, runId, index);
-        await store!.store({ callbackId: `cb_${runId}${index}`, event: 'mix_stop', appId: APP_ID, nonce: `${runId}${index}`, body: signedBody(fields, SECRET) });
+        await store!.store({ callbackId: `cb_${runId}${index}`, event: 'mix_stop', appId: APP_ID, replayKey: `${runId}${index}`, body: signedBody(fields, SECRET) });
       }
     };
     await Promise.all(Array.from({ length: options.enqueueConcurrency ?? 64 }, lane));

@@ -4,8 +4,8 @@
  * divided by the items made:
  * - an intake log entry (a callback acknowledged and not yet routed): N callbacks stored with no
  *   router running, markers deleted;
- * - the de-duplication marker and the nonce binding of a callback: N callbacks stored and routed
- *   to one target (no worker delivers), then the N seen markers deleted, then the N nonce keys;
+ * - the de-duplication marker and the replay-key binding of a callback: N callbacks stored and routed
+ *   to one target (no worker delivers), then the N seen markers deleted, then the N replay keys;
  * - a queued delivery without its callback's markers: what is left of that after the deletions;
  * - a dead letter: N callbacks stored, routed and attempted once against a target that refuses
  *   connections (an empty retry schedule: dead at the first failure), markers deleted;
@@ -13,7 +13,7 @@
  * AOF growth per callback is read from INFO persistence aof_current_size with automatic AOF
  * rewrites off for the measurement (restored after), so a rewrite cannot shrink the file midway.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
@@ -21,7 +21,7 @@ import { startWorkers } from '../src/cli/worker-role.js';
 import { parseConfig, type RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startRouter } from '../src/route/router.js';
-import { intakeKeys, nonceKey } from '../src/shared/names.js';
+import { intakeKeys, replayKey } from '../src/shared/names.js';
 import { CallbackStore } from '../src/store/callback-store.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
 import { deliveryQueueName, queueOptions, UNROUTED_QUEUE } from '../src/store/queues.js';
@@ -47,7 +47,7 @@ export interface ItemMemory {
 
 interface Stored {
   callbackId: string;
-  nonce: string;
+  replayKey: string;
 }
 
 /** A config on its own prefix: one target `t0` taking `events`, failing at once, never paused by its breaker. */
@@ -68,12 +68,12 @@ function itemConfig(redisUrl: string, events: string[]): RelayConfig {
 async function storeCallbacks(config: RelayConfig, count: number): Promise<Stored[]> {
   const store = CallbackStore.open(config, silentLogger);
   const runId = randomUUID().replace(/-/g, '').slice(0, 12);
-  const stored = Array.from({ length: count }, (_unused, index) => ({ callbackId: `cb_${runId}${index}`, nonce: `${runId}${index}`, index }));
+  const stored = Array.from({ length: count }, (_unused, index) => ({ callbackId: `cb_${runId}${index}`, replayKey: createHash('sha1').update(`${runId}${index}`).digest('hex'), index }));
   let next = 0;
   const lane = async () => {
     while (next < stored.length) {
-      const { callbackId, nonce, index } = stored[next++]!;
-      await store.store({ callbackId, event: 'mix_stop', appId: APP_ID, nonce, body: signedBody(callbackFields('mix_stop', APP_ID, runId, index), SECRET) });
+      const { callbackId, replayKey: key, index } = stored[next++]!;
+      await store.store({ callbackId, event: 'mix_stop', appId: APP_ID, replayKey: key, body: signedBody(callbackFields('mix_stop', APP_ID, runId, index), SECRET) });
     }
   };
   try {
@@ -92,7 +92,7 @@ async function aofBytes(inspector: Redis): Promise<number> {
   return Number(/aof_current_size:(\d+)/.exec(await inspector.info('persistence'))?.[1] ?? Number.NaN);
 }
 
-/** Deletes the seen markers, then the nonce bindings, of `callbacks`; returns used_memory after each step. */
+/** Deletes the seen markers, then the replay-key bindings, of `callbacks`; returns used_memory after each step. */
 async function deleteMarkers(inspector: Redis, config: RelayConfig, callbacks: Stored[]): Promise<{ afterSeen: number; afterNonces: number }> {
   const prefix = config.redis.prefix;
   for (let start = 0; start < callbacks.length; start += 1_000) {
@@ -100,7 +100,7 @@ async function deleteMarkers(inspector: Redis, config: RelayConfig, callbacks: S
   }
   const afterSeen = await usedMemoryBytes(inspector);
   for (let start = 0; start < callbacks.length; start += 1_000) {
-    await inspector.unlink(...callbacks.slice(start, start + 1_000).map(({ nonce }) => nonceKey(prefix, nonce)));
+    await inspector.unlink(...callbacks.slice(start, start + 1_000).map((callback) => replayKey(prefix, callback.replayKey)));
   }
   return { afterSeen, afterNonces: await usedMemoryBytes(inspector) };
 }
@@ -197,7 +197,7 @@ export function itemFigures(items: ItemMemory): SectionFigures {
     title: 'Redis memory per item',
     rows: [
       { measure: 'de-duplication marker, per callback (kept zego.dedupeWindow)', value: bytes(items.dedupeMarker) },
-      { measure: 'nonce binding, per callback (kept 2 x tolerance + 60 s)', value: bytes(items.nonceBinding) },
+      { measure: 'replay-key binding, per callback (kept 2 x tolerance + 60 s)', value: bytes(items.nonceBinding) },
       { measure: 'intake log entry: acknowledged, not yet routed (without the markers)', value: bytes(items.intakeEntry) },
       { measure: 'queued delivery, per target (without the markers)', value: bytes(items.queuedDelivery) },
       { measure: 'dead letter, per target (without the markers)', value: bytes(items.deadLetter) },

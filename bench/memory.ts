@@ -91,7 +91,7 @@ async function measureRelay(redisUrl: string, inspector: Redis, callbacks: numbe
         callbackId: `cb_${runId}${index}`,
         event: 'mix_stop',
         appId: APP_ID,
-        nonce: `${runId}${index}`,
+        replayKey: `${runId}${index}`,
         body: signedBody(callbackFields('mix_stop', APP_ID, runId, index), SECRET),
       }),
       routed,

@@ -38,6 +38,8 @@ async function setup(options: { password?: string; readOnly?: boolean; billing?:
   secretUrl.username = 'user';
   secretUrl.password = 'hunter2';
   secretUrl.search = '?token=secret';
+  // Like a chat webhook's: a token in the path.
+  secretUrl.pathname = '/hook/Path-Token-9f';
   const config = testConfig({
     redisUrl: redis.url,
     readOnly: options.readOnly ?? false,
@@ -63,7 +65,7 @@ async function targetsOf(api: Setup['api']): Promise<Record<string, Record<strin
 }
 
 describe('GET /admin/api/targets', () => {
-  it('lists every target with its URL (no credentials, no query), state and counts', async () => {
+  it('lists every target with its URL (no credentials, no query, the path past its first segment masked), state and counts', async () => {
     const { api, relay, billing } = await setup({ billing: always(410) });
     await relay.startWorkers();
     const data = await relay.enqueue('billing');
@@ -72,10 +74,10 @@ describe('GET /admin/api/targets', () => {
     expect(response.headers.get('content-type')).toContain('application/json');
     const list = (await response.json()) as unknown[];
     expect(list).toEqual([
-      { name: 'billing', url: `http://127.0.0.1:${billing.port}/hook`, state: 'delivering', waiting: 0, delayed: 0, active: 0, deadLetters: 1 },
+      { name: 'billing', url: `http://127.0.0.1:${billing.port}/hook/***?***`, state: 'delivering', waiting: 0, delayed: 0, active: 0, deadLetters: 1 },
       { name: 'audit', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/hook$/), state: 'delivering', waiting: 0, delayed: 0, active: 0, deadLetters: 0 },
     ]);
-    expect(JSON.stringify(list)).not.toMatch(/hunter2|token|user/);
+    expect(JSON.stringify(list)).not.toMatch(/hunter2|token|Token|user/);
   });
 
   it("shows a target whose breaker is open as 'open', and zego_relay_target_open says 1", async () => {
@@ -139,11 +141,11 @@ describe('POST /admin/api/targets/NAME/replay', () => {
 
     const response = await api('/admin/api/targets/billing/replay', post({ since: '24h', limit: 100 }));
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ ok: true, requeued: 2 });
+    expect(await response.json()).toEqual({ ok: true, requeued: 2, more: false });
     for (const data of dead) await relay.waitForState('billing', data.callbackId, 'completed');
     // Four requests before (two attempts each), then attempt 1 failing once and attempt 2 or 1 succeeding.
     expect(billing.requests.slice(4).map((request) => request.headers['x-relay-attempt']).sort()).toEqual(['1', '1', '2']);
-    expect(await (await api('/admin/api/targets/billing/replay', post({}))).json()).toEqual({ ok: true, requeued: 0 });
+    expect(await (await api('/admin/api/targets/billing/replay', post({}))).json()).toEqual({ ok: true, requeued: 0, more: false });
   });
 
   it('refuses a bad body with 400 invalid_body and an unknown target with 404 not_found', async () => {

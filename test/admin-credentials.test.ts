@@ -53,3 +53,27 @@ describe('runAdminCredentials', () => {
     }
   });
 });
+
+describe('the start banner', () => {
+  const withTargets = (mode: 'development' | 'production', secret: string) => {
+    const object = testConfigObject({ redisUrl: 'redis://127.0.0.1:6390', mode, targets: [{ name: 'chat', url: 'https://hooks.example.com/webhooks/123456/Path-Token-9f?key=Query-Token-3c' }] });
+    object.zego = { apps: [{ appId: '111111', callbackSecrets: [secret] }] };
+    return parseConfig(JSON.stringify(object), { env: {}, source: 'test' });
+  };
+
+  it('never puts the callback secret on the try-it command line: simulate reads ZEGO_CALLBACK_SECRET', () => {
+    const lines = banner(withTargets('production', 'Real-Callback-Secret-51'), undefined);
+    const tryIt = lines.find((line) => line.startsWith('  try it'))!;
+    expect(tryIt).toBe('  try it     npx zego-relay simulate --url http://127.0.0.1:8080/zego/callback --app-id 111111 --count 5  (the secret from $ZEGO_CALLBACK_SECRET, or --secret-file FILE)');
+    expect(lines.join('\n')).not.toContain('Real-Callback-Secret-51');
+    // The public development secret is spelled out, in the environment of the command.
+    const development = banner(withTargets('development', 'zego-relay-dev-secret'), undefined).find((line) => line.startsWith('  try it'))!;
+    expect(development).toBe('  try it     ZEGO_CALLBACK_SECRET=zego-relay-dev-secret npx zego-relay simulate --url http://127.0.0.1:8080/zego/callback --app-id 111111 --count 5');
+  });
+
+  it('shows a target URL as scheme, host and first path segment: no token of its path or query', () => {
+    const lines = banner(withTargets('production', 'Real-Callback-Secret-51'), undefined);
+    expect(lines).toContain('  targets    chat -> https://hooks.example.com/webhooks/***?***');
+    expect(lines.join('\n')).not.toMatch(/123456|Path-Token|Query-Token/);
+  });
+});

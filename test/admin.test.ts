@@ -188,7 +188,7 @@ describe('/readyz on the admin listener', () => {
     const store = CallbackStore.open(config, silentLogger);
     try {
       for (const id of ['cb_1a', 'cb_2b']) {
-        expect(await store.store({ callbackId: id, event: 'mix_stop', appId: '424242', nonce: id, body: '{}' })).toBe('stored');
+        expect(await store.store({ callbackId: id, event: 'mix_stop', appId: '424242', replayKey: id, body: '{}' })).toBe('stored');
       }
     } finally {
       await store.close();

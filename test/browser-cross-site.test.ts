@@ -3,8 +3,9 @@
  * operator has logged in to Bull Board (basic auth, cached by the browser), then opens a page
  * served from another 127.0.0.1 port that submits a form to Bull Board's add-job endpoint. The
  * admin listener refuses it and no job is added. A same-origin request from Bull Board's own page
- * still works.
+ * still works. A page of another site cannot show Bull Board in a frame (clickjacking).
  */
+import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,14 +34,21 @@ describe.skipIf(!chromiumAvailable)('a cross-site form in Chromium', () => {
 <script>document.getElementById('forge').submit();</script>`);
   });
 
+  /** Another page of the attacker's: Bull Board in a frame, to trick a click (clickjacking). */
+  const framer = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><iframe id="board" src="${admin!.url}/admin/queues" width="800" height="600"></iframe>`);
+  });
+
   beforeAll(async () => {
     attacker.listen(0, '127.0.0.1');
-    await new Promise((resolve) => attacker.once('listening', resolve));
+    framer.listen(0, '127.0.0.1');
+    await Promise.all([once(attacker, 'listening'), once(framer, 'listening')]);
   });
   afterAll(async () => {
     await browser?.close();
     await admin?.close();
     attacker.close();
+    framer.close();
   });
 
   it('is refused with 403 by the cross-site guard and adds no job, while Bull Board itself can still change state', async () => {
@@ -70,5 +78,23 @@ describe.skipIf(!chromiumAvailable)('a cross-site form in Chromium', () => {
     expect(status).toBeLessThan(300);
     expect(await queue.isPaused()).toBe(true);
     await queue.resume();
+  }, 60_000);
+
+  it('cannot show Bull Board in a frame of another site, even to a logged-in operator', async () => {
+    browser ??= await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 20_000 });
+    const context = await browser.newContext({ httpCredentials: { username: 'ops', password: PASSWORD } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    expect((await page.goto(`${admin!.url}/admin/queues`))?.status()).toBe(200);
+    expect(await page.title()).toBe('zego-relay');
+
+    const framed = page.waitForResponse((response) => response.url().endsWith('/admin/queues'));
+    await page.goto(`http://127.0.0.1:${(framer.address() as AddressInfo).port}/`);
+    expect((await framed).headers()['x-frame-options']).toBe('DENY');
+    // Chromium replaces a refused frame with its error page: nothing of Bull Board is shown.
+    const frame = () => page.frames().find((candidate) => candidate !== page.mainFrame());
+    await expect.poll(() => frame()?.url()).toMatch(/^chrome-error:/);
+    expect(await frame()!.content()).not.toContain('zego-relay');
+    await context.close();
   }, 60_000);
 });

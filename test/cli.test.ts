@@ -17,6 +17,7 @@ import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
 import { runCli } from './helpers/cli.js';
 import { freePort, useTestRedis } from './helpers/redis.js';
 import { APP_ID, SECRET, testConfigObject } from './helpers/config.js';
+import { deadLettersAt } from './helpers/dead-letters.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zego-relay-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,7 +68,7 @@ describe('check-config', () => {
       zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET, 'changeme'] }] },
       targets: [
         ...(config.targets as object[]),
-        { name: 'recording', url: 'https://rec.example.com/hook?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldA==', breaker: { openAfter: '10m' } },
+        { name: 'recording', url: 'https://rec.example.com/hook/Path-Token-9f?token=QueryTokenSecret', events: ['mix_stop', 'record'], signingSecret: 'whsec_c2lnbmluZ3NlY3JldC1vZi1hdC1sZWFzdC0yNC1ieXRlcw==', breaker: { openAfter: '10m' } },
         { name: 'other-app', url: 'https://other.example.com/hook', events: ['*'], appIds: ['999'], breaker: false },
       ],
     });
@@ -86,7 +87,9 @@ describe('check-config', () => {
       '    breaker opens after 10m of failures only (at least 20), then probes every 30s',
       '    breaker off',
     ]);
-    for (const secret of [SECRET, 'changeme"', 'QueryTokenSecret', 'c2lnbmluZ3NlY3JldA']) expect(result.stdout + result.stderr).not.toContain(secret);
+    // A target's URL: scheme, host, first path segment; the token in its path and its query masked.
+    expect(result.stdout).toContain('  recording  https://rec.example.com/hook/***?***');
+    for (const secret of [SECRET, 'changeme"', 'QueryTokenSecret', 'Path-Token-9f', 'c2lnbmluZ3NlY3JldA']) expect(result.stdout + result.stderr).not.toContain(secret);
   });
 
   it('reads RELAY_CONFIG and exits 1 naming the path of each bad value', async () => {
@@ -154,6 +157,36 @@ describe('simulate', () => {
     }
   });
 
+  it('takes the secret from ZEGO_CALLBACK_SECRET or --secret-file, and warns that --secret shows in the process list', async () => {
+    const endpoint = await zegoEndpoint(0);
+    const secretFile = join(dir, 'callback-secret');
+    writeFileSync(secretFile, `${SECRET}\n`);
+    const args = ['simulate', '--url', endpoint.url, '--app-id', APP_ID, '--count', '2'];
+    try {
+      const fromEnvironment = await runCli(args, { env: { ZEGO_CALLBACK_SECRET: SECRET } });
+      const fromFile = await runCli([...args, '--secret-file', secretFile]);
+      const fromArgument = await runCli([...args, '--secret', SECRET]);
+      for (const result of [fromEnvironment, fromFile, fromArgument]) {
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stdout).toMatch(/acknowledged: 2\b/);
+      }
+      expect(endpoint.badSignatures()).toBe(0);
+      expect(fromArgument.stderr).toContain('--secret shows the secret to anyone who lists processes; prefer ZEGO_CALLBACK_SECRET or --secret-file');
+      expect(fromEnvironment.stderr + fromFile.stderr).not.toContain('lists processes');
+
+      const none = await runCli(args, { env: { ZEGO_CALLBACK_SECRET: '' } });
+      expect(none.code).toBe(2);
+      expect(none.stderr).toContain('the callback secret is required: set ZEGO_CALLBACK_SECRET or give --secret-file FILE');
+      const both = await runCli([...args, '--secret-file', secretFile, '--secret', SECRET]);
+      expect(both.code).toBe(2);
+      const missing = await runCli([...args, '--secret-file', join(dir, 'no-such-file')]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain('cannot read --secret-file');
+    } finally {
+      await endpoint.close();
+    }
+  });
+
   it('gives up after 5 retries and exits 1 when a callback is never acknowledged', async () => {
     const endpoint = await zegoEndpoint(Number.POSITIVE_INFINITY);
     try {
@@ -209,6 +242,34 @@ describe('replay', () => {
     } finally {
       await queue.obliterate({ force: true });
       await queue.close();
+      connection.disconnect();
+    }
+  });
+
+  it('re-queues only the named target\'s dead letters, and only those within --since', async () => {
+    const object = testConfigObject({ redisUrl: redis.url, targets: [{ name: 'alpha' }, { name: 'beta' }] });
+    const config = parseConfig(JSON.stringify(object), { env: {} });
+    const path = writeConfig('replay-two.yaml', object);
+    const now = Date.now();
+    // Two targets, alpha listed first; each with dead letters from 2 h ago and from a minute ago.
+    const dead = {
+      alpha: [...await deadLettersAt(config, 'alpha', now - 7_200_000, 2), ...await deadLettersAt(config, 'alpha', now - 60_000, 2)],
+      betaOld: await deadLettersAt(config, 'beta', now - 7_200_000, 2),
+      betaRecent: await deadLettersAt(config, 'beta', now - 60_000, 2),
+    };
+    const result = await runCli(['replay', '--target', 'beta', '--since', '1h', '--config', path]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('re-queued 2 dead letters of target beta');
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const queues = ['alpha', 'beta'].map((name) => new Queue(deliveryQueueName(name), queueOptions(config, deliveryQueueName(name), connection)));
+    try {
+      const [alpha, beta] = queues as [Queue, Queue];
+      const states = (queue: Queue, ids: string[]) => Promise.all(ids.map((id) => queue.getJobState(id)));
+      expect(await states(beta, dead.betaRecent)).toEqual(['waiting', 'waiting']);
+      expect(await states(beta, dead.betaOld)).toEqual(['failed', 'failed']);
+      expect(await states(alpha, dead.alpha)).toEqual(['failed', 'failed', 'failed', 'failed']);
+    } finally {
+      await Promise.all(queues.map((queue) => queue.close()));
       connection.disconnect();
     }
   });

@@ -3,12 +3,12 @@
  * arrive as strings after `${VAR}` substitution, the environment overrides, error paths, target
  * defaults and a frozen result. Pure: no file but the ones named, no network.
  */
-import type { YAMLError } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_PATH, loadConfig, parseConfig, resolveConfigPath } from '../src/config/load.js';
 import { substituteString, substituteTree } from '../src/config/env-substitution.js';
 import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
-import { describeYamlError, maskLine } from '../src/config/yaml-errors.js';
+import { describeYamlError, findSecrets, maskLine } from '../src/config/yaml-errors.js';
 import { issuesOf } from './helpers/config-issues.js';
 
 const APPS = 'zego: { apps: [{ appId: "111111", callbackSecrets: [s3cret] }] }\n';
@@ -65,10 +65,10 @@ describe('values that arrive as strings', () => {
 
   it('takes one signing secret or a list, dropping empty ones (an unset ${VAR})', () => {
     const config = parseConfig(
-      `${APPS}targets:\n  - { name: a, url: "http://127.0.0.1:1/", events: ["*"], signingSecret: "whsec_YQ==" }\n  - { name: b, url: "http://127.0.0.1:1/", events: ["*"], signingSecret: ["", "whsec_Yg=="] }\n  - { name: c, url: "http://127.0.0.1:1/", events: ["*"] }\n`,
+      `${APPS}targets:\n  - { name: a, url: "http://127.0.0.1:1/", events: ["*"], signingSecret: "whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh" }\n  - { name: b, url: "http://127.0.0.1:1/", events: ["*"], signingSecret: ["", "whsec_YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJi"] }\n  - { name: c, url: "http://127.0.0.1:1/", events: ["*"] }\n`,
       { env: {} },
     );
-    expect(config.targets.map((target) => target.signingSecrets)).toEqual([['whsec_YQ=='], ['whsec_Yg=='], []]);
+    expect(config.targets.map((target) => target.signingSecrets)).toEqual([['whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh'], ['whsec_YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJi'], []]);
   });
 });
 
@@ -150,6 +150,9 @@ describe('what each key accepts', () => {
     ['an empty appIds list', target({ appIds: '[]' }), expect.stringMatching(/^targets\[0\]\.appIds: /)],
     ['a signing secret with text before whsec_', target({ signingSecret: '"x whsec_YQ=="' }), 'targets[0].signingSecret[0]: must be whsec_ followed by base64'],
     ['a signing secret with text after', target({ signingSecret: '"whsec_YQ== x"' }), 'targets[0].signingSecret[0]: must be whsec_ followed by base64'],
+    ['a signing secret of no key at all (whsec_A decodes to nothing)', target({ signingSecret: '"whsec_A"' }), 'targets[0].signingSecret[0]: must decode to at least 24 bytes (whsec_ and the base64 of 24+ random bytes, e.g. whsec_$(openssl rand -base64 32))'],
+    ['a signing secret of 23 bytes', target({ signingSecret: `"whsec_${Buffer.alloc(23, 7).toString('base64')}"` }), expect.stringMatching(/^targets\[0\]\.signingSecret\[0\]: must decode to at least 24 bytes/)],
+    ['a short secret among several', target({ signingSecret: `["whsec_${Buffer.alloc(24, 7).toString('base64')}", "whsec_c2hvcnQ="]` }), expect.stringMatching(/^targets\[0\]\.signingSecret\[1\]: must decode to at least 24 bytes/)],
     ['a callback path without /', `${APPS}server: { callbackPath: "zego" }\n`, 'server.callbackPath: must be a path starting with /'],
     ['a callback path not starting with /', `${APPS}server: { callbackPath: "x/zego" }\n`, 'server.callbackPath: must be a path starting with /'],
     ['a callback path with a space', `${APPS}server: { callbackPath: "/zego callback" }\n`, 'server.callbackPath: must be a path starting with /'],
@@ -219,6 +222,28 @@ describe('a YAML error as printed', () => {
     ];
     const text = pairs.map(([line]) => line);
     expect(text.map((_line, index) => maskLine(text, index))).toEqual(pairs.map(([, masked]) => masked));
+  });
+
+  it('masks what follows a secret key inside a line when no parsed document says where its value is', () => {
+    const text = 'admin: { username: ops, password: "p w", port: 9 }\ntargets: [{ name: a, headers: { X-Api: k1 } }]\n';
+    const error = { message: 'Bad at line 2, column 3', linePos: [{ line: 2, col: 3 }] } as unknown as YAMLError;
+    expect(describeYamlError(error, text)).toBe([
+      'YAML: Bad (line 2, column 3):',
+      '         1 | admin: { username: ops, password: "*** ***", *** *** }',
+      '         2 | targets: [{ name: a, headers: { *** *** } }]',
+    ].join('\n'));
+  });
+
+  it('masks by what the parsed document says: values of secret keys in any style, header names kept', () => {
+    const text = 'admin: { username: ops, password: "p w", port: 9 }\ntargets: [{ name: a, headers: { X-Api: k1 }, signingSecret: [whsec_1] }]\nx: : y\n';
+    const document = parseDocument(text);
+    const error = document.errors[0]!;
+    expect(describeYamlError(error, text, findSecrets(document))).toBe([
+      'YAML: Nested mappings are not allowed in compact mappings (line 3, column 4):',
+      '         1 | admin: { username: ops, password: "*** ***", port: 9 }',
+      '         2 | targets: [{ name: a, headers: { X-Api: *** }, signingSecret: [***] }]',
+      '         3 | x: : y',
+    ].join('\n'));
   });
 
   it('names the line and column and shows up to two lines before it, without a trailing empty line', () => {

@@ -70,6 +70,15 @@ describe('a YAML syntax error', () => {
     ['a header under headers', `targets:\n  - name: a\n    headers:\n      X-Api: Literal-Secret-1 : x\n`, 4, 14],
     ['a signingSecret', `targets:\n  - name: a\n    signingSecret: whsec_Literal-Secret-1 : x\n`, 3, 20],
     ['a Redis URL with a password', `redis:\n  url: redis://relay:Literal-Secret-1@redis:6379 : x\n`, 2, 8],
+    // Flow style: the parsed document says which values are secrets.
+    ['callbackSecrets in a flow sequence of a flow map', `zego:\n  apps: [{ appId: "1", callbackSecrets: ["Literal-Secret-1"] }]\n  oops: : x\n`, 3, 9],
+    ['admin.password in a flow map', `admin: { password: "Literal-Secret-1", port: 9 }\nfoo: : bar\n`, 2, 6],
+    ['admin.password in a flow map over lines', `admin: {\n  password: "Literal-Secret-1",\n  port: : 9 }\n`, 3, 9],
+    ['an unquoted admin.password in an unclosed flow map', `admin: {username: ops, password: Literal-Secret-1, port: [}\n`, 1, 59],
+    ['header values in a flow map', `targets: [{ name: a, headers: { Authorization: "Bearer Literal-Secret-1", X-Key: Literal-Secret-1 } ]\n`, 1, 101],
+    ['signingSecret in a flow sequence', `targets:\n  - { name: a, signingSecret: [whsec_Literal-Secret-1] }\nx: : y\n`, 3, 4],
+    ['a Redis URL whose password holds a slash, in a flow map', `redis: { url: "redis://u:Literal/Secret-1@h:6379" }\nx: : y\n`, 2, 4],
+    ['two secrets on one flow line', `zego: { apps: [ { appId: "1", callbackSecrets: [ "Literal-Secret-1", "Literal-Secret-1b" ] } ] }\nserver: { port: : 1 }\n`, 2, 17],
   ];
 
   it.each(cases)('in %s names the line and column and masks the secret', (_name, text, line, column) => {
@@ -83,6 +92,10 @@ describe('a YAML syntax error', () => {
   it('keeps the values of other keys, to show the mistake', () => {
     const [issue] = issuesOf('server:\n  callbackPath: "/zego/callback\n  port: 80\n');
     expect(issue).toContain('callbackPath: "/zego/callback');
+    // In flow style too, and header names stay readable.
+    const [flow] = issuesOf('server: { callbackPath: "/zego/cb", host: 0.0.0.0 }\ntargets: [{ name: a, headers: { X-Key: Literal-Secret-1 } }]\nx: : y\n');
+    expect(flow).toContain('server: { callbackPath: "/zego/cb", host: 0.0.0.0 }');
+    expect(flow).toContain('headers: { X-Key: *** }');
   });
 
   // Skipped in a mutation run (test/mutation/run.mjs): the CLI runs the compiled dist/, which a

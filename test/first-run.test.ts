@@ -76,9 +76,9 @@ describe('npm start in development mode without admin.password', () => {
     expect((await fetch(login.url, { headers: { authorization: basic(login.username, 'wrong') } })).status).toBe(401);
     expect((await fetch(login.url, { headers: { authorization: basic(login.username, login.password) } })).status).toBe(200);
 
-    // The banner's own command, as a new user pastes it.
-    const tryIt = /try it +npx zego-relay (simulate .+)$/m.exec(relay.output.stderr)![1]!.split(' ');
-    const simulate = await runCli(tryIt);
+    // The banner's own command, as a new user pastes it: the secret in the environment, not in argv.
+    const [, secret, command] = /try it +ZEGO_CALLBACK_SECRET=(\S+) npx zego-relay (simulate .+)$/m.exec(relay.output.stderr)!;
+    const simulate = await runCli(command!.split(' '), { env: { ZEGO_CALLBACK_SECRET: secret! } });
     expect(simulate.code, simulate.stderr).toBe(0);
     expect(simulate.stdout).toMatch(/acknowledged: +5\b/);
     await expect.poll(() => relay.output.stdout.split('"msg":"demo sink received a delivery"').length - 1, { timeout: 15_000 }).toBe(5);

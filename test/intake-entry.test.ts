@@ -1,7 +1,7 @@
 /** Intake entries as Redis returns them, and which shard a callback goes to: pure, no Redis. */
 import { describe, expect, it } from 'vitest';
 import { entriesOfClaim, entriesOfRead, parseEntry } from '../src/route/intake-entry.js';
-import { ROUTER_GROUP, UNROUTED_QUEUE, deliveryQueueName, intakeKeys, nonceKey, queuePrefix, rejectedKey, shardOf } from '../src/shared/names.js';
+import { ROUTER_GROUP, UNROUTED_QUEUE, deliveryQueueName, intakeKeys, queuePrefix, rejectedKey, replayKey, shardOf } from '../src/shared/names.js';
 
 const fields = ['id', 'cb_00ff', 'event', 'mix_stop', 'app', '111111', 'body', '{"a":6085791336856668982}', 'at', '1700000000123'];
 
@@ -56,8 +56,8 @@ describe('key layout', () => {
     expect(queuePrefix('zr', 'deliver-billing')).not.toBe(queuePrefix('zr', 'deliver-audit'));
   });
 
-  it('binds a nonce across apps and shards: its key names no app and no shard', () => {
-    expect(nonceKey('zr', '123')).toBe('{zr:nonce:123}');
+  it('binds a signed timestamp and nonce across apps and shards: its key names the signature, no app and no shard', () => {
+    expect(replayKey('zr', '5bd59fd62953a8059fb7eaba95720f66d19e4517')).toBe('{zr:replay:5bd59fd62953a8059fb7eaba95720f66d19e4517}');
   });
 
   it('gives a callback the same shard every time, spread over all shards', () => {

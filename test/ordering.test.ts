@@ -85,7 +85,7 @@ describe('a backlog in the intake log', () => {
       if (shards > 1) await new Promise((resolve) => setTimeout(resolve, 2));
       for (const key of keys) {
         const body = JSON.stringify({ appid: APP_ID, event: 'mix_stop', task_id: key, seq: String(seq) });
-        expect(await store.store({ callbackId: `cb_${randomUUID().replace(/-/g, '')}`, event: 'mix_stop', appId: APP_ID, nonce: randomUUID(), body }, Date.now())).toBe('stored');
+        expect(await store.store({ callbackId: `cb_${randomUUID().replace(/-/g, '')}`, event: 'mix_stop', appId: APP_ID, replayKey: randomUUID(), body }, Date.now())).toBe('stored');
       }
     }
     await store.close();
@@ -108,7 +108,7 @@ describe("a router that died with a batch in hand", () => {
     for (let seq = 1; seq <= 10; seq += 1) {
       for (const key of keys) {
         const body = JSON.stringify({ appid: APP_ID, event: 'mix_stop', task_id: key, seq: String(seq) });
-        expect(await store.store({ callbackId: `cb_${randomUUID().replace(/-/g, '')}`, event: 'mix_stop', appId: APP_ID, nonce: randomUUID(), body }, Date.now())).toBe('stored');
+        expect(await store.store({ callbackId: `cb_${randomUUID().replace(/-/g, '')}`, event: 'mix_stop', appId: APP_ID, replayKey: randomUUID(), body }, Date.now())).toBe('stored');
       }
     }
     await store.close();

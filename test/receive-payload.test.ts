@@ -195,6 +195,49 @@ describe('a sample of a rejected request', () => {
     expect(maskSignatures(text)).not.toContain(signature.slice(0, 10));
   });
 
+  it.each([
+    ['encodeURI, its colons raw', encodeURI(`{"appid":"1","signature":"${signature}","nonce":"2"}`)],
+    ['encodeURI, spaced', encodeURI(`{"signature" : "${signature}"}`)],
+    ['quotes raw, colons encoded', `{"signature"%3A"${signature}"}`],
+  ])('masks signature by its key in URL-encoded JSON: %s', (_name, text) => {
+    expect(maskSignatures(text)).not.toContain(signature.slice(0, 10));
+    expect(maskSignatures(text)).toContain('***');
+  });
+
+  describe('with the signature the body was decoded with', () => {
+    const upper = signature.toUpperCase();
+    const percent = (text: string) => [...text].map((character) => `%${character.charCodeAt(0).toString(16)}`).join('');
+    const jsonEscaped = [...signature].map((character) => `\\u00${character.charCodeAt(0).toString(16)}`).join('');
+    it.each([
+      ['a key the text patterns miss (JSON escape)', `{"sign\\u0061ture":"${signature}"}`],
+      ['a key the text patterns miss (percent-encoded form key)', `x=1&sig%6eature=${signature}`],
+      ['the value JSON-escaped', `{"sign\\u0061ture":"${jsonEscaped}"}`],
+      ['the value percent-encoded, lower case', `sig%6eature=${percent(signature)}`],
+      ['the value percent-encoded, upper case, in upper case', `sig%6Eature=${percent(upper).toUpperCase()}`],
+      ['the value percent-encoded twice', `sig%6eature=${percent(signature).replace(/%/g, '%25')}`],
+      ['the value JSON-escaped inside URL-encoded JSON', encodeURIComponent(`{"sign\\u0061ture":"${jsonEscaped}"}`)],
+      ['the value in upper case elsewhere', `{"sign\\u0061ture":"${signature}","echo":"${upper}"}`],
+    ])('masks it wherever it appears: %s', (_name, text) => {
+      const masked = maskSignatures(text, [signature]);
+      expect(masked).toContain('***');
+      for (const spelling of [signature, upper, percent(signature), jsonEscaped]) expect(masked.toLowerCase()).not.toContain(spelling.slice(0, 12).toLowerCase());
+      expect(decodeURIComponent(decodeURIComponent(masked)).toLowerCase()).not.toContain(signature.slice(0, 12));
+    });
+
+    it('masks its start cut by the end of a truncated sample, from 4 characters on', () => {
+      const cut = `{"sign\\u0061ture":"${signature.slice(0, 9)}`;
+      expect(maskSignatures(cut, [signature], true)).toBe('{"sign\\u0061ture":"***');
+      expect(maskSignatures(`{"x":"${signature.slice(0, 3)}`, [signature], true)).toBe(`{"x":"${signature.slice(0, 3)}`);
+      // Not truncated: only the whole value is masked.
+      expect(maskSignatures(cut, [signature], false)).toBe(cut);
+    });
+
+    it('is given by rejectionSample from the request', () => {
+      const body = Buffer.from(`x=1&sig%6eature=${signature}`);
+      expect(rejectionSample({ status: 401, code: 'stale_timestamp', message: 'm', contentType: undefined, body, at: 0, signatures: [signature] }).body).toBe('x=1&sig%6eature=***');
+    });
+  });
+
   it('keeps the first 2 KB, says it is truncated, and the full size', () => {
     const body = Buffer.from(`{"signature":"${signature}","pad":"${'x'.repeat(5000)}"}`);
     const sample = rejectionSample({ status: 400, code: 'invalid_payload', message: 'm', contentType: 'text/plain', body, at: 0 });

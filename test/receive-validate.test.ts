@@ -29,13 +29,18 @@ describe('validating a callback', () => {
     ['an object as nonce', { ...VALID, nonce: { a: 1 } }, 'the field "nonce" must be a string or a number'],
     ['a missing appid', { ...VALID, appid: undefined }, 'the field appid (or AppId) is missing or empty'],
     ['an empty event', { ...VALID, event: '' }, 'the field event (or Event) is missing or empty'],
-    ['both signature spellings', { ...VALID, Signature: 's' }, 'both signature and Signature are present'],
     ['an appid with letters', { ...VALID, appid: '1a' }, 'appid must be a number of at most 20 digits'],
     ['an appid of 21 digits', { ...VALID, appid: '1'.repeat(21) }, 'appid must be a number of at most 20 digits'],
     ['an event with a space', { ...VALID, event: 'mix stop' }, 'event must be 1 to 64 letters, digits, "_", "." or "-"'],
     ['an event of 65 characters', { ...VALID, event: 'e'.repeat(65) }, 'event must be 1 to 64 letters, digits, "_", "." or "-"'],
-    ['a timestamp with a sign', { ...VALID, timestamp: '-1700000000' }, 'timestamp must be Unix seconds (digits)'],
-    ['a timestamp with a suffix', { ...VALID, timestamp: '1700000000s' }, 'timestamp must be Unix seconds (digits)'],
+    ['a timestamp with a sign', { ...VALID, timestamp: '-1700000000' }, 'timestamp must be Unix seconds (digits, no leading zero)'],
+    ['a timestamp with a plus sign', { ...VALID, timestamp: '+1700000000' }, 'timestamp must be Unix seconds (digits, no leading zero)'],
+    ['a timestamp with a suffix', { ...VALID, timestamp: '1700000000s' }, 'timestamp must be Unix seconds (digits, no leading zero)'],
+    // A 0 moved from the nonce's end to the timestamp's front signs the same text (docs/SECURITY.md).
+    ['a zero-padded timestamp', { ...VALID, timestamp: '01700000000' }, 'timestamp must be Unix seconds (digits, no leading zero)'],
+    ['the timestamp 0', { ...VALID, timestamp: '0' }, 'timestamp must be Unix seconds (digits, no leading zero)'],
+    ['a timestamp with a space', { ...VALID, timestamp: ' 1700000000' }, 'timestamp must be Unix seconds (digits, no leading zero)'],
+    ['a timestamp of 16 digits (beyond exact JS numbers)', { ...VALID, timestamp: '9'.repeat(16) }, 'timestamp must be Unix seconds (digits, no leading zero)'],
     ['a nonce of 256 bytes', { ...VALID, nonce: 'é'.repeat(128) }, 'nonce must be at most 255 bytes'],
     ['a signature of 256 bytes', { ...VALID, signature: 's'.repeat(256) }, 'signature must be at most 255 bytes'],
     ['mix_stop without seq', { ...VALID, seq: '' }, 'mix_stop needs the field "seq"'],
@@ -48,6 +53,8 @@ describe('validating a callback', () => {
     const atLimits = { ...VALID, appid: '9'.repeat(20), event: 'mix_stop', nonce: 'é'.repeat(127) + 'n', signature: 's'.repeat(255), mix_url: 'u'.repeat(255) };
     expect(validate(json(atLimits))).toMatchObject({ appId: '9'.repeat(20), nonce: atLimits.nonce, known: true });
     expect(validate(json({ ...VALID, event: 'e'.repeat(64) })).known).toBe(false);
+    expect(validate(json({ ...VALID, timestamp: '9'.repeat(15) })).timestamp).toBe('9'.repeat(15));
+    expect(validate(`{"appid":1,"event":"x","timestamp":1700000000,"nonce":"n","signature":"s"}`).timestamp).toBe('1700000000');
   });
 
   it('refuses an unknown event only when told to, naming it', () => {
@@ -74,6 +81,14 @@ describe('decoding a body', () => {
     ['a JSON string', '"x"', 400, 'invalid_payload', 'the body is JSON but not an object'],
     ['a repeated JSON key', '{"a":1,"a":2}', 400, 'invalid_payload', 'the field "a" appears more than once'],
     ['a repeated scalar form field', 'nonce=1&nonce=2', 400, 'invalid_payload', 'the field "nonce" appears more than once'],
+    ['both signature spellings', json({ ...VALID, Signature: 's' }), 400, 'invalid_payload', 'the fields "signature" and "Signature" differ only in letter case'],
+    ['appid and APPID in JSON', json({ ...VALID, APPID: '2' }), 400, 'invalid_payload', 'the fields "appid" and "APPID" differ only in letter case'],
+    ['nonce and Nonce in JSON', json({ Nonce: 'm', ...VALID }), 400, 'invalid_payload', 'the fields "Nonce" and "nonce" differ only in letter case'],
+    ['a free-form field in two cases in JSON', json({ ...VALID, Room: 'a', room: 'b' }), 400, 'invalid_payload', 'the fields "Room" and "room" differ only in letter case'],
+    ['appid and APPID in a form', 'appid=1&event=mix_stop&APPID=2', 400, 'invalid_payload', 'the fields "appid" and "APPID" differ only in letter case'],
+    ['a free-form field in two cases in a form', 'tag=a&TAG=b', 400, 'invalid_payload', 'the fields "tag" and "TAG" differ only in letter case'],
+    ['keys equal under Unicode case folding (long s, Kelvin sign)', json({ ...VALID, 'ſeq': '2', 'task_id\u212a': 'x', 'task_idk': 'y' }), 400, 'invalid_payload', 'the fields "seq" and "ſeq" differ only in letter case'],
+    ['the Kelvin sign', '{"linK":1,"link":2}'.replace('K', '\u212a'), 400, 'invalid_payload', 'the fields "lin\u212a" and "link" differ only in letter case'],
     ['a form with escapes that are not UTF-8', 'a=%C3%28', 400, 'invalid_body', 'the body has %-escapes that are not UTF-8'],
   ])('refuses %s', (_name, text, status, code, message) => {
     expect(refusal(() => decodeBody(text))).toEqual({ status, code, message });

@@ -8,7 +8,7 @@ import { createReceiverApp } from '../src/receive/app.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
 import { startRouter } from '../src/route/router.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
-import { intakeKeys, nonceKey, rejectedKey } from '../src/shared/names.js';
+import { intakeKeys, replayKey, rejectedKey } from '../src/shared/names.js';
 import { UNROUTED_QUEUE, deliveryQueueName, queueOptions, type DeliveryJobData } from '../src/store/queues.js';
 import { listRejected } from '../src/store/rejected-log.js';
 import { APP_ID, SECRET, testConfig, type TestConfigOptions } from './helpers/config.js';
@@ -201,7 +201,7 @@ describe('POST callbackPath: storing', () => {
     const seenTtl = await redis.inspector.ttl(keys.seen(response.body.id));
     expect(seenTtl).toBeGreaterThan(7_190);
     expect(seenTtl).toBeLessThanOrEqual(7_200);
-    const nonceTtl = await redis.inspector.ttl(nonceKey(relay.config.redis.prefix, signed.nonce as string));
+    const nonceTtl = await redis.inspector.ttl(replayKey(relay.config.redis.prefix, signed.signature as string));
     expect(nonceTtl).toBeGreaterThan(250);
     expect(nonceTtl).toBeLessThanOrEqual(260);
   });
@@ -227,6 +227,9 @@ describe('POST callbackPath: every rejection of the status table', () => {
     ['a repeated scalar form field', () => ({ body: `${formBody(sign(mixStopFields()))}&seq=2`, contentType: 'application/x-www-form-urlencoded' }), 400, 'invalid_payload'],
     ['a repeated JSON key', () => ({ body: jsonBody(sign(mixStopFields())).replace('{', '{"seq":"9",') }), 400, 'invalid_payload'],
     ['both appid and AppId', () => ({ body: jsonBody(sign({ ...mixStopFields(), AppId: '222' })) }), 400, 'invalid_payload'],
+    ['both appid and APPID', () => ({ body: jsonBody(sign({ ...mixStopFields(), APPID: '222' })) }), 400, 'invalid_payload'],
+    ['nonce and Nonce in a form', () => ({ body: `${formBody(sign(mixStopFields()))}&Nonce=2`, contentType: 'application/x-www-form-urlencoded' }), 400, 'invalid_payload'],
+    ['a zero-padded timestamp', () => ({ body: jsonBody(sign(mixStopFields(), { timestamp: `0${Math.floor(Date.now() / 1000)}` })) }), 400, 'invalid_payload'],
     ['an app that is not configured', () => ({ body: jsonBody(sign(mixStopFields({ appid: '999' }))) }), 401, 'unknown_app'],
     ['a signature by another secret', () => ({ body: jsonBody(sign(mixStopFields(), { secret: 'guess' })) }), 401, 'bad_signature'],
     ['a signature over another nonce', () => ({ body: jsonBody({ ...sign(mixStopFields()), nonce: '1' }) }), 401, 'bad_signature'],
@@ -247,6 +250,24 @@ describe('POST callbackPath: every rejection of the status table', () => {
     await expect.poll(() => listRejected(redis.inspector, relay.config.redis.prefix, 10)).toEqual([
       expect.objectContaining({ status, code, contentType: contentType === undefined ? 'application/json' : contentType }),
     ]);
+  });
+
+  it.each([
+    ['URL-encoded by encodeURI (its colons raw)', (fields: Record<string, unknown>) => encodeURI(JSON.stringify(fields))],
+    ['with an escaped key', (fields: Record<string, unknown>) => JSON.stringify(fields).replace('"signature"', '"sign\\u0061ture"')],
+    ['as a form with a percent-encoded key and value', (fields: Record<string, unknown>) =>
+      formBody(fields as Record<string, string>).replace('signature=', 'sig%6eature=').replace(/=([0-9a-f]{40})/, (_all, hex: string) => `=${hex.replace(/./g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`)],
+  ])('keeps a refused callback\'s signature out of its sample when it comes %s', async (_name, encode) => {
+    const relay = await receiver();
+    // A genuine triple on a body refused before the signature is bound: still usable until stale.
+    const fields = sign(omit(mixStopFields(), 'seq'));
+    const response = await relay.post(encode(fields as Record<string, unknown>), 'application/x-www-form-urlencoded');
+    expect(response.body.error.code).toBe('invalid_payload');
+    await expect.poll(() => listRejected(redis.inspector, relay.config.redis.prefix, 1)).toHaveLength(1);
+    const [sample] = await listRejected(redis.inspector, relay.config.redis.prefix, 1);
+    const signature = fields.signature as string;
+    expect(sample!.body).toContain('***');
+    for (const text of [sample!.body, decodeURIComponent(sample!.body)]) expect(text.toLowerCase()).not.toContain(signature.slice(0, 8));
   });
 
   it('refuses invalid UTF-8 as invalid_body', async () => {

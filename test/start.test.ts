@@ -20,7 +20,7 @@ import { APP_ID, SECRET, testConfigObject } from './helpers/config.js';
 
 const ADMIN_PASSWORD = 'AdminPw-5e3b1f0c9d';
 const TARGET_TOKEN = 'TargetToken-a81c44f2';
-const SIGNING_SECRET = 'whsec_U2lnbmluZ1NlY3JldEZvclRlc3Q=';
+const SIGNING_SECRET = 'whsec_U2lnbmluZ1NlY3JldEZvclRlc3RPZjI0Qnl0ZXM=';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));

@@ -27,7 +27,7 @@ function recordingLogger() {
   return { logger, lines, roles };
 }
 
-const callback = () => ({ callbackId: `cb_${randomUUID().replace(/-/g, '')}`, event: 'mix_stop', appId: APP_ID, nonce: randomUUID(), body: '{}' });
+const callback = () => ({ callbackId: `cb_${randomUUID().replace(/-/g, '')}`, event: 'mix_stop', appId: APP_ID, replayKey: randomUUID(), body: '{}' });
 
 async function privateStore() {
   const server = await startRedisServer();

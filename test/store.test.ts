@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { CallbackStore, type CallbackToStore } from '../src/store/callback-store.js';
-import { intakeKeys, nonceKey } from '../src/shared/names.js';
+import { intakeKeys, replayKey } from '../src/shared/names.js';
 import { createProducerConnection } from '../src/store/redis.js';
 import { checkRedisSettings } from '../src/store/redis-check.js';
 import { startRedisServer, useTestRedis } from './helpers/redis.js';
@@ -44,7 +44,7 @@ const callback = (overrides: Partial<CallbackToStore> = {}): CallbackToStore => 
   callbackId: `cb_${randomUUID().replace(/-/g, '')}`,
   event: 'mix_stop',
   appId: APP_ID,
-  nonce: randomUUID(),
+  replayKey: randomUUID(),
   body: '{"event":"mix_stop"}',
   ...overrides,
 });
@@ -64,17 +64,17 @@ describe.each<Protocol>(['one call', 'two calls'])('CallbackStore, %s', (protoco
   it('stores once when two first sends of one callback race, and calls the later one a duplicate', async () => {
     const { store, intakeLength } = openStore(protocol);
     const one = callback();
-    const outcomes = await Promise.all([store.store(one), store.store({ ...one, nonce: randomUUID() })]);
+    const outcomes = await Promise.all([store.store(one), store.store({ ...one, replayKey: randomUUID() })]);
     expect(outcomes.sort()).toEqual(['duplicate', 'stored']);
     expect(await intakeLength()).toBe(1);
-    expect(await store.store({ ...one, nonce: randomUUID() })).toBe('duplicate');
+    expect(await store.store({ ...one, replayKey: randomUUID() })).toBe('duplicate');
   });
 
   it('reports a nonce reused by another callback as replayed and writes nothing for it', async () => {
     const { store, config, intakeLength } = openStore(protocol);
     const first = callback();
     expect(await store.store(first)).toBe('stored');
-    const forged = callback({ nonce: first.nonce });
+    const forged = callback({ replayKey: first.replayKey });
     expect(await store.store(forged)).toBe('replayed');
     expect(await redis.inspector.exists(seenKey(config, forged.callbackId))).toBe(0);
     expect(await intakeLength()).toBe(1);
@@ -84,7 +84,7 @@ describe.each<Protocol>(['one call', 'two calls'])('CallbackStore, %s', (protoco
     const { store, intakeLength } = openStore(protocol);
     const first = callback({ appId: '111111' });
     expect(await store.store(first)).toBe('stored');
-    expect(await store.store(callback({ appId: '222222', nonce: first.nonce }))).toBe('replayed');
+    expect(await store.store(callback({ appId: '222222', replayKey: first.replayKey }))).toBe('replayed');
     expect(await intakeLength()).toBe(1);
   });
 
@@ -105,7 +105,7 @@ describe.each<Protocol>(['one call', 'two calls'])('CallbackStore, %s', (protoco
     expect(await redis.inspector.exists(seenKey(config, one.callbackId))).toBe(0);
     await redis.inspector.del(keys.stream);
     // ZEGO's retry (a fresh nonce) is stored, not answered as a duplicate.
-    expect(await store.store({ ...one, nonce: randomUUID() })).toBe('stored');
+    expect(await store.store({ ...one, replayKey: randomUUID() })).toBe('stored');
   });
 });
 
@@ -162,7 +162,7 @@ describe('CallbackStore: the Redis commands a callback costs', () => {
     const plain = await measured({ protocol: 'one call' });
     const one = callback();
     expect((await plain.storeAndCount(one)).outcome).toBe('stored');
-    const duplicate = await plain.storeAndCount({ ...one, nonce: randomUUID() });
+    const duplicate = await plain.storeAndCount({ ...one, replayKey: randomUUID() });
     expect(duplicate.outcome).toBe('duplicate');
     expect(duplicate.delta.pexpiretime ?? 0).toBe(0);
     expect(duplicate.delta.pexpireat ?? 0).toBe(0);
@@ -171,7 +171,7 @@ describe('CallbackStore: the Redis commands a callback costs', () => {
     const waiting = await measured({ protocol: 'one call', waitReplicas: 1 });
     const two = callback();
     expect((await waiting.storeAndCount(two)).outcome).toBe('UnavailableError');
-    const renewed = await waiting.storeAndCount({ ...two, nonce: randomUUID() });
+    const renewed = await waiting.storeAndCount({ ...two, replayKey: randomUUID() });
     expect(renewed.outcome).toBe('UnavailableError');
     expect(renewed.delta).toMatchObject({ pexpiretime: 1, pexpireat: 1, wait: 1 });
   });
@@ -180,7 +180,7 @@ describe('CallbackStore: the Redis commands a callback costs', () => {
     const waiting = await measured({ protocol: 'one call', waitReplicas: 1 });
     const one = callback();
     expect((await waiting.storeAndCount(one)).outcome).toBe('UnavailableError');
-    const replayed = await waiting.storeAndCount(callback({ nonce: one.nonce }));
+    const replayed = await waiting.storeAndCount(callback({ replayKey: one.replayKey }));
     expect(replayed.outcome).toBe('replayed');
     expect(replayed.delta.wait ?? 0).toBe(0);
   });
@@ -205,13 +205,13 @@ describe('CallbackStore, two calls', () => {
     await redis.inspector.set(keys.stream, 'not a stream');
     const one = callback();
     await expect(store.store(one)).rejects.toMatchObject({ name: 'UnavailableError' });
-    expect(await redis.inspector.get(nonceKey(config.redis.prefix, one.nonce))).toBe(one.callbackId);
+    expect(await redis.inspector.get(replayKey(config.redis.prefix, one.replayKey))).toBe(one.callbackId);
     expect(await redis.inspector.exists(seenKey(config, one.callbackId))).toBe(0);
     await redis.inspector.del(keys.stream);
     expect(await store.store(one)).toBe('stored');
     expect(await intakeLength()).toBe(1);
     // Bound to this callback: another body under the same nonce is still refused.
-    expect(await store.store(callback({ nonce: one.nonce }))).toBe('replayed');
+    expect(await store.store(callback({ replayKey: one.replayKey }))).toBe('replayed');
   });
 });
 

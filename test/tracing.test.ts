@@ -314,7 +314,7 @@ describe('the intake entry', () => {
     const store = CallbackStore.open(config, silentLogger);
     redis.cleanup(() => store.close());
     const traceContext = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 proxy=a1b2';
-    const callback = (id: string) => ({ callbackId: id, event: 'mix_stop', appId: '111111', nonce: id, body: '{}' });
+    const callback = (id: string) => ({ callbackId: id, event: 'mix_stop', appId: '111111', replayKey: id, body: '{}' });
     expect(await store.store(callback('cb_untraced'), 1_000)).toBe('stored');
     expect(await store.store({ ...callback('cb_traced'), traceContext }, 2_000)).toBe('stored');
     const entries = await store.connection.xrange(intakeKeys(config.redis.prefix, 0).stream, '-', '+');

@@ -14,7 +14,8 @@ import { configWarnings, routingTable } from './config-warnings.js';
 import { describeRedis } from '../config/redis-topology.js';
 import { describeRedisError } from '../store/redis-outage.js';
 import { formatTopology, probeTopology, topologyWarnings, type TopologyReport } from '../store/redis-topology-probe.js';
-import { formatSchedule, reachableHost, safeUrl } from './show.js';
+import { displayUrl } from '../lib/redact.js';
+import { formatSchedule, reachableHost } from './show.js';
 
 const help = `Usage: zego-relay check-config [--config FILE] [--offline]
 
@@ -94,7 +95,7 @@ export function describeConfig(config: RelayConfig, redisLines: readonly string[
     `targets (${config.targets.length}):`,
   ];
   for (const target of config.targets) {
-    lines.push(`  ${target.name}  ${safeUrl(target.url)}`);
+    lines.push(`  ${target.name}  ${displayUrl(target.url)}`);
     lines.push(
       `    events ${target.events.join(', ')} · apps ${target.appIds?.join(', ') ?? 'all'} · timeout ${formatDuration(target.timeout)}` +
         ` · concurrency ${target.concurrency} · rate limit ${target.rateLimit ? `${target.rateLimit.max}/${formatDuration(target.rateLimit.duration)}` : 'none'}` +

@@ -1,15 +1,5 @@
-/** Printing helpers for people: URLs without credentials, durations, listener addresses. */
+/** Printing helpers for people: durations, listener addresses (URLs: lib/redact.ts displayUrl). */
 import { formatDuration } from '../config/units.js';
-
-/** A URL safe to print: no user name or password, no query (it may hold a token). */
-export function safeUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    return `${url.protocol}//${url.host}${url.pathname === '/' && !text.endsWith('/') ? '' : url.pathname}${url.search ? '?…' : ''}`;
-  } catch {
-    return '(not a URL)';
-  }
-}
 
 /** The address a person on this machine types for a listener bound to `host`. */
 export function reachableHost(host: string): string {

@@ -5,6 +5,7 @@
  * document whether it reuses them; fresh ones are the harder case for the relay's nonce check).
  * Progress goes to stderr, the summary to stdout. Exit 1 when any callback was never acknowledged.
  */
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { got } from 'got';
 import { parseDuration } from '../config/units.js';
@@ -15,17 +16,22 @@ import { callbackFields, signedBody, SIMULATED_EVENTS } from './simulate-callbac
 /** ZEGO's retry delays after a failed try (README.md, first paragraph): at most 5 retries, about 62 s in all. */
 export const ZEGO_RETRY_DELAYS_MS = [2_000, 4_000, 8_000, 16_000, 32_000] as const;
 
-const help = `Usage: zego-relay simulate --url URL --app-id ID --secret SECRET [options]
+const help = `Usage: zego-relay simulate --url URL --app-id ID [--secret-file FILE] [options]
 
 Sends correctly signed ZEGO callbacks to URL the way ZEGO does: JSON bodies with unique
 identity fields, a fresh timestamp/nonce/signature on every try, and ZEGO's retry schedule
 (5 retries, 2 s, 4 s, 8 s, 16 s, 32 s after the previous try) when a try gets no 2xx.
 Shows progress on stderr and ends with a summary on stdout.
 
+The app's callback secret comes from ZEGO_CALLBACK_SECRET, or from --secret-file. (--secret
+SECRET works too, but anyone on the machine who lists processes can read it there.)
+
 Options:
   --url URL            the relay's callback URL, e.g. http://127.0.0.1:8080/zego/callback
   --app-id ID          a ZEGO app id configured in the relay (zego.apps[].appId)
-  --secret SECRET      that app's callback secret
+  --secret-file FILE   read that app's callback secret from FILE (a trailing line break is ignored)
+                       (default: the environment variable ZEGO_CALLBACK_SECRET)
+  --secret SECRET      the secret itself, visible in the process list: prefer the two above
   --event NAME         event to send (default mix_stop; known: ${SIMULATED_EVENTS.join(', ')};
                        other names get a generic body)
   --count N            callbacks to send (default 1)
@@ -34,8 +40,8 @@ Options:
   -h, --help           this text
 
 Example (the development config of npm start):
-  npx zego-relay simulate --url http://127.0.0.1:8080/zego/callback --app-id 111111 \\
-    --secret zego-relay-dev-secret --count 20
+  ZEGO_CALLBACK_SECRET=zego-relay-dev-secret npx zego-relay simulate \\
+    --url http://127.0.0.1:8080/zego/callback --app-id 111111 --count 20
 
 Exit codes: 0 every callback acknowledged (2xx), 1 some never were, 2 usage error.`;
 
@@ -73,20 +79,21 @@ export const simulateCommand: Command = {
   help,
   async run(argv, io) {
     const values = parseOptions('simulate', argv, {
-      url: { type: 'string' }, 'app-id': { type: 'string' }, secret: { type: 'string' }, event: { type: 'string' },
+      url: { type: 'string' }, 'app-id': { type: 'string' }, secret: { type: 'string' }, 'secret-file': { type: 'string' }, event: { type: 'string' },
       count: { type: 'string' }, concurrency: { type: 'string' }, timeout: { type: 'string' }, 'retry-scale': { type: 'string' },
     });
-    const options = readOptions(values as Record<string, string | undefined>);
+    const options = readOptions(values as Record<string, string | undefined>, io);
     const tally = await simulate(options, io);
     say(io.stdout, summary(tally).join('\n'));
     return tally.failed === 0 ? ExitCode.ok : ExitCode.failure;
   },
 };
 
-function readOptions(values: Record<string, string | undefined>): SimulateOptions {
-  for (const required of ['url', 'app-id', 'secret']) {
+function readOptions(values: Record<string, string | undefined>, io: CommandIo): SimulateOptions {
+  for (const required of ['url', 'app-id']) {
     if (!values[required]) throw new UsageError(`--${required} is required (see zego-relay simulate --help)`, 'simulate');
   }
+  const secret = callbackSecret(values, io);
   const url = values.url!;
   if (!/^https?:\/\//.test(url)) throw new UsageError(`--url must be an http(s) URL, got "${url}"`, 'simulate');
   const timeoutMs = parseDuration(values.timeout ?? '5s');
@@ -94,11 +101,38 @@ function readOptions(values: Record<string, string | undefined>): SimulateOption
   const retryScale = Number(values['retry-scale'] ?? '1');
   if (!Number.isFinite(retryScale) || retryScale < 0) throw new UsageError('--retry-scale must be a number >= 0', 'simulate');
   return {
-    url, appId: values['app-id']!, secret: values.secret!, event: values.event ?? 'mix_stop',
+    url, appId: values['app-id']!, secret, event: values.event ?? 'mix_stop',
     count: positiveInteger('count', values.count, 1, 'simulate'),
     concurrency: positiveInteger('concurrency', values.concurrency, 10, 'simulate'),
     timeoutMs, retryScale,
   };
+}
+
+/**
+ * The callback secret: `--secret-file`, else `--secret` (with a warning: the process list shows
+ * it), else ZEGO_CALLBACK_SECRET. Two sources on the command line are a usage error.
+ */
+function callbackSecret(values: Record<string, string | undefined>, io: CommandIo): string {
+  const file = values['secret-file'];
+  if (file !== undefined && values.secret !== undefined) throw new UsageError('give --secret-file or --secret, not both', 'simulate');
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read --secret-file ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`, 'simulate');
+    }
+    const secret = text.replace(/(\r?\n)+$/, '');
+    if (secret === '') throw new UsageError(`--secret-file ${file} is empty`, 'simulate');
+    return secret;
+  }
+  if (values.secret) {
+    say(io.stderr, 'zego-relay simulate: --secret shows the secret to anyone who lists processes; prefer ZEGO_CALLBACK_SECRET or --secret-file');
+    return values.secret;
+  }
+  const fromEnvironment = io.env.ZEGO_CALLBACK_SECRET;
+  if (fromEnvironment) return fromEnvironment;
+  throw new UsageError('the callback secret is required: set ZEGO_CALLBACK_SECRET or give --secret-file FILE (see zego-relay simulate --help)', 'simulate');
 }
 
 /** Sends `count` callbacks with at most `concurrency` in flight; resolves when each is acknowledged or given up. */

@@ -10,7 +10,8 @@ import { maskUrlCredentials } from '../lib/redact.js';
 import { USER_AGENT } from '../deliver/user-agent.js';
 import type { AdminCredentials } from '../ops/admin-credentials.js';
 import { BULL_BOARD_PATH } from '../ops/bull-board.js';
-import { reachableHost, safeUrl } from './show.js';
+import { displayUrl } from '../lib/redact.js';
+import { reachableHost } from './show.js';
 
 export type Role = 'all' | 'receiver' | 'worker';
 
@@ -56,7 +57,7 @@ export function startBanner(facts: BannerFacts): string[] {
   lines.push(`  redis      ${describeRedis(config.redis)}${facts.privateRedis ? ` (private redis-server started by the relay, data in ${facts.redisDir}; set REDIS_URL to use your own)` : ''}`);
   if (config.tracing) lines.push(`  tracing    OTLP ${config.tracing.protocol} to ${maskUrlCredentials(config.tracing.url)} (OTEL_* variables)`);
   if (facts.role !== 'receiver') {
-    lines.push(`  targets    ${config.targets.length ? config.targets.map((target) => `${target.name} -> ${safeUrl(target.url)}`).join(', ') : 'none'}`);
+    lines.push(`  targets    ${config.targets.length ? config.targets.map((target) => `${target.name} -> ${displayUrl(target.url)}`).join(', ') : 'none'}`);
   }
   const devSecret = usesDevelopmentSecret(config);
   if (devSecret) {
@@ -64,8 +65,14 @@ export function startBanner(facts: BannerFacts): string[] {
   }
   if (facts.receiverPort !== undefined) {
     const app = config.zego.apps[0]!;
-    const secret = devSecret && app.callbackSecrets.includes(DEVELOPMENT_SECRET) ? DEVELOPMENT_SECRET : '"$ZEGO_CALLBACK_SECRET"';
-    lines.push(`  try it     npx zego-relay simulate --url ${callbackUrl(config, facts.receiverPort)} --app-id ${app.appId} --secret ${secret} --count 5`);
+    // The secret never goes on a command line (the process list shows it): simulate reads
+    // ZEGO_CALLBACK_SECRET. Only the public development secret is spelled out.
+    const simulate = `npx zego-relay simulate --url ${callbackUrl(config, facts.receiverPort)} --app-id ${app.appId} --count 5`;
+    lines.push(
+      devSecret && app.callbackSecrets.includes(DEVELOPMENT_SECRET)
+        ? `  try it     ZEGO_CALLBACK_SECRET=${DEVELOPMENT_SECRET} ${simulate}`
+        : `  try it     ${simulate}  (the secret from $ZEGO_CALLBACK_SECRET, or --secret-file FILE)`,
+    );
   }
   lines.push('  stop       Ctrl-C (or SIGTERM): stops listening, lets deliveries in flight finish, then exits');
   return lines;

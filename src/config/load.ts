@@ -14,7 +14,7 @@ import { resolveRedis, type RedisSettings } from './redis-topology.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { readTracingSettings, type TracingSettings } from './tracing.js';
 import { formatDuration } from './units.js';
-import { describeYamlError } from './yaml-errors.js';
+import { describeYamlError, findSecrets } from './yaml-errors.js';
 
 export const DEFAULT_CONFIG_PATH = 'config/relay.yaml';
 
@@ -78,7 +78,8 @@ export function parseConfig(text: string, options: { env?: Environment; source?:
   const source = options.source ?? '<inline>';
   const document = parseDocument(text, { prettyErrors: true });
   if (document.errors.length > 0) {
-    throw new ConfigError(document.errors.map((error) => describeYamlError(error, text)), source);
+    const secrets = findSecrets(document);
+    throw new ConfigError(document.errors.map((error) => describeYamlError(error, text, secrets)), source);
   }
   const raw = substituteTree(document.toJS() ?? {}, env);
   applyEnvironmentOverrides(raw, env);

@@ -79,6 +79,17 @@ const targetHeaders = z.record(z.string(), z.string()).superRefine((headers, ctx
   }
 });
 
+/** The Standard Webhooks minimum: a shorter key (`whsec_A` decodes to none) signs with next to nothing. */
+const MIN_SIGNING_KEY_BYTES = 24;
+
+/** One `whsec_...` secret; the value is never echoed. */
+const signingSecret = z
+  .string()
+  .regex(/^whsec_[A-Za-z0-9+/=]+$/, { message: 'must be whsec_ followed by base64', abort: true })
+  .refine((secret) => Buffer.from(secret.slice('whsec_'.length), 'base64').length >= MIN_SIGNING_KEY_BYTES, {
+    message: `must decode to at least ${MIN_SIGNING_KEY_BYTES} bytes (whsec_ and the base64 of ${MIN_SIGNING_KEY_BYTES}+ random bytes, e.g. whsec_$(openssl rand -base64 32))`,
+  });
+
 const retrySchema = z.strictObject({
   /** Delay before retry 1, 2, ...; attempts = 1 + schedule length. @defaultValue [5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h] */
   schedule: z.array(duration).max(50),
@@ -172,12 +183,15 @@ const targetSchema = z.strictObject({
    * Content-Encoding, Connection, Keep-Alive, Upgrade, TE, Trailer, Proxy-*).
    */
   headers: targetHeaders.default({}),
-  /** Standard Webhooks secret(s) (whsec_...). Several: all sign each delivery (rotation). */
+  /**
+   * Standard Webhooks secret(s): `whsec_` and the base64 of at least 24 random bytes (e.g.
+   * `whsec_$(openssl rand -base64 32)`). Several: all sign each delivery (rotation).
+   */
   signingSecret: z
     .union([z.string(), z.array(z.string())])
     .optional()
     .transform((value) => (value === undefined ? [] : (Array.isArray(value) ? value : [value]).filter((s) => s !== '')))
-    .pipe(z.array(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must be whsec_ followed by base64'))),
+    .pipe(z.array(signingSecret)),
   timeout: duration.optional(),
   concurrency: integer(1, 1000).optional(),
   rateLimit: rateLimitSchema.optional(),
@@ -221,6 +235,15 @@ const fileSchema = z.strictObject({
         .transform((value) => (value ? value : undefined)),
       /** Bull Board without retry, remove or promote buttons; the admin API only lists. @defaultValue false */
       readOnly: boolean.default(false),
+      /**
+       * Host names (no port) a loopback admin listener answers besides loopback ones (127.x.x.x,
+       * ::1, localhost): the name an operator's tunnel or local proxy puts in `Host`. Any other
+       * `Host` is refused (403), so a site whose name resolves to 127.0.0.1 (DNS rebinding) reaches
+       * nothing. Not used when `host` is not a loopback address. @defaultValue []
+       */
+      allowedHosts: z
+        .array(z.string().regex(/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])$/, 'must be a host name or address, without a port'))
+        .default([]),
     })
     .prefault({}),
   /** Which Redis (one, a cluster or a Sentinel-watched primary), TLS, waitReplicas, key prefix. */

@@ -4,6 +4,7 @@
  * followed) and every other status retried on the schedule.
  */
 import { DeliveryError } from '../errors.js';
+import { displayUrl } from '../lib/redact.js';
 import { parseRetryAfter } from './backoff.js';
 
 export interface TargetAnswer {
@@ -33,7 +34,7 @@ export function answerError(answer: TargetAnswer, now: number): DeliveryError | 
     return new DeliveryError(`${said}${asked}`, true, status, retryAfterMs);
   }
   if (status >= 300 && status < 400) {
-    return new DeliveryError(`${said}: redirect to ${answer.location ?? '(no location)'} not followed`, true, status);
+    return new DeliveryError(`${said}: redirect to ${shownLocation(answer.location)} not followed`, true, status);
   }
   return new DeliveryError(said, true, status);
 }
@@ -46,4 +47,15 @@ export function networkError(error: unknown, timeoutMs: number): DeliveryError {
   }
   const message = error instanceof Error ? error.message : String(error);
   return new DeliveryError(`request failed${code ? ` (${code})` : ''}: ${message}`, true);
+}
+
+/**
+ * A redirect's Location as any URL is shown (displayUrl): it often repeats the target's own path,
+ * token included. A relative one keeps its first path segment only.
+ */
+function shownLocation(location: string | undefined): string {
+  if (location === undefined) return '(no location)';
+  if (/^[a-z][a-z0-9+.-]*:/i.test(location)) return displayUrl(location);
+  const [first = '', ...rest] = location.replace(/^\//, '').split(/[/?#]/);
+  return `/${first}${rest.length > 0 ? '/***' : ''}`;
 }

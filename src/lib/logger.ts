@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
-import { maskUrlCredentials } from './redact.js';
+import { maskHttpUrls, maskUrlCredentials } from './redact.js';
 
 export type { Logger };
 
@@ -25,19 +25,22 @@ const MAX_ERROR_DEPTH = 3;
  * headers, and a library may add anything tomorrow. Only the type, the message and the stack
  * (URL credentials masked), the fields above and the bare command name are kept.
  */
+/** Text of an error as it may be logged: no URL credentials, no target URL's path or query. */
+const safeText = (text: string): string => maskHttpUrls(maskUrlCredentials(text));
+
 export function serializeError(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return maskUrlCredentials(value);
+  if (typeof value === 'string') return safeText(value);
   if (value === null || typeof value !== 'object') return value;
   const error = value as Record<string, unknown>;
   const serialized: Record<string, unknown> = {
     type: (value as { constructor?: { name?: string } }).constructor?.name ?? 'Object',
-    message: maskUrlCredentials(String(error.message ?? '')),
+    message: safeText(String(error.message ?? '')),
   };
-  if (typeof error.stack === 'string') serialized.stack = maskUrlCredentials(error.stack);
+  if (typeof error.stack === 'string') serialized.stack = safeText(error.stack);
   for (const field of SAFE_ERROR_FIELDS) {
     const fieldValue = error[field];
     if (typeof fieldValue === 'number') serialized[field] = fieldValue;
-    else if (typeof fieldValue === 'string') serialized[field] = maskUrlCredentials(fieldValue);
+    else if (typeof fieldValue === 'string') serialized[field] = safeText(fieldValue);
   }
   const command = error.command as { name?: unknown } | undefined;
   if (typeof command?.name === 'string') serialized.command = command.name;

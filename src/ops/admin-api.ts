@@ -20,9 +20,13 @@ import { withTimeout } from '../lib/with-timeout.js';
 
 export const ADMIN_API_PATH = '/admin/api';
 
-/** How long an API call waits for Redis before answering 503. Replay moves jobs one by one: longer. */
+/** How long an API call waits for Redis before answering 503. */
 const REDIS_TIMEOUT_MS = 2_000;
-const REPLAY_TIMEOUT_MS = 60_000;
+/**
+ * A replay re-queues for this long at most, then answers with what it did and `more: true` if dead
+ * letters within `since` remain (the same request again goes on). Well under a proxy's timeout.
+ */
+export const REPLAY_BUDGET_MS = 20_000;
 
 /** Request bodies are a few fields; anything larger is not one. */
 const BODY_LIMIT_BYTES = 16 * 1024;
@@ -50,6 +54,8 @@ export interface AdminApiOptions {
   readonly logger: Logger;
   /** `GET /admin/api/rejected` (admin-rejected.ts): the latest refused requests. */
   readonly rejected: Middleware;
+  /** How long one replay request re-queues before it answers. @defaultValue REPLAY_BUDGET_MS */
+  readonly replayBudgetMs?: number;
 }
 
 /** The API's routes (mounted at /admin/api) with its own error middleware in front. */
@@ -94,12 +100,14 @@ export function adminApi(options: AdminApiOptions): Middleware {
       throw new HttpError(400, 'invalid_body', parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '));
     }
     const { since, limit } = parsed.data;
-    const requeued = await redisWork(
-      requeueDeadLetters(watched.queue, { ...(since === undefined ? {} : { sinceMs: since }), ...(limit === undefined ? {} : { limit }) }),
-      REPLAY_TIMEOUT_MS,
+    const deadline = Date.now() + (options.replayBudgetMs ?? REPLAY_BUDGET_MS);
+    // A page at a time (bounded memory) until the deadline; each Redis call is bounded on its own.
+    const { requeued, more } = await redisWork(
+      requeueDeadLetters(watched.queue, { ...(since === undefined ? {} : { sinceMs: since }), ...(limit === undefined ? {} : { limit }), deadline, keyOrder: watched.target.ordering !== undefined }),
+      (options.replayBudgetMs ?? REPLAY_BUDGET_MS) + REDIS_TIMEOUT_MS,
     );
-    logger.warn({ target: watched.target.name, requeued, since, limit }, 'dead letters re-queued (admin API)');
-    ctx.body = { ok: true, requeued };
+    logger.warn({ target: watched.target.name, requeued, more, since, limit }, 'dead letters re-queued (admin API)');
+    ctx.body = { ok: true, requeued, more };
   });
 
   // Typed for the router's own context; they run on the admin app's plain one.

@@ -2,8 +2,11 @@
  * The admin listener (`admin.host:admin.port`, private by default): Prometheus `/metrics`, Bull
  * Board under `/admin/queues` and the admin API under `/admin/api` behind basic auth (404 without
  * credentials: see admin-credentials.ts), `/healthz` and `/readyz`, and in development mode the
- * demo sink. None of this is on the public listener. Cross-site requests that could change
- * something are refused first (cross-site.ts).
+ * demo sink. None of this is on the public listener. In front of every route: an unread body is
+ * not read on after the answer (close-unread.ts), no answer may be framed (framing.ts), every
+ * state-changing request is audited (audit.ts), a loopback listener answers only loopback Host
+ * names (host-check.ts, DNS rebinding), and cross-site requests that could change something are
+ * refused (cross-site.ts).
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
@@ -19,7 +22,11 @@ import { ADMIN_API_PATH, adminApi } from './admin-api.js';
 import { closeServer } from '../lib/close-server.js';
 import { createProducerConnection } from '../store/redis.js';
 import { rejectedListHandler } from './admin-rejected.js';
-import { configuredAdminCredentials, type AdminCredentials } from './admin-credentials.js';
+import { configuredAdminCredentials, isLoopback, type AdminCredentials } from './admin-credentials.js';
+import { auditAdminWrites } from './audit.js';
+import { forbidFraming } from './framing.js';
+import { refuseForeignHost } from './host-check.js';
+import { closeUnreadBodies } from '../receive/close-unread.js';
 import { basicAuth } from './basic-auth.js';
 import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
 import { refuseCrossSite } from './cross-site.js';
@@ -49,6 +56,8 @@ export interface AdminOptions {
    * credentials (runAdminCredentials). @defaultValue admin.username / admin.password
    */
   readonly credentials?: AdminCredentials | undefined;
+  /** How long one admin API replay re-queues before answering (tests). @defaultValue REPLAY_BUDGET_MS */
+  readonly replayBudgetMs?: number;
 }
 
 /** Open connections get this long to finish after close() before they are cut. */
@@ -77,7 +86,12 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
 
   const app = new Koa();
   app.on('error', (error: Error) => logger.warn({ err: error.message }, 'admin request failed'));
-  // First: a page on another site must not use the operator's cached login (CSRF), whatever follows.
+  // A request answered before its body ended must not keep the listener reading it.
+  app.use(closeUnreadBodies());
+  app.use(forbidFraming());
+  app.use(auditAdminWrites(logger, { exceptPath: config.mode === 'development' ? DEMO_SINK_PATH : undefined }));
+  if (isLoopback(config.admin.host)) app.use(refuseForeignHost(config.admin.allowedHosts));
+  // A page on another site must not use the operator's cached login (CSRF), whatever follows.
   app.use(refuseCrossSite());
   const router = new Router();
 
@@ -98,7 +112,10 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
       basePath: BULL_BOARD_PATH,
       attemptsByTarget: new Map(config.targets.map((target) => [target.name, 1 + target.retry.schedule.length])),
     });
-    const api = adminApi({ targets, readOnly: config.admin.readOnly, logger, rejected: rejectedListHandler(connection, config.redis.prefix) });
+    const api = adminApi({
+      targets, readOnly: config.admin.readOnly, logger, rejected: rejectedListHandler(connection, config.redis.prefix),
+      ...(options.replayBudgetMs === undefined ? {} : { replayBudgetMs: options.replayBudgetMs }),
+    });
     app.use(async (ctx, next) => {
       // The cross-site guard (first middleware of the app) has already refused other sites.
       if (isUnder(ctx.path, ADMIN_API_PATH)) return auth(ctx, () => api(ctx, next));

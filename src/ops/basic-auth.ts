@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
+import type { AdminState } from './audit.js';
 
 export interface BasicAuthOptions {
   readonly username: string;
@@ -40,6 +41,8 @@ export function basicAuth(options: BasicAuthOptions): Middleware {
     const userMatches = sameText(credentials?.username ?? '', options.username);
     const passwordMatches = sameText(credentials?.password ?? '', options.password);
     if (credentials && userMatches && passwordMatches) {
+      // For the audit line (audit.ts).
+      (ctx.state as AdminState).adminUser = options.username;
       await next();
       return;
     }

@@ -1,7 +1,7 @@
 /**
  * Bull Board over every queue of the relay (one per target plus `unrouted`), mounted on the admin
  * listener. Dead letters are BullMQ's failed jobs, so they show under each target's "Failed" tab,
- * where an operator can inspect, retry or (unless read-only) remove them. Jobs are shown through
+ * where an operator can inspect and (unless read-only) retry them. Jobs are shown through
  * bull-board-format.ts: the body as JSON, the target and the attempts in the name.
  */
 import { createBullBoard } from '@bull-board/api';
@@ -11,6 +11,7 @@ import type { Queue } from 'bullmq';
 import type { Middleware } from 'koa';
 import { UNROUTED_QUEUE } from '../shared/names.js';
 import { displayJobData, displayJobName, type JobView } from './bull-board-format.js';
+import { bullBoardDecision, type BullBoardDecision } from './bull-board-routes.js';
 
 /** Where Bull Board is served on the admin listener. */
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -32,17 +33,19 @@ function adapter(queue: Queue, target: string | undefined, readOnly: boolean, al
   return board;
 }
 
-/**
- * Bull Board's routes that write a job's data (Update data, Duplicate), relative to its base path.
- * Its UI fills them in from what it shows, the formatted view, so saving would replace a body's
- * exact bytes with re-serialised JSON (and add `target`): refused, like any edit of what ZEGO sent.
- * Retry re-delivers a job as stored.
- */
-const WRITES_JOB_DATA = /^\/api\/queues\/[^/]+\/(?:add|[^/]+\/update-data)\/?$/;
+/** Bull Board's error shape; its UI shows the key as the message. */
+const refusal = (key: string) => ({ error: { key } });
+
+const REFUSED = refusal(
+  'zego-relay allows only Retry of a failed delivery, Promote, Pause and Resume here: it keeps every acknowledged callback exactly as received',
+);
 
 /**
  * A Koa middleware serving Bull Board's UI and API under `basePath` for `queues`, keyed by target
- * name (and UNROUTED_QUEUE) as openQueues gives them.
+ * name (and UNROUTED_QUEUE) as openQueues gives them. Writes pass only as bull-board-routes.ts
+ * allows (with admin.readOnly, none): the UI fills an edit in from the formatted view, so saving
+ * would replace a body's exact bytes; clean, empty and obliterate would drop deliveries ZEGO was
+ * told are safe, and its re-sends would then be answered `duplicate`.
  */
 export function bullBoardMiddleware(queues: ReadonlyMap<string, Queue>, options: BullBoardOptions): Middleware {
   const basePath = options.basePath ?? BULL_BOARD_PATH;
@@ -54,13 +57,24 @@ export function bullBoardMiddleware(queues: ReadonlyMap<string, Queue>, options:
     options: { uiConfig: { boardTitle: 'zego-relay', hideDocsLink: true } },
   });
   const board = serverAdapter.registerPlugin();
+  const byQueueName = new Map([...queues.values()].map((queue) => [queue.name, queue]));
   return async (ctx, next) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && WRITES_JOB_DATA.test(ctx.path.slice(basePath.length))) {
+    const decision = bullBoardDecision(ctx.method, ctx.path.slice(basePath.length));
+    if (decision.kind !== 'read' && (options.readOnly || decision.kind === 'refused' || !(await isDeadLetter(byQueueName, decision)))) {
       ctx.status = 403;
-      // Bull Board's error shape; its UI shows the key as the message.
-      ctx.body = { error: { key: 'zego-relay keeps each delivery exactly as received: use Retry to deliver it again' } };
+      ctx.body = decision.kind === 'failed-job' && !options.readOnly ? refusal('zego-relay retries only failed deliveries (dead letters)') : REFUSED;
       return;
     }
     return board(ctx, next);
   };
+}
+
+/**
+ * False when the job to retry exists and is not a dead letter (a retry of a completed job would
+ * deliver it again). An unknown queue or job is Bull Board's to answer (404).
+ */
+async function isDeadLetter(queues: ReadonlyMap<string, Queue>, decision: BullBoardDecision): Promise<boolean> {
+  if (decision.kind !== 'failed-job') return true;
+  const job = await queues.get(decision.queueName)?.getJob(decision.jobId);
+  return job === undefined || (await job.getState()) === 'failed';
 }

@@ -12,7 +12,7 @@
  * and pass; top-level navigation (a link to Bull Board) passes too.
  */
 import type { Context, Middleware } from 'koa';
-import type { ErrorBody } from '../receive/error-middleware.js';
+import { refuse } from './refuse.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -26,12 +26,7 @@ export function refuseCrossSite(): Middleware {
     const path = ctx.path.toLowerCase();
     const guarded = STATE_CHANGING.has(ctx.method) || path === ADMIN_API_PREFIX || path.startsWith(`${ADMIN_API_PREFIX}/`);
     if (!guarded || !fromAnotherPage(ctx)) return next();
-    ctx.status = 403;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = {
-      ok: false,
-      error: { code: 'forbidden', message: 'cross-site request refused: use the admin listener from its own pages, or without a browser' },
-    } satisfies ErrorBody;
+    refuse(ctx, 'cross-site request refused: use the admin listener from its own pages, or without a browser');
   };
 }
 

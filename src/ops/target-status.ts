@@ -6,6 +6,7 @@
  */
 import type { Queue } from 'bullmq';
 import type { Target } from '../config/load.js';
+import { displayUrl } from '../lib/redact.js';
 import type { BreakerStore } from '../deliver/breaker-store.js';
 import type { GateStats, KeyGate } from '../deliver/key-gate.js';
 import type { DeliveryJobData } from '../store/queues.js';
@@ -15,7 +16,7 @@ export type TargetState = 'delivering' | 'paused' | 'open';
 
 export interface TargetStatus {
   readonly name: string;
-  /** The target's URL without credentials or query (either may hold a secret). */
+  /** The target's URL as displayUrl shows it: no credentials, no query, the path past its first segment masked. */
   readonly url: string;
   readonly state: TargetState;
   readonly waiting: number;
@@ -35,12 +36,6 @@ export interface WatchedTarget {
   readonly gate?: KeyGate;
 }
 
-/** The URL as the admin API shows it: scheme, host and path only. */
-export function publicUrl(text: string): string {
-  const url = new URL(text);
-  return `${url.protocol}//${url.host}${url.pathname}`;
-}
-
 export async function targetState(watched: WatchedTarget): Promise<TargetState> {
   const [paused, breaker] = await Promise.all([watched.queue.isPaused(), watched.breaker.snapshot()]);
   if (paused) return 'paused';
@@ -55,7 +50,7 @@ export async function targetStatus(watched: WatchedTarget): Promise<TargetStatus
   ]);
   return {
     name: watched.target.name,
-    url: publicUrl(watched.target.url),
+    url: displayUrl(watched.target.url),
     state,
     waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
     delayed: counts.delayed ?? 0,

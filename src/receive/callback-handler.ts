@@ -16,9 +16,10 @@ import type { CallbackStore } from '../store/callback-store.js';
 import { startCallbackSpan } from '../trace/callback-span.js';
 import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';
-import { decodeBody } from './payload.js';
+import { decodeBody, type DecodedBody } from './payload.js';
+import { replayKeyOf } from './signature.js';
 import { BodyTooLargeError, callbackText, readCallbackBody } from './read-body.js';
-import type { RejectedRequest } from './rejection-sample.js';
+import { signatureValues, type RejectedRequest } from './rejection-sample.js';
 import type { Rejections } from './rejections.js';
 import { validateCallback, type Callback } from './validate.js';
 
@@ -58,14 +59,16 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
     let status = 500;
     let failure: unknown;
     let body: Buffer | undefined;
+    let decoded: DecodedBody | undefined;
     try {
       body = await readCallbackBody(ctx.req, bodyLimit);
-      callback = validateCallback(decodeBody(callbackText(body, ctx.get('content-type') || undefined)), validation);
+      decoded = decodeBody(callbackText(body, ctx.get('content-type') || undefined));
+      callback = validateCallback(decoded, validation);
       const receivedAt = now();
       authenticate(callback, { secretsByApp: secrets, toleranceSeconds, now: receivedAt });
       authenticated = true;
       id = callbackId(callback);
-      const toStore = { callbackId: id, event: callback.event, appId: callback.appId, nonce: callback.nonce, body: callback.forwardBody, ...span?.stored };
+      const toStore = { callbackId: id, event: callback.event, appId: callback.appId, replayKey: replayKeyOf(callback.signature), body: callback.forwardBody, ...span?.stored };
       const stored = await (span ? span.storing(() => store.store(toStore, receivedAt)) : store.store(toStore, receivedAt));
       if (stored === 'replayed') {
         throw new HttpError(401, 'replayed_nonce', 'this nonce was already used with a different callback');
@@ -97,17 +100,21 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
       else {
         logger.debug(line, 'callback rejected');
         // A 4xx status was set from the HttpError that was thrown.
-        rejections.report(rejectedRequest(failure as HttpError, body, ctx.get('content-type') || undefined, now()));
+        rejections.report(rejectedRequest(failure as HttpError, body, ctx.get('content-type') || undefined, now(), decoded));
       }
     }
   };
 }
 
-/** A refused request for the rejected log: for a 413, what was read before the limit passed. */
-function rejectedRequest(error: HttpError, body: Buffer | undefined, contentType: string | undefined, at: number): RejectedRequest {
+/**
+ * A refused request for the rejected log: for a 413, what was read before the limit passed; for a
+ * body that decoded, its signature values, to be masked wherever they appear.
+ */
+function rejectedRequest(error: HttpError, body: Buffer | undefined, contentType: string | undefined, at: number, decoded: DecodedBody | undefined): RejectedRequest {
   const { status, code, message } = error;
   if (error instanceof BodyTooLargeError) return { status, code, message, contentType, body: error.received, size: error.size, at };
-  return { status, code, message, contentType, body: body ?? Buffer.alloc(0), at };
+  const signatures = decoded ? signatureValues(decoded.fields) : [];
+  return { status, code, message, contentType, body: body ?? Buffer.alloc(0), at, signatures };
 }
 
 /** What to log about a 5xx: the underlying Redis error rather than our generic wrapper. */

@@ -36,7 +36,7 @@ const OTHER_JSON = /^\s*["[\d-]/;
 
 /**
  * 400 invalid_body when a body that starts like a JSON object does not parse; 400 invalid_payload
- * for JSON that is not an object and for a repeated field. Anything else is read as a form (whose
+ * for JSON that is not an object, a repeated field and two keys that differ only in letter case. Anything else is read as a form (whose
  * missing fields validation reports).
  */
 export function decodeBody(text: string): DecodedBody {
@@ -66,10 +66,12 @@ function decodeJson(text: string, notJson: string): DecodedBody {
     throw new HttpError(400, 'invalid_body', notJson);
   }
   const fields = new Map<string, FieldValue>();
+  const keys = new KeySpellings();
   // A text that starts with `{` and parses is an object: the scanner finds its members.
   for (const member of topLevelMembers(text)!) {
     // JSON.parse keeps the last of two equal keys; a forwarder might keep the first. Refuse both.
     if (fields.has(member.key)) throw repeated(member.key);
+    keys.add(member.key);
     const scalar = member.kind === 'string' || member.kind === 'number';
     fields.set(member.key, { text: member.text, scalar });
   }
@@ -89,8 +91,10 @@ function decodeForm(text: string): DecodedBody {
   }
 
   const fields = new Map<string, FieldValue>();
+  const keys = new KeySpellings();
   const forward: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   for (const [key, list] of values) {
+    keys.add(key);
     if (list.length === 1) {
       fields.set(key, { text: list[0]!, scalar: true });
       forward[key] = list[0]!;
@@ -102,6 +106,24 @@ function decodeForm(text: string): DecodedBody {
     }
   }
   return { fields, forwardBody: JSON.stringify(forward) };
+}
+
+/**
+ * Refuses two keys that differ only in letter case (`appid` and `APPID`, `nonce` and `Nonce`): the
+ * relay reads one, and a target that looks keys up ignoring case may read the other. Folded as
+ * case-insensitive lookups do, Unicode's too (`ſ` is an `s`, the Kelvin sign a `k`).
+ */
+class KeySpellings {
+  private readonly byFolded = new Map<string, string>();
+
+  add(key: string): void {
+    const folded = key.toUpperCase().toLowerCase();
+    const other = this.byFolded.get(folded);
+    if (other !== undefined && other !== key) {
+      throw new HttpError(400, 'invalid_payload', `the fields ${quoteName(other)} and ${quoteName(key)} differ only in letter case`);
+    }
+    this.byFolded.set(folded, key);
+  }
 }
 
 function repeated(key: string): HttpError {

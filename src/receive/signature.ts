@@ -27,3 +27,13 @@ export function verifyZegoSignature(
   }
   return matched;
 }
+
+/**
+ * What the replay defence binds to a callback id (names.ts replayKey): the verified signature, in
+ * lower case since the comparison ignores case. It stands for the exact text that was signed, so
+ * every (timestamp, nonce) spelling that signs to it (a `0` moved from the nonce's end to the
+ * timestamp's front sorts and joins the same) meets the same binding.
+ */
+export function replayKeyOf(signature: string): string {
+  return signature.toLowerCase();
+}

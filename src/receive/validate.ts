@@ -28,6 +28,13 @@ export interface ValidationOptions {
 }
 
 const DIGITS = /^\d{1,20}$/;
+/**
+ * Unix seconds written one way only: no sign, no leading zero, at most 15 digits (exact as a JS
+ * number). ZEGO's signature hashes the sorted strings joined with no separator, so `0` moved from
+ * the end of the nonce to the front of the timestamp signs the same: a second spelling of one
+ * timestamp would let a captured signature carry a nonce the relay has not seen.
+ */
+const CANONICAL_SECONDS = /^[1-9]\d{0,14}$/;
 const EVENT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_FIELD_BYTES = 255;
 
@@ -50,7 +57,7 @@ export function validateCallback(body: DecodedBody, options: ValidationOptions):
 
   if (!DIGITS.test(appId)) throw invalid('appid must be a number of at most 20 digits');
   if (!EVENT_NAME.test(event)) throw invalid('event must be 1 to 64 letters, digits, "_", "." or "-"');
-  if (!DIGITS.test(timestamp)) throw invalid('timestamp must be Unix seconds (digits)');
+  if (!CANONICAL_SECONDS.test(timestamp)) throw invalid('timestamp must be Unix seconds (digits, no leading zero)');
   if (Buffer.byteLength(nonce) > MAX_FIELD_BYTES) throw invalid(`nonce must be at most ${MAX_FIELD_BYTES} bytes`);
   if (Buffer.byteLength(signature) > MAX_FIELD_BYTES) throw invalid(`signature must be at most ${MAX_FIELD_BYTES} bytes`);
 
@@ -70,13 +77,13 @@ export function validateCallback(body: DecodedBody, options: ValidationOptions):
   return { appId, event, timestamp, nonce, signature, fields, forwardBody: body.forwardBody, known };
 }
 
-/** The value of a common field in whichever spelling was sent; both spellings at once is ambiguous. */
+/**
+ * The value of a common field in whichever spelling was sent. Both spellings at once never get
+ * here: decodeBody refuses keys that differ only in letter case.
+ */
 function commonField(fields: Map<string, FieldValue>, field: CommonField): string {
   const [snake, pascal] = COMMON_FIELDS[field];
-  const snakeValue = fields.get(snake);
-  const pascalValue = fields.get(pascal);
-  if (snakeValue && pascalValue) throw invalid(`both ${snake} and ${pascal} are present`);
-  const text = (snakeValue ?? pascalValue)?.text;
+  const text = (fields.get(snake) ?? fields.get(pascal))?.text;
   if (!text) throw invalid(`the field ${snake} (or ${pascal}) is missing or empty`);
   return text;
 }

@@ -8,8 +8,10 @@
  * queues spread over the masters.
  *   {PREFIX:intake:N}:stream        the intake log of shard N (a Redis Stream, consumer group `routers`)
  *   {PREFIX:intake:N}:seen:ID       present while callback ID is remembered (dedupeWindow)
- *   {PREFIX:nonce:NONCE}            the callback id a nonce first came with (replay defense). Its own
- *                                   tag, placed by the nonce alone: a replay with another body has
+ *   {PREFIX:replay:SIGNATURE}       the callback id a verified signature first came with (replay
+ *                                   defense: the signature stands for the exact text ZEGO signed, so
+ *                                   any spelling of that timestamp and nonce finds it). Its own tag,
+ *                                   placed by the signature alone: a replay with another body has
  *                                   another callback id, maybe another shard, and must still find it;
  *                                   and adding shards never moves it. On one Redis (or Sentinel) it
  *                                   is part of the intake call; on a cluster it is bound by a call of
@@ -54,11 +56,14 @@ export function intakeKeys(prefix: string, shard: number) {
 }
 
 /**
- * The key binding a nonce to the first callback id it came with. Not keyed by app (ZEGO's
- * signature covers no app id, so a nonce is bound across all apps), nor by shard (see above).
+ * The key binding a signed (timestamp, nonce) to the first callback id it came with, named by
+ * its verified signature in lower case (the receiver's `replayKey`). Not the raw nonce: ZEGO signs
+ * the sorted strings joined with no separator, so a shorter nonce and a longer timestamp can sign
+ * the same text. Not keyed by app (ZEGO's signature covers no app id, so it is bound across all
+ * apps), nor by shard (see above).
  */
-export function nonceKey(prefix: string, nonce: string): string {
-  return `{${prefix}:nonce:${nonce}}`;
+export function replayKey(prefix: string, signature: string): string {
+  return `{${prefix}:replay:${signature}}`;
 }
 
 /**

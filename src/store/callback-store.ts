@@ -14,7 +14,7 @@ import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/with-timeout.js';
 import { IntakeCaller } from './intake-call.js';
 import { APPEND, BIND_NONCE, INTAKE, intakeVerdict, type StoreOutcome } from './intake-script.js';
-import { intakeKeys, nonceKey, shardOf } from '../shared/names.js';
+import { intakeKeys, replayKey, shardOf } from '../shared/names.js';
 import { readyWithin } from './ready.js';
 import { PRODUCER_COMMAND_TIMEOUT_MS, createProducerConnection, type RedisConnection } from './redis.js';
 import { outageLog } from './redis-outage.js';
@@ -24,7 +24,8 @@ export interface CallbackToStore {
   callbackId: string;
   event: string;
   appId: string;
-  nonce: string;
+  /** What the replay defence binds to the callback id: the verified signature, lower case (names.ts replayKey). */
+  replayKey: string;
   /** The JSON body to deliver. */
   body: string;
   /** The receiver's trace context of this callback, while tracing is on (DeliveryJobData.traceContext). */
@@ -100,7 +101,7 @@ export class CallbackStore {
     if (Date.now() >= deadline) throw new UnavailableError();
     const { prefix, waitReplicas } = this.config.redis;
     const keys = intakeKeys(prefix, shardOf(callback.callbackId, this.config.intake.shards));
-    const nonce = nonceKey(prefix, callback.nonce);
+    const nonce = replayKey(prefix, callback.replayKey);
     const args = [
       callback.callbackId, this.nonceTtlSeconds, this.dedupeSeconds, callback.event, callback.appId, callback.body, receivedAt,
       waitReplicas > 0 ? '1' : '0',

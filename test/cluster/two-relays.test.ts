@@ -2,13 +2,22 @@
  * Two receivers and two routers (two worker roles) on one Redis Cluster, 6 intake shards: the same
  * callback sent to both receivers at once is stored once and delivered once; a nonce captured from
  * one receiver's traffic and replayed with another body through the other is refused, whichever
- * shard the forged callback's id falls on.
+ * shard the forged callback's id falls on, and nothing of the forged body is stored, queued or
+ * delivered (the signature is bound before the append: test/receive-cluster-order.test.ts runs the
+ * same order in npm test).
  */
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../../src/receive/server.js';
-import { shardOf } from '../../src/shared/names.js';
+import { callbackId } from '../../src/receive/callback-id.js';
+import { decodeBody } from '../../src/receive/payload.js';
+import { validateCallback } from '../../src/receive/validate.js';
+import { intakeKeys, shardOf } from '../../src/shared/names.js';
+import { intakePendingCount } from '../../src/store/intake-stats.js';
+import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../../src/store/queues.js';
+import { createProducerConnection } from '../../src/store/redis.js';
 import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer, type TargetServer } from '../helpers/targets.js';
@@ -82,6 +91,36 @@ describe('two receivers and two routers on one cluster', () => {
       if (shardOf(forgedAsNew.id!, SHARDS) !== shardOf(first.id!, SHARDS)) otherShard += 1;
     }
     expect(otherShard).toBeGreaterThan(10);
+  });
+
+  it('stores, queues and delivers nothing of a forged body under a replayed signature, whichever receiver and shard', async () => {
+    const genuine: string[] = [];
+    const forgedIds: string[] = [];
+    for (let index = 0; index < 20; index += 1) {
+      const captured = sign(mixStopFields());
+      expect((await post(receivers[index % 2]!, jsonBody(captured))).status).toBe(200);
+      genuine.push(captured.task_id as string);
+      const forged = { ...mixStopFields({ task_id: `forged-${index}` }), timestamp: captured.timestamp!, nonce: captured.nonce!, signature: captured.signature! };
+      expect(await post(receivers[(index + 1) % 2]!, jsonBody(forged))).toMatchObject({ status: 401, code: 'replayed_nonce' });
+      forgedIds.push(callbackId(validateCallback(decodeBody(jsonBody(forged)), { allowUnknownEvents: true })));
+    }
+    // Everything stored is routed (the intake logs are empty) and delivered.
+    const connection = createProducerConnection(config.redis, 'test-inspect');
+    const queue = new Queue<DeliveryJobData>(deliveryQueueName('billing'), queueOptions(config, deliveryQueueName('billing'), connection));
+    try {
+      const taskIds = () => new Set(target.requests.map((request) => (JSON.parse(request.body.toString('utf8')) as { task_id: string }).task_id));
+      await expect.poll(() => genuine.every((task) => taskIds().has(task)), { timeout: 20_000 }).toBe(true);
+      await expect.poll(() => intakePendingCount(connection, config), { timeout: 20_000 }).toBe(0);
+      await expect.poll(async () => queue.count(), { timeout: 20_000 }).toBe(0);
+      expect([...taskIds()].filter((task) => task.startsWith('forged-'))).toEqual([]);
+      for (const id of forgedIds) {
+        expect(await connection.exists(intakeKeys(config.redis.prefix, shardOf(id, SHARDS)).seen(id)), id).toBe(0);
+        expect(await queue.getJob(id), id).toBeUndefined();
+      }
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
   });
 
   it('accepts exactly one of a genuine callback and a forgery racing with the same nonce', async () => {

@@ -50,7 +50,7 @@ export function routerHarness(redis: TestRedis) {
       for (let start = 0; start < ids.length; start += 100) {
         const outcomes = await Promise.all(
           ids.slice(start, start + 100).map((callbackId) =>
-            store.store({ callbackId, event, appId, nonce: randomUUID(), body: JSON.stringify({ event, id: callbackId }) }, 1_700_000_000_000),
+            store.store({ callbackId, event, appId, replayKey: randomUUID(), body: JSON.stringify({ event, id: callbackId }) }, 1_700_000_000_000),
           ),
         );
         expect(outcomes.every((outcome) => outcome === 'stored')).toBe(true);
