@@ -60,7 +60,12 @@ describe.each([1, 3])('40 keys x 15 callbacks, %i intake shard(s), to targets fa
     await allDelivered(unordered, keys, 15);
 
     expect(orderViolations(ordered.attempts)).toEqual([]);
-    for (const [key, seqs] of deliveredInOrder(ordered.attempts)) expect(seqs, key).toEqual(Array.from({ length: 15 }, (_unused, index) => index + 1));
+    // A delivery made twice in a row is at-least-once, not disorder: on a loaded machine a job's
+    // 2 s lock can expire mid-attempt and the job runs again (orderViolations allows a repeat only
+    // while nothing later was tried). Every key still gets 1..15, each after the one before.
+    for (const [key, seqs] of deliveredInOrder(ordered.attempts)) {
+      expect(seqs.filter((seq, index) => seq !== seqs[index - 1]), key).toEqual(Array.from({ length: 15 }, (_unused, index) => index + 1));
+    }
     // The proof that the check above can fail: the same callbacks without ordering arrive out of order.
     expect(invertedKeys(unordered.attempts).length).toBeGreaterThan(0);
     expect(orderViolations(unordered.attempts).length).toBeGreaterThan(0);
