@@ -15,6 +15,7 @@ const UNIT = [
   'test/bench-report.test.ts',
   'test/bull-board-format.test.ts',
   'test/config-details.test.ts',
+  'test/config-reference.test.ts',
   'test/config-redis.test.ts',
   'test/config-warnings.test.ts',
   'test/config.test.ts',
