@@ -50,13 +50,14 @@ export function buildReference(source: ReferenceSource = { root: repositoryRoot(
   const docs = readKeyDocs(source.root, join(source.root, source.file), source.exportName, keys);
   const defaults = schemaDefaults(keys);
   const paths = new Set(keys.map((key) => key.path));
+  const sections = new Set(keys.filter((key) => key.parent === undefined && !key.path.includes('[')).map((key) => key.path));
   const entries: ReferenceEntry[] = [];
   const docProblems: string[] = [];
   const defaultProblems: string[] = [];
   for (const key of keys) {
     const doc = docs.get(key.path)!;
     if (doc.text === '') docProblems.push(`${key.path} (${doc.location}): no TSDoc; write what it does in a /** ... */ comment above it`);
-    for (const named of namedKeys(`${doc.text} ${doc.defaultValue ?? ''}`)) {
+    for (const named of namedKeys(`${doc.text} ${doc.defaultValue ?? ''}`, sections)) {
       if (!paths.has(named)) docProblems.push(`${key.path} (${doc.location}): its comment names \`${named}\`, which is not a key`);
     }
     const verdict = judgeDefault(key, defaults.get(key.path)!, doc.defaultValue);
@@ -66,9 +67,11 @@ export function buildReference(source: ReferenceSource = { root: repositoryRoot(
   return { entries, docProblems, defaultProblems };
 }
 
-/** Dotted key paths in code spans (`defaults.breaker`, `targets[].url`) of a comment. */
-function namedKeys(text: string): string[] {
-  return [...text.matchAll(/`([a-z][A-Za-z]*(?:\[\])?(?:\.[A-Za-z]+(?:\[\])?)+)`/g)].map((match) => match[1]!);
+/** Key paths in code spans of a comment: dotted, from a top-level key (`defaults.breaker`, `targets[].url`). */
+function namedKeys(text: string, sections: ReadonlySet<string>): string[] {
+  return [...text.matchAll(/`([a-z][A-Za-z]*)((?:\[\])?(?:\.[A-Za-z]+(?:\[\])?)+)`/g)]
+    .filter((match) => sections.has(match[1]!))
+    .map((match) => `${match[1]}${match[2]}`);
 }
 
 /**
