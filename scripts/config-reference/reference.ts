@@ -80,7 +80,7 @@ function namedKeys(text: string, sections: ReadonlySet<string>): string[] {
  * value of the key (`` `defaults.timeout` ``, "all apps") is prose, allowed only where the schema
  * itself applies no default.
  */
-export function judgeDefault(key: ConfigKey, own: SchemaDefault, tag: string | undefined): { text: string; problem?: string } {
+function judgeDefault(key: ConfigKey, own: SchemaDefault, tag: string | undefined): { text: string; problem?: string } {
   if (tag === undefined) {
     if (own.required) return { text: 'required' };
     if (own.value === undefined) return { text: 'unset' };

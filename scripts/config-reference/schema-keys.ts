@@ -86,8 +86,8 @@ const converts = (schema: z.ZodType, sample: string, expected: number) => {
   const result = schema.safeParse(sample);
   return result.success && result.data === expected;
 };
-export const isDuration = (schema: z.ZodType) => converts(unwrap(schema), '90s', 90_000);
-export const isSize = (schema: z.ZodType) => !isDuration(schema) && converts(unwrap(schema), '2kb', 2048);
+const isDuration = (schema: z.ZodType) => converts(unwrap(schema), '90s', 90_000);
+const isSize = (schema: z.ZodType) => !isDuration(schema) && converts(unwrap(schema), '2kb', 2048);
 
 /** A type in words, alone (`duration`) and in a list (`durations`). */
 interface Words {
