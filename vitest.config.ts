@@ -16,6 +16,7 @@ const UNIT = [
   'test/bull-board-format.test.ts',
   'test/bull-board-routes.test.ts',
   'test/config-details.test.ts',
+  'test/config-reference.test.ts',
   'test/config-redis.test.ts',
   'test/config-warnings.test.ts',
   'test/config.test.ts',

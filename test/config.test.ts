@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SECRET, loadConfig, parseConfig } from '../src/config/load.js';
 import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
@@ -48,12 +47,7 @@ describe('the example config/relay.yaml', () => {
     expect(config.zego.apps[0]?.callbackSecrets).toEqual(['real']);
   });
 
-  it('documents every key of the schema (each appears in the file)', () => {
-    const text = readFileSync('config/relay.yaml', 'utf8');
-    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'unroutedAge', 'unroutedCount', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval', 'ordering']) {
-      expect(text).toContain(`${key}:`);
-    }
-  });
+  // That it names every key of the schema: test/config-reference.test.ts.
 });
 
 describe('breaker', () => {

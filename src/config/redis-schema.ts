@@ -21,9 +21,10 @@ export const redisSchema = z
   .strictObject({
     /**
      * One Redis (`redis://` or `rediss://`, `user:password@` allowed, `/N` picks a database).
-     * Overridden by REDIS_URL. @defaultValue redis://127.0.0.1:6379 when neither cluster nor sentinel is set
+     * Overridden by REDIS_URL. @defaultValue `redis://127.0.0.1:6379` without `redis.cluster` or `redis.sentinel`
      */
     url: redisUrl.optional(),
+    /** A Redis Cluster, instead of `url`. */
     cluster: z
       .strictObject({
         /**
@@ -33,6 +34,7 @@ export const redisSchema = z
         nodes: z.array(redisUrl).min(1, 'name at least one node'),
       })
       .optional(),
+    /** A primary and its replicas, watched by Redis Sentinels, instead of `url`. */
     sentinel: z
       .strictObject({
         /** The Sentinel master name (`sentinel monitor NAME ...`). */

@@ -98,7 +98,7 @@ const retrySchema = z.strictObject({
 });
 
 const rateLimitSchema = z.strictObject({
-  /** Deliveries allowed per `duration` for this target. */
+  /** Deliveries allowed per `duration`, per target. */
   max: integer(1, 1_000_000),
   /** The window of the rate limit. */
   duration,
@@ -120,7 +120,7 @@ const breakerSchema = z.strictObject({
   openAfter: duration.default(300_000),
   /** Failed attempts needed before it may open; 410 and other never-retried answers do not count. @defaultValue 20 */
   minFailures: integer(1, 1_000_000).default(20),
-  /** While open, one delivery is tried this often; its 2xx closes the breaker. @defaultValue 30s */
+  /** While open, one delivery is tried this often (10ms at least); its 2xx closes the breaker. @defaultValue 30s */
   probeInterval: probeInterval.default(30_000),
 });
 
@@ -131,7 +131,14 @@ export const BREAKER_DEFAULTS = Object.freeze(breakerSchema.parse({}));
 const targetBreakerSchema = z.union(
   [
     z.literal(false),
-    z.strictObject({ openAfter: duration.optional(), minFailures: integer(1, 1_000_000).optional(), probeInterval: probeInterval.optional() }),
+    z.strictObject({
+      /** This target's `defaults.breaker.openAfter`. @defaultValue `defaults.breaker.openAfter` */
+      openAfter: duration.optional(),
+      /** This target's `defaults.breaker.minFailures`. @defaultValue `defaults.breaker.minFailures` */
+      minFailures: integer(1, 1_000_000).optional(),
+      /** This target's `defaults.breaker.probeInterval`. @defaultValue `defaults.breaker.probeInterval` */
+      probeInterval: probeInterval.optional(),
+    }),
   ],
   { error: BREAKER_SHAPE },
 );
@@ -160,43 +167,60 @@ const defaultsSchema = z.strictObject({
   timeout: duration.default(15_000),
   /** Deliveries in flight per target (per worker process). @defaultValue 20 */
   concurrency: integer(1, 1000).default(20),
-  /** Retry schedule and jitter. @defaultValue schedule 5s..24h (about three days), jitter 0.2 */
+  /**
+   * Retry schedule and jitter: about three days of retries.
+   * @defaultValue { schedule: [5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h], jitter: 0.2 }
+   */
   retry: retrySchema.prefault({ schedule: DEFAULT_SCHEDULE }),
   /** Optional rate limit applied to every target that sets none. */
   rateLimit: rateLimitSchema.optional(),
-  /** The circuit breaker; `false` never pauses a target. @defaultValue openAfter 5m, minFailures 20, probeInterval 30s */
+  /**
+   * The circuit breaker; `false` never pauses a target.
+   * @defaultValue { openAfter: 5m, minFailures: 20, probeInterval: 30s }
+   */
   breaker: z.union([z.literal(false), breakerSchema], { error: BREAKER_SHAPE }).prefault({}),
 });
 
 const targetSchema = z.strictObject({
-  /** Unique name: [a-z0-9-]+. Names the target's queue, metrics and replay. */
+  /** Unique name: [a-z0-9-]+, not `unrouted`. Names the target's queue, metrics and replay. */
   name: z.string().regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+'),
   /** Where deliveries are POSTed (http or https). */
   url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
   /** Events routed to this target: exact names, prefix wildcards like mix_*, or *. */
   events: z.array(eventPattern).min(1, 'must name at least one event (or *)'),
-  /** Optional filter: only callbacks of these apps. */
+  /** Optional filter: only callbacks of these apps. @defaultValue all apps */
   appIds: z.array(appId).min(1).optional(),
   /**
    * Extra request headers, e.g. Authorization. Refused: invalid names or values, two spellings of
    * one name, and the connection and framing headers (Host, Content-Length, Transfer-Encoding,
    * Content-Encoding, Connection, Keep-Alive, Upgrade, TE, Trailer, Proxy-*).
+   * @defaultValue {}
    */
   headers: targetHeaders.default({}),
   /**
    * Standard Webhooks secret(s): `whsec_` and the base64 of at least 24 random bytes (e.g.
-   * `whsec_$(openssl rand -base64 32)`). Several: all sign each delivery (rotation).
+   * `whsec_$(openssl rand -base64 32)`): each delivery carries a `webhook-signature`. Several: all
+   * sign each delivery (rotation). None: deliveries are not signed. @defaultValue []
    */
   signingSecret: z
     .union([z.string(), z.array(z.string())])
     .optional()
     .transform((value) => (value === undefined ? [] : (Array.isArray(value) ? value : [value]).filter((s) => s !== '')))
     .pipe(z.array(signingSecret)),
+  /** Per-attempt timeout of this target's deliveries. @defaultValue `defaults.timeout` */
   timeout: duration.optional(),
+  /** This target's deliveries in flight, per worker process. @defaultValue `defaults.concurrency` */
   concurrency: integer(1, 1000).optional(),
+  /** This target's rate limit. @defaultValue `defaults.rateLimit` */
   rateLimit: rateLimitSchema.optional(),
+  /** This target's retries; a key it leaves out comes from `defaults.retry`. */
   retry: z
-    .strictObject({ schedule: z.array(duration).max(50).optional(), jitter: z.number().min(0).max(1).optional() })
+    .strictObject({
+      /** Delay before retry 1, 2, ...; attempts = 1 + schedule length. @defaultValue `defaults.retry.schedule` */
+      schedule: z.array(duration).max(50).optional(),
+      /** Random spread of each delay, as a fraction. @defaultValue `defaults.retry.jitter` */
+      jitter: z.number().min(0).max(1).optional(),
+    })
     .optional(),
   /** Overrides keys of `defaults.breaker`; `false` turns the breaker off for this target. */
   breaker: targetBreakerSchema.optional(),
@@ -208,32 +232,37 @@ const targetSchema = z.strictObject({
 const fileSchema = z.strictObject({
   /** `development` allows the built-in development secret and the demo target; RELAY_MODE overrides it. @defaultValue production */
   mode: z.enum(['production', 'development'], { error: 'must be production or development (RELAY_MODE overrides the file)' }).default('production'),
+  /** The public listener: the callback path and the health checks, nothing else. */
   server: z
     .strictObject({
-      /** @defaultValue 0.0.0.0 */
+      /** The address the public listener binds. @defaultValue 0.0.0.0 */
       host: z.string().min(1).default('0.0.0.0'),
-      /** Overridden by PORT. @defaultValue 8080 */
+      /** The public listener's port; PORT overrides it. @defaultValue 8080 */
       port: integer(0, 65535).default(8080),
       /** Where ZEGO POSTs callbacks. @defaultValue /zego/callback */
       callbackPath: z.string().regex(/^\/[^\s?#]*$/, 'must be a path starting with /').default('/zego/callback'),
-      /** Largest accepted callback body. @defaultValue 256kb */
+      /** Largest accepted callback body; a larger one is answered 413. @defaultValue 256kb */
       bodyLimit: size.default(256 * 1024),
     })
     .prefault({}),
+  /** The admin listener: metrics, health checks, Bull Board and the admin API. */
   admin: z
     .strictObject({
-      /** Keep private: metrics and Bull Board listen here. @defaultValue 127.0.0.1 */
+      /** The address the admin listener binds. Keep it private. @defaultValue 127.0.0.1 */
       host: z.string().min(1).default('127.0.0.1'),
-      /** @defaultValue 9090 */
+      /** The admin listener's port. @defaultValue 9090 */
       port: integer(0, 65535).default(9090),
-      /** @defaultValue admin */
+      /** The user of Bull Board's and the admin API's basic auth. @defaultValue admin */
       username: z.string().min(1).default('admin'),
-      /** No password: Bull Board and the admin API are off (404). */
+      /**
+       * The password of that basic auth. None: Bull Board and the admin API are off (404), except
+       * in development mode on a loopback `admin.host`, where `start` generates one per run and prints it.
+       */
       password: z
         .string()
         .optional()
         .transform((value) => (value ? value : undefined)),
-      /** Bull Board without retry, remove or promote buttons; the admin API only lists. @defaultValue false */
+      /** Bull Board without retry, remove or promote buttons; the admin API only lists (pause, resume, replay: 403). @defaultValue false */
       readOnly: boolean.default(false),
       /**
        * Host names (no port) a loopback admin listener answers besides loopback ones (127.x.x.x,
@@ -248,10 +277,13 @@ const fileSchema = z.strictObject({
     .prefault({}),
   /** Which Redis (one, a cluster or a Sentinel-watched primary), TLS, waitReplicas, key prefix. */
   redis: redisSchema,
+  /** The ZEGO apps whose callbacks are accepted, and how a callback is checked. */
   zego: z.strictObject({
+    /** Every app that sends callbacks here, with its callback secrets. */
     apps: z
       .array(
         z.strictObject({
+          /** The app's id (digits), as ZEGO sends it in `appid`; other apps get 401 `unknown_app`. */
           appId,
           /**
            * Every secret that may have signed a callback (rotation). An empty entry (an unset
@@ -266,7 +298,10 @@ const fileSchema = z.strictObject({
       .min(1, 'configure at least one app'),
     /** Allowed clock difference, both directions. @defaultValue 600 */
     timestampToleranceSeconds: integer(1, 86_400).default(600),
-    /** Accept events the relay does not know (identified by a hash of the body). @defaultValue true */
+    /**
+     * Accept events the relay does not know (identified by a hash of the body); `false` answers
+     * them 400 `invalid_payload`. @defaultValue true
+     */
     allowUnknownEvents: boolean.default(true),
     /**
      * How long a callback id is remembered for de-duplication; at least 2 x
@@ -274,7 +309,9 @@ const fileSchema = z.strictObject({
      */
     dedupeWindow: duration.default(86_400_000),
   }),
+  /** Delivery settings of every target that does not set its own. */
   defaults: defaultsSchema.prefault({}),
+  /** The intake log: where the receiver stores callbacks before a router moves them to the targets' queues. */
   intake: z
     .strictObject({
       /**
@@ -288,6 +325,7 @@ const fileSchema = z.strictObject({
       claimAfter: duration.default(30_000),
     })
     .prefault({}),
+  /** How workers deliver: the target's answer, crashed workers, shutdown. */
   delivery: z
     .strictObject({
       /** Largest response body read from a target; the rest is discarded. @defaultValue 64kb */
@@ -300,6 +338,7 @@ const fileSchema = z.strictObject({
       shutdownTimeout: duration.default(25_000),
     })
     .prefault({}),
+  /** How long Redis keeps delivered jobs, dead letters and unrouted callbacks. */
   retention: z
     .strictObject({
       /** Delivered jobs are removed after this age... @defaultValue 1h */
@@ -317,6 +356,7 @@ const fileSchema = z.strictObject({
       unroutedCount: integer(0, 10_000_000).default(10_000),
     })
     .prefault({}),
+  /** Where callbacks are delivered: each target has its own queue, retries and breaker. @defaultValue [] */
   targets: z.array(targetSchema).default([]),
 });
 
