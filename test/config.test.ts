@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SECRET, loadConfig, parseConfig } from '../src/config/load.js';
 import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
@@ -50,9 +51,30 @@ describe('the example config/relay.yaml', () => {
 
   it('documents every key of the schema (each appears in the file)', () => {
     const text = readFileSync('config/relay.yaml', 'utf8');
-    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval']) {
+    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval', 'spool', 'maxBytes']) {
       expect(text).toContain(`${key}:`);
     }
+  });
+});
+
+describe('spool', () => {
+  it('is on by default: ./data/spool against the working directory, at most 1 GB', () => {
+    const config = parseConfig(minimal, { env: {} });
+    expect(config.spool).toEqual({ dir: join(process.cwd(), 'data', 'spool'), maxBytes: 1024 ** 3 });
+  });
+
+  it('takes a directory and a size, or false (also from a variable)', () => {
+    expect(parseConfig(`${minimal}spool: { dir: /var/lib/zego-relay/spool, maxBytes: 2gb }\n`, { env: {} }).spool).toEqual({ dir: '/var/lib/zego-relay/spool', maxBytes: 2 * 1024 ** 3 });
+    expect(parseConfig(`${minimal}spool: { dir: spool, maxBytes: 512mb }\n`, { env: {} }).spool).toEqual({ dir: join(process.cwd(), 'spool'), maxBytes: 512 * 1024 ** 2 });
+    expect(parseConfig(`${minimal}spool: false\n`, { env: {} }).spool).toBe(false);
+    expect(parseConfig(`${minimal}spool: \${SPOOL:-false}\n`, { env: {} }).spool).toBe(false);
+  });
+
+  it('names what is wrong with it', () => {
+    expect(() => parseConfig(`${minimal}spool: { maxBytes: lots }\n`, { env: {} })).toThrow('spool.maxBytes: "lots" is not a size (use bytes or 512b, 256kb, 1mb, 1gb)');
+    expect(() => parseConfig(`${minimal}spool: { path: /x }\n`, { env: {} })).toThrow('spool.path: unknown key');
+    expect(() => parseConfig(`${minimal}spool: true\n`, { env: {} })).toThrow('spool: must be false or { dir, maxBytes }');
+    expect(() => parseConfig(`${minimal}spool: { dir: "" }\n`, { env: {} })).toThrow('spool.dir:');
   });
 });
 

@@ -7,12 +7,13 @@ import { chooseLogFormat, createLogger, LOG_FORMATS, type LogFormat, type Logger
 import { maskUrlCredentials } from '../lib/redact.js';
 import { checkConfigCommand } from './check-config.js';
 import { ExitCode, say, UsageError, type Command, type CommandIo } from './command.js';
+import { poisonedCommand } from './poisoned.js';
 import { rejectedCommand } from './rejected.js';
 import { replayCommand } from './replay.js';
 import { simulateCommand } from './simulate.js';
 import { startCommand } from './start.js';
 
-const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, simulateCommand];
+const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, poisonedCommand, simulateCommand];
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 

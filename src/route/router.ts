@@ -7,6 +7,12 @@
  * A router that dies mid-batch leaves its entries pending in the group; another router claims them
  * (XAUTOCLAIM) after `intake.claimAfter` and routes them again. The job id is the callback id, so
  * routing a callback twice never makes two jobs for one target while the first is kept.
+ *
+ * It heals itself: a batch that cannot be queued stays pending and this loop reads its own
+ * pending entries again at once after the pause, rather than waiting for another router's claim;
+ * an entry that can never be routed is set aside (route-batch.ts) so it cannot hold its batch; and
+ * a stream or consumer group that vanished (Redis restarted without persistence, FLUSHALL, a
+ * failover to an empty replica) is created again, reading whatever stream is there from its start.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -14,13 +20,15 @@ import type { JobsOptions, Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.js';
 import type { Logger } from '../lib/logger.js';
-import { callbacksUnrouted, eventLabel, routerBatchDuration, routerBatchSize } from '../shared/metrics.js';
+import { callbacksUnrouted, eventLabel, intakePoisoned, routerBatchDuration, routerBatchSize } from '../shared/metrics.js';
 import { ROUTER_GROUP, UNROUTED_QUEUE, intakeKeys, type DeliveryJobData } from '../shared/names.js';
+import { setAsidePoisoned } from '../store/poisoned-entries.js';
 import { closeQueues, openQueues } from '../store/queues.js';
 import { createWorkerConnection, type RedisConnection } from '../store/redis.js';
 import { workerOutageLog, type RedisOutageLog } from '../store/redis-outage.js';
 import { entriesOfClaim, entriesOfRead, type IntakeEntry } from './intake-entry.js';
 import { matchTargets } from './match.js';
+import { routeBatch, type RoutableEntry, type UnroutableEntry } from './route-batch.js';
 
 /** How long one XREADGROUP waits for new entries; also bounds how long close() waits for a reader. */
 const BLOCK_MS = 1_000;
@@ -54,9 +62,11 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
   const queueConnection = createWorkerConnection(config.redis, { name: 'router-queues', outage });
   const queues = openQueues(config, queueConnection);
   const jobOptions = new Map(config.targets.map((target) => [target.name, deliveryJobOptions(target, config.retention)]));
-  const fanOut = (entries: IntakeEntry[]) => queueJobs(entries, { config, queues, jobOptions, log });
+  const fanOut = (entries: RoutableEntry[]) => queueJobs(entries, { config, queues, jobOptions, log });
+  // A consumer name per lane: a lane that reads its own pending entries again gets only its own,
+  // never a batch another lane of this process has in hand.
   const shards = Array.from({ length: config.intake.shards * LANES_PER_SHARD }, (_unused, lane) =>
-    new ShardLoop(config, Math.floor(lane / LANES_PER_SHARD), consumer, fanOut, log, outage),
+    new ShardLoop(config, Math.floor(lane / LANES_PER_SHARD), `${consumer}:${lane % LANES_PER_SHARD}`, fanOut, log, outage),
   );
   for (const loop of shards) loop.start();
   return {
@@ -76,19 +86,14 @@ interface FanOutDeps {
 }
 
 /** Queues the delivery jobs of a batch: one addBulk per queue, all queues at once. */
-async function queueJobs(entries: IntakeEntry[], deps: FanOutDeps): Promise<void> {
+async function queueJobs(entries: RoutableEntry[], deps: FanOutDeps): Promise<void> {
   const byQueue = new Map<string, { name: string; data: DeliveryJobData; opts: JobsOptions }[]>();
   const add = (queue: string, data: DeliveryJobData, opts: JobsOptions) => {
     const jobs = byQueue.get(queue) ?? [];
     jobs.push({ name: data.event, data, opts });
     byQueue.set(queue, jobs);
   };
-  for (const { entryId, data } of entries) {
-    if (!data) {
-      // Not written by a receiver (or deleted meanwhile): nothing to deliver; acknowledged with the batch.
-      deps.log.error({ entryId }, 'intake entry without a callback; skipped');
-      continue;
-    }
+  for (const { data } of entries) {
     const targets = matchTargets(deps.config.targets, data.event, data.appId);
     for (const target of targets) add(target.name, data, { ...deps.jobOptions.get(target.name), jobId: data.callbackId });
     if (targets.length === 0) {
@@ -112,6 +117,7 @@ class ShardLoop {
   private markReady: () => void = () => {};
   private readonly connection: RedisConnection;
   private readonly stream: string;
+  private readonly shard: number;
   private readonly log: Logger;
   private stopping = false;
   /** Reading (blocked in XREADGROUP) rather than routing: a stop may cut the connection at once. */
@@ -123,10 +129,11 @@ class ShardLoop {
     private readonly config: RelayConfig,
     shard: number,
     private readonly consumer: string,
-    private readonly fanOut: (entries: IntakeEntry[]) => Promise<void>,
+    private readonly fanOut: (entries: RoutableEntry[]) => Promise<void>,
     log: Logger,
     private readonly outage: RedisOutageLog,
   ) {
+    this.shard = shard;
     this.stream = intakeKeys(config.redis.prefix, shard).stream;
     this.log = log.child({ shard });
     // While Redis is down the commands wait for the reconnect (no step fails); the worker role's
@@ -151,7 +158,9 @@ class ShardLoop {
   }
 
   private async run(): Promise<void> {
-    await this.untilDone(() => this.createGroup());
+    await this.untilDone(async () => {
+      await this.createGroup();
+    });
     this.markReady();
     let nextClaim = 0;
     // After a failure, this consumer's own unacknowledged entries are read again first ('0').
@@ -185,6 +194,7 @@ class ShardLoop {
       } catch (error) {
         if (this.stopping) return;
         onFailure();
+        if (isGroupLost(error) && (await this.groupRecreated())) continue;
         if (!this.outage.absorbs(error)) this.report(error);
         await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
       }
@@ -203,12 +213,33 @@ class ShardLoop {
     this.log.info('routing again');
   }
 
-  private async createGroup(): Promise<void> {
+  /** Creates the consumer group (and the stream); true when this call created it. */
+  private async createGroup(): Promise<boolean> {
     try {
       // From the start of the stream: entries written before any router existed are routed too.
       await this.connection.xgroup('CREATE', this.stream, ROUTER_GROUP, '0', 'MKSTREAM');
+      return true;
     } catch (error) {
       if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+      return false;
+    }
+  }
+
+  /**
+   * The stream or its group is gone: Redis lost its data. Creates them again (another lane may
+   * have already) and says so once; false when Redis did not let it.
+   */
+  private async groupRecreated(): Promise<boolean> {
+    try {
+      if (await this.createGroup()) {
+        this.log.warn(
+          { stream: this.stream },
+          'the intake stream or its consumer group was gone (Redis lost its data: a restart without persistence, FLUSHALL, a failover to an empty replica); created it again, routing from the start of the stream',
+        );
+      }
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -244,9 +275,10 @@ class ShardLoop {
 
   private async route(entries: IntakeEntry[]): Promise<void> {
     const started = performance.now();
-    await this.fanOut(entries);
-    // Only once every job is queued: a crash before this line leaves the entries pending, and
-    // routing them again is harmless (same job ids).
+    const unroutable = await routeBatch(entries, this.fanOut);
+    await this.setAside(unroutable);
+    // Only once every job is queued (or its entry set aside): a crash or a failure before this
+    // line leaves the entries pending, and routing them again is harmless (same job ids).
     const ids = entries.map((entry) => entry.entryId);
     const replies = await this.connection.multi().xack(this.stream, ROUTER_GROUP, ...ids).xdel(this.stream, ...ids).exec();
     const failed = replies?.find(([error]) => error)?.[0];
@@ -254,4 +286,20 @@ class ShardLoop {
     routerBatchSize.observe(entries.length);
     routerBatchDuration.observe((performance.now() - started) / 1000);
   }
+
+  /** Keeps entries that cannot be routed where an operator can see them, so their batch goes on. */
+  private async setAside(entries: readonly UnroutableEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const at = new Date().toISOString();
+    await setAsidePoisoned(this.connection, this.config.redis.prefix, entries.map(({ entryId, reason, fields }) => ({ at, shard: this.shard, entryId, reason, fields })));
+    intakePoisoned.inc(entries.length);
+    for (const { entryId, reason } of entries) {
+      this.log.error({ entryId, reason }, 'an intake entry cannot be routed: set aside (zego-relay poisoned lists it)');
+    }
+  }
+}
+
+/** Redis says the stream or the consumer group does not exist (any more). */
+function isGroupLost(error: unknown): boolean {
+  return error instanceof Error && /^(NOGROUP|UNBLOCKED the stream key no longer exists)/.test(error.message);
 }

@@ -17,6 +17,7 @@
  *   {PREFIX:deliver-NAME}:deliver-NAME:...   BullMQ's keys of target NAME's queue
  *   {PREFIX:unrouted}:unrouted:...           callbacks that matched no target
  *   {PREFIX:rejected}                         the latest rejected requests (a capped list)
+ *   {PREFIX:poisoned}                         intake entries a router could not route (a capped list)
  */
 
 /** The queue of one target's deliveries. BullMQ forbids ':' in queue names. */
@@ -38,6 +39,11 @@ export function queuePrefix(prefix: string, queueName: string): string {
 /** The list of the latest rejected requests: its own hash tag, under the configured prefix. */
 export function rejectedKey(prefix: string): string {
   return `{${prefix}:rejected}`;
+}
+
+/** Intake entries no router can route, set aside for an operator: their own hash tag, under the prefix. */
+export function poisonedKey(prefix: string): string {
+  return `{${prefix}:poisoned}`;
 }
 
 /** The consumer group every router reads the intake with. */
