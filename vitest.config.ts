@@ -31,6 +31,7 @@ const UNIT = [
   'test/receive-validate.test.ts',
   'test/route.test.ts',
   'test/signature.test.ts',
+  'test/spool-record.test.ts',
 ];
 const SYSTEM = [
   'test/backlog.test.ts',

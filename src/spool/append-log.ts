@@ -35,6 +35,8 @@ export class AppendLog {
   private active: ActiveSegment | undefined;
   private waiting: Waiting[] = [];
   private flushing: Promise<void> | undefined;
+  /** Write-and-fsyncs done: fewer than records appended, by the grouping. */
+  syncs = 0;
 
   constructor(
     private readonly dir: string,
@@ -95,6 +97,7 @@ export class AppendLog {
         segment = await this.segmentFor();
         await writeAt(segment.handle, bytes, segment.size);
         await segment.handle.datasync();
+        this.syncs += 1;
       } catch (error) {
         if (segment) await this.cutBack(segment);
         for (const waiting of batch) waiting.reject(error);

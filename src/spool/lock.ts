@@ -4,7 +4,7 @@
  * few seconds. Another process finds it:
  * - on the same host, held by a process that is gone (or by its own pid: a container restarted
  *   with the same pid): taken over at once;
- * - otherwise taken over once nobody has touched it for STALE_MS (the holder died on another
+ * - otherwise taken over once nobody has touched it for `staleMs` (the holder died on another
  *   host, or in a container that was replaced); while it stays fresh, start-up fails with
  *   SpoolDirectoryBusyError.
  */
@@ -14,10 +14,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../lib/logger.js';
 
-const TOUCH_EVERY_MS = 5_000;
-/** Untouched this long: its holder is gone. */
-const STALE_MS = 20_000;
-const RECHECK_MS = 1_000;
+export interface LockTiming {
+  /** How often the holder touches the file. @defaultValue 5000 */
+  readonly touchEveryMs: number;
+  /** Untouched this long: its holder is gone. @defaultValue 20000 */
+  readonly staleMs: number;
+}
+
+const DEFAULT_TIMING: LockTiming = { touchEveryMs: 5_000, staleMs: 20_000 };
 
 export class SpoolDirectoryBusyError extends Error {
   constructor(dir: string, holder: string) {
@@ -35,26 +39,27 @@ interface Holder {
   pid: number;
 }
 
-export async function lockSpoolDirectory(dir: string, logger: Logger): Promise<SpoolLock> {
+export async function lockSpoolDirectory(dir: string, logger: Logger, timing: LockTiming = DEFAULT_TIMING): Promise<SpoolLock> {
+  const { touchEveryMs, staleMs } = timing;
   const path = join(dir, 'lock');
   const me: Holder = { host: hostname(), pid: process.pid };
-  const giveUpAt = Date.now() + STALE_MS + 2 * TOUCH_EVERY_MS;
+  const giveUpAt = Date.now() + staleMs + 2 * touchEveryMs;
   for (;;) {
     if (await createLock(path, me)) break;
     const found = await readHolder(path);
     if (!found) continue;
-    if (isAbandoned(found.holder, me) || Date.now() - found.touchedAt > STALE_MS) {
+    if (isAbandoned(found.holder, me) || Date.now() - found.touchedAt > staleMs) {
       logger.warn({ dir, holder: found.holder }, 'took over the spool directory from a process that is gone');
       await writeFile(path, JSON.stringify(me));
       break;
     }
     if (Date.now() >= giveUpAt) throw new SpoolDirectoryBusyError(dir, `pid ${found.holder.pid} on ${found.holder.host}`);
-    await sleep(RECHECK_MS);
+    await sleep(Math.min(1_000, touchEveryMs));
   }
   const timer = setInterval(() => {
     const now = new Date();
     utimes(path, now, now).catch(() => {});
-  }, TOUCH_EVERY_MS);
+  }, touchEveryMs);
   timer.unref();
   return {
     async release() {

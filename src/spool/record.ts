@@ -49,7 +49,8 @@ export function decodeRecord(buffer: Buffer, offset: number): DecodedRecord {
   const available = buffer.length - offset;
   if (available < RECORD_HEADER_BYTES) {
     // A header cut short is still recognisable by what there is of its magic.
-    return buffer.subarray(offset).equals(MAGIC.subarray(0, Math.min(available, MAGIC.length))) ? { kind: 'incomplete' } : { kind: 'damaged' };
+    const seen = Math.min(available, MAGIC.length);
+    return buffer.subarray(offset, offset + seen).equals(MAGIC.subarray(0, seen)) ? { kind: 'incomplete' } : { kind: 'damaged' };
   }
   if (!buffer.subarray(offset, offset + MAGIC.length).equals(MAGIC)) return { kind: 'damaged' };
   const payloadLength = buffer.readUInt32BE(offset + 4);

@@ -31,7 +31,7 @@ export interface SpoolStatus {
   readonly callbacks: number;
   /** Bytes of the spool's files. */
   readonly bytes: number;
-  /** False while it is full, cannot write, or is closed. */
+  /** False once it refused a callback (full, or the disk failed) until it has room or writes again, and once closed. */
   readonly accepting: boolean;
 }
 
@@ -112,7 +112,7 @@ export class Spool {
   }
 
   status(): SpoolStatus {
-    return { callbacks: this.count, bytes: this.bytesOnDisk, accepting: !this.closed && this.refusing !== 'failing' && this.bytesOnDisk < this.settings.maxBytes };
+    return { callbacks: this.count, bytes: this.bytesOnDisk, accepting: !this.closed && this.refusing === undefined && this.bytesOnDisk < this.settings.maxBytes };
   }
 
   /**
