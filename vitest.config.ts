@@ -29,6 +29,7 @@ const UNIT = [
   'test/receive-payload.test.ts',
   'test/receive-rejections.test.ts',
   'test/receive-validate.test.ts',
+  'test/route-batch.test.ts',
   'test/route.test.ts',
   'test/signature.test.ts',
   'test/spool-record.test.ts',

@@ -1,0 +1,60 @@
+/** How one batch of intake entries is routed when some of it cannot be (route/route-batch.ts). Unit tier: the fan-out is a function. */
+import { ReplyError } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { parseEntry } from '../src/route/intake-entry.js';
+import { routeBatch, type RoutableEntry } from '../src/route/route-batch.js';
+
+const entry = (entryId: string, callbackId: string) => parseEntry([entryId, ['id', callbackId, 'event', 'mix_stop', 'app', '111111', 'body', '{}', 'at', '1700000000000']]);
+
+/** A fan-out that records what it queued and refuses what `refuse` says, with that error. */
+function fanOut(refuse: (entry: RoutableEntry) => Error | undefined) {
+  const queued: string[] = [];
+  const calls: string[][] = [];
+  const run = async (entries: RoutableEntry[]) => {
+    calls.push(entries.map(({ entryId }) => entryId));
+    const refusal = entries.map(refuse).find((error) => error !== undefined);
+    if (refusal) throw refusal;
+    queued.push(...entries.map(({ entryId }) => entryId));
+  };
+  return { run, queued, calls };
+}
+
+describe('routing a batch', () => {
+  it('queues a healthy batch in one fan-out', async () => {
+    const fan = fanOut(() => undefined);
+    expect(await routeBatch([entry('1-0', 'cb_a'), entry('2-0', 'cb_b')], fan.run)).toEqual([]);
+    expect(fan.calls).toEqual([['1-0', '2-0']]);
+  });
+
+  it('sets an unreadable entry aside without trying it, and needs nothing for a deleted one', async () => {
+    const fan = fanOut(() => undefined);
+    const unreadable = entry('2-0', '777');
+    const aside = await routeBatch([entry('1-0', 'cb_a'), unreadable, parseEntry(['3-0', null]), entry('4-0', 'cb_b')], fan.run);
+    expect(aside).toEqual([{ entryId: '2-0', reason: unreadable.problem, fields: unreadable.fields }]);
+    expect(fan.calls).toEqual([['1-0', '4-0']]);
+  });
+
+  it('tries a refused batch entry by entry: sets aside the one the queue refuses, queues the others', async () => {
+    const fan = fanOut(({ data }) => (data.callbackId === 'cb_bad' ? new Error('Custom Id cannot be integers') : undefined));
+    const aside = await routeBatch([entry('1-0', 'cb_a'), entry('2-0', 'cb_bad'), entry('3-0', 'cb_c')], fan.run);
+    expect(aside).toEqual([{ entryId: '2-0', reason: 'refused by the queue: Custom Id cannot be integers', fields: ['id', 'cb_bad', 'event', 'mix_stop', 'app', '111111', 'body', '{}', 'at', '1700000000000'] }]);
+    expect(fan.queued).toEqual(['1-0', '3-0']);
+  });
+
+  it.each([
+    ['an error Redis answered', new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value')],
+    ['a lost connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })],
+  ])('sets nothing aside for %s: the batch fails, to be read again', async (_name, error) => {
+    const whole = fanOut(() => error);
+    await expect(routeBatch([entry('1-0', 'cb_a'), entry('2-0', 'cb_b')], whole.run)).rejects.toBe(error);
+    expect(whole.calls).toEqual([['1-0', '2-0']]);
+    // The batch is refused by the queue, then Redis fails while the entries are tried one by one.
+    let calls = 0;
+    const later = async () => {
+      calls += 1;
+      throw calls === 1 ? new Error('Custom Id cannot be integers') : error;
+    };
+    await expect(routeBatch([entry('1-0', 'cb_a'), entry('2-0', 'cb_b')], later)).rejects.toBe(error);
+    expect(calls).toBe(2);
+  });
+});
