@@ -50,6 +50,7 @@ const SYSTEM = [
   'test/redis-credentials.test.ts',
   'test/rejected.test.ts',
   'test/router-crash.test.ts',
+  'test/spool-outage.test.ts',
   'test/start.test.ts',
 ];
 
