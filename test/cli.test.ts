@@ -31,7 +31,7 @@ describe('help and exit codes', () => {
   it('prints help for every command with exit 0', async () => {
     const overview = await runCli(['--help']);
     expect(overview.code).toBe(0);
-    for (const command of ['start', 'check-config', 'replay', 'rejected', 'simulate']) {
+    for (const command of ['start', 'check-config', 'replay', 'rejected', 'poisoned', 'simulate']) {
       expect(overview.stdout).toContain(command);
       const help = await runCli([command, '--help']);
       expect(help.code, command).toBe(0);
@@ -55,6 +55,9 @@ describe('help and exit codes', () => {
     const role = await runCli(['start', '--role', 'everything']);
     expect(role.code).toBe(2);
     expect(role.stderr).toContain('--role must be one of all, receiver, worker');
+    const limit = await runCli(['poisoned', '--limit', '1001']);
+    expect(limit.code).toBe(2);
+    expect(limit.stderr).toContain('--limit must be at most 1000');
   });
 });
 
