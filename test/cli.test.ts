@@ -89,6 +89,9 @@ describe('check-config', () => {
       '    breaker off',
     ]);
     for (const secret of [SECRET, 'changeme"', 'QueryTokenSecret', 'c2lnbmluZ3NlY3JldA']) expect(result.stdout + result.stderr).not.toContain(secret);
+    expect(result.stdout).toContain('spool: off (callbacks get 503 while Redis cannot take them)');
+    const spooling = await runCli(['check-config', '--offline', '--config', writeConfig('spool.yaml', { ...config, spool: { dir: '/var/lib/zego-relay/spool', maxBytes: '2gb' } })]);
+    expect(spooling.stdout).toContain('spool: /var/lib/zego-relay/spool (at most 2gb; callbacks are fsynced there while Redis cannot take them; one receiver per directory)');
   });
 
   it('reads RELAY_CONFIG and exits 1 naming the path of each bad value', async () => {

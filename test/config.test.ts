@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SECRET, loadConfig, parseConfig } from '../src/config/load.js';
-import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
+import { formatDuration, formatSize, parseDuration, parseSize } from '../src/config/units.js';
 import { issuesOf } from './helpers/config-issues.js';
 
 const minimal = `
@@ -20,9 +20,13 @@ describe('units', () => {
 
   it.each(['5 parsecs', '-1s', 'h', '', '1w'])('rejects the duration %j', (text) => expect(parseDuration(text)).toBeUndefined());
 
-  it.each([['256kb', 262_144], ['1mb', 1_048_576], ['512b', 512], [1000, 1000]])('parses the size %s', (text, bytes) =>
+  it.each([['256kb', 262_144], ['1mb', 1_048_576], ['512b', 512], [1000, 1000], ['1gb', 1_073_741_824], ['1.5gb', 1_610_612_736]])('parses the size %s', (text, bytes) =>
     expect(parseSize(text)).toBe(bytes),
   );
+
+  it('formats sizes as an operator writes them', () => {
+    expect([1_073_741_824, 536_870_912, 2048, 1500, 1, 1024 ** 3 + 1024].map(formatSize)).toEqual(['1gb', '512mb', '2kb', '1500b', '1b', '1048577kb']);
+  });
 
   it('formats durations for humans', () => {
     expect(formatDuration(500)).toBe('500ms');
