@@ -124,6 +124,19 @@ export class Spool {
     const keys = indexKeys(callback);
     const verdict = this.index.verdict(keys);
     if (verdict === 'replayed' || verdict === 'duplicate') return verdict;
+    if (verdict === 'new') {
+      await this.append(callback, receivedAt, keys);
+      spooledTotal.inc();
+      return 'spooled';
+    }
+    // A re-send of a spooled callback: that callback is safe on disk already. Its fresh nonce is
+    // spooled to be bound at drain time, as the intake script binds it, when there is room.
+    await this.append(callback, receivedAt, keys).catch(() => {});
+    return 'duplicate';
+  }
+
+  /** Appends one record and indexes it once it is fsynced. */
+  private async append(callback: CallbackToStore, receivedAt: number, keys: IndexKeys): Promise<void> {
     const record = encodeRecord({ callback, receivedAt });
     if (this.closed) throw new UnavailableError();
     if (this.bytesOnDisk + this.appendingBytes + record.length > this.settings.maxBytes) {
@@ -148,9 +161,6 @@ export class Spool {
       this.appendingBytes -= record.length;
       this.updateGauges();
     }
-    if (verdict === 'resend') return 'duplicate';
-    spooledTotal.inc();
-    return 'spooled';
   }
 
   /** The oldest records not yet drained (at most `max`, from one segment), read back from disk. */
