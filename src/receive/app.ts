@@ -20,8 +20,8 @@ export interface ReceiverDeps {
   store: IntakeStore;
   /** A fail-fast connection for /readyz (the store's own). */
   redis: RedisConnection;
-  /** The outage spool's state, when the receiver has one: /readyz stays ready while it takes callbacks. */
-  spool?: () => SpoolStatus;
+  /** The outage spool's state (undefined without one): /readyz stays ready while it takes callbacks. */
+  spool?: () => SpoolStatus | undefined;
   logger: Logger;
   /** What books refused requests; the default counts and summarises them but samples none. */
   rejections?: Rejections;

@@ -70,8 +70,7 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   const spoolStatus = () => spool?.status();
 
   const app = createReceiverApp({
-    config, store: spool ? new SpoolingStore(store, spool) : store, redis: store.connection, logger, rejections, now,
-    ...(spool ? { spool: () => spool.status() } : {}),
+    config, store: spool ? new SpoolingStore(store, spool) : store, redis: store.connection, logger, rejections, now, spool: spoolStatus,
   });
   const server = createServer(app.callback());
   server.requestTimeout = REQUEST_TIMEOUT_MS;

@@ -64,5 +64,5 @@ export function isRedisFault(error: unknown): boolean {
 
 /** A readable entry's fields as the intake script writes them, for the operator's list. */
 function fieldsOf(data: DeliveryJobData): string[] {
-  return (Object.keys(INTAKE_FIELDS) as (keyof typeof INTAKE_FIELDS)[]).flatMap((name) => [INTAKE_FIELDS[name], String(data[name])]);
+  return (Object.keys(INTAKE_FIELDS) as (keyof typeof INTAKE_FIELDS)[]).flatMap((name) => (data[name] === undefined ? [] : [INTAKE_FIELDS[name], String(data[name])]));
 }
