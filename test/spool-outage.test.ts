@@ -77,7 +77,9 @@ describe('a Redis outage three times longer than ZEGO retries', () => {
     await sending;
 
     const sent = [...sender.callbacks.values()];
-    expect(sent.filter((callback) => callback.acknowledgedId === undefined).map((callback) => callback.key)).toEqual([]);
+    const unanswered = sent.filter((callback) => callback.acknowledgedId === undefined);
+    const tries = unanswered.flatMap((callback) => callback.tries.map((attempt) => `${attempt.answer}@${attempt.at! - started}ms`));
+    expect(unanswered.map((callback) => callback.key), `tries: ${tries.join(' ')}\nrelay: ${relay.output()}`).toEqual([]);
     const acknowledged = new Set(sent.map((callback) => callback.acknowledgedId!));
     await expect.poll(() => [...acknowledged].filter((id) => !deliveredIds(billing).has(id)), { timeout: 30_000 }).toEqual([]);
     expect(relay.hasExited()).toBe(false);

@@ -9,13 +9,18 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startAdmin } from '../src/ops/admin.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
+import { withTimeout } from '../src/lib/with-timeout.js';
 import { AppendLog } from '../src/spool/append-log.js';
+import { SpoolDrain } from '../src/spool/drain.js';
+import { Spool } from '../src/spool/spool.js';
+import { CallbackStore } from '../src/store/callback-store.js';
 import { SpoolDirectoryBusyError, lockSpoolDirectory } from '../src/spool/lock.js';
 import { encodeRecord } from '../src/spool/record.js';
 import { listSegments, segmentPath } from '../src/spool/segment-files.js';
@@ -303,6 +308,31 @@ describe('the spool after a crash', () => {
     const kept = readdirSync(dir).filter((name) => name.includes('.damaged-'));
     expect(kept).toEqual([`${path.split('/').at(-1)}.damaged-${2 * recordLength}`]);
     expect(readFileSync(join(dir, kept[0]!)).length).toBe(recordLength);
+  });
+});
+
+describe('the spool and its drain', () => {
+  it('drains callbacks spooled one after another as they come, never starving their fsync (with that bug it hangs)', async () => {
+    const redis = await redisServer();
+    const config = testConfig({ redisUrl: redis.url, spool: { dir: spoolDir() } });
+    const spool = await Spool.open(config.spool as Exclude<RelayConfig['spool'], false>, silentLogger);
+    cleanups.push(() => spool.close());
+    const store = CallbackStore.open(config, silentLogger);
+    cleanups.push(() => store.close());
+    const drain = new SpoolDrain(spool, store, { logger: silentLogger, onReplayed: () => {} });
+    drain.start();
+    cleanups.push(() => drain.stop());
+    // Each spooled while the drain may have just emptied the spool: a record on its way, none held.
+    const ids: string[] = [];
+    for (let index = 0; index < 60; index += 1) {
+      const callbackId = `cb_${randomUUID().replace(/-/g, '')}`;
+      ids.push(callbackId);
+      const offered = spool.offer({ callbackId, event: 'mix_stop', appId: '111111', nonce: randomUUID(), body: '{}' }, Date.now());
+      await expect(withTimeout(offered, 2_000, () => new Error(`spooling callback ${index} did not finish`))).resolves.toBe('spooled');
+      if (index % 20 === 0) await sleep(1_100);
+    }
+    const client = inspector(redis);
+    await expect.poll(async () => (await intakeCallbacks(client, config)).map((entry) => entry.callbackId), { timeout: 10_000 }).toEqual(ids);
   });
 });
 

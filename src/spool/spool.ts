@@ -203,9 +203,11 @@ export class Spool {
     this.updateGauges();
   }
 
-  /** Resolves when a record is spooled, or after `timeoutMs`. */
+  /** Resolves when the spool holds a record, or after `timeoutMs`. */
   async whenNotEmpty(timeoutMs: number): Promise<void> {
-    if (!this.isEmpty) return;
+    // Not `isEmpty`: with a record on its way but none spooled yet, the drain must wait for it
+    // here, not loop back at once (a loop of resolved promises starves the fsync it waits for).
+    if (this.count > 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(finish, timeoutMs);
       const previous = this.wakeDrain;
