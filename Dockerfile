@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for every role: `start --role receiver|worker|all` (docker-compose.yml picks one).
 
 # --- build: dev dependencies and tsc, nothing of this stage ships ---
@@ -24,6 +23,9 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY config ./config
+# The receiver's outage spool (spool.dir). Owned by node, so a named volume mounted here starts
+# out writable by the relay (Docker copies the directory's owner into a new volume).
+RUN mkdir -p /app/data/spool && chown -R node:node /app/data
 USER node
 # 8080: callbacks (public, behind HTTPS). 9090: admin (metrics, Bull Board, health): keep private.
 EXPOSE 8080 9090

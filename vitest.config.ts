@@ -35,8 +35,10 @@ const UNIT = [
   'test/receive-payload.test.ts',
   'test/receive-rejections.test.ts',
   'test/receive-validate.test.ts',
+  'test/route-batch.test.ts',
   'test/route.test.ts',
   'test/signature.test.ts',
+  'test/spool-record.test.ts',
   'test/trace-context.test.ts',
 ];
 const SYSTEM = [
@@ -56,6 +58,7 @@ const SYSTEM = [
   'test/redis-credentials.test.ts',
   'test/rejected.test.ts',
   'test/router-crash.test.ts',
+  'test/spool-outage.test.ts',
   'test/start.test.ts',
   'test/tracing-processes.test.ts',
 ];

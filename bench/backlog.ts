@@ -159,6 +159,8 @@ export async function runBacklog(options: BacklogOptions): Promise<BacklogResult
       server: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
       redis: { url: options.redisUrl, prefix },
+      // The outage spool as in production, in this run's directory rather than the working one.
+      spool: { dir: join(directory, 'spool') },
       zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }] },
       targets: [
         { name: 'backlogged', url: backlogged.url, events: ['mix_stop'], timeout: '2s', retry: { schedule: options.retrySchedule ?? ['1s', '2s', '4s', '8s', ...Array<string>(40).fill('10s')], jitter: 0.2 } },

@@ -182,6 +182,8 @@ function writeRelayConfig(directory: string, redisUrl: string, prefix: string, p
     mode: 'production',
     server: { host: '127.0.0.1', port },
     redis: { url: redisUrl, prefix },
+    // The outage spool as in production, in this run's directory rather than the working one.
+    spool: { dir: join(directory, `spool-${randomUUID()}`) },
     zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }] },
     targets: urls.map((url, index) => ({ name: `t${index}`, url, events: ['*'] })),
   };

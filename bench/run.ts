@@ -4,7 +4,7 @@
  * bench/BENCHMARKS.template.md. About 5 minutes on 2 cores.
  *
  * Environment:
- * - BENCH_SECTIONS=ingest,rejected,e2e,memory,backlog,cluster,ordering,tracing picks sections (default: all).
+ * - BENCH_SECTIONS=ingest,rejected,spool,e2e,memory,backlog,cluster,ordering,tracing picks sections (default: all).
  * - BENCH_DURATION / BENCH_WARMUP: seconds of each ingest load run (default 10 / 2).
  * - BENCH_QUICK=1: a smoke run of about a minute (shorter load runs, smaller N everywhere).
  * - BENCH_WRITE=0 never writes docs/BENCHMARKS.md, BENCH_WRITE=1 always does; by default it is
@@ -31,6 +31,7 @@ import { memorySection } from './memory.js';
 import { orderingSection } from './ordering.js';
 import { rejectedFloodSection } from './rejected-flood.js';
 import { tracingSection } from './tracing.js';
+import { spoolSection } from './spool.js';
 import { machineFacts, renderReport, sectionBlock, summaryTable, type SectionFigures } from './report.js';
 
 /** bench/backlog.ts prints its own lines; this turns its result into the report's table. */
@@ -42,7 +43,7 @@ const backlogSection: BenchSection = {
   },
 };
 
-const SECTIONS: readonly BenchSection[] = [ingestSection, rejectedFloodSection, endToEndSection, memorySection, backlogSection, clusterSection, orderingSection, tracingSection];
+const SECTIONS: readonly BenchSection[] = [ingestSection, rejectedFloodSection, spoolSection, endToEndSection, memorySection, backlogSection, clusterSection, orderingSection, tracingSection];
 
 /** The repository root, from the source tree (bench/) or the build (dist/bench/). */
 const ROOT = ['..', '../..']
@@ -72,6 +73,7 @@ function methodLines(context: BenchContext, sections: BenchSection[]): string[] 
     `One \`npm run bench\` run${context.quick ? ' (BENCH_QUICK=1: a smoke run, small N)' : ''}, sections ${sections.map((s) => s.name).join(', ')} in that order, on one redis-server with \`appendonly yes\`, \`appendfsync always\` (as in production), data dir in ${tmpdir()}.`,
     `Every server under test is its own Node process; load generator, targets, Redis and relay share the machine's cores with whatever else the machine runs (see the load average).`,
     `Ingest: autocannon, 50 connections, ${context.warmupSeconds} s warm-up then ${context.durationSeconds} s measured per server; each request a new signed mix_stop callback; receiver role (info-level logs to /dev/null) vs a bare Koa + koa-bodyparser endpoint.`,
+    `Outage spool: the ingest load (as above, receiver role, 1 target) with the spool on and off while Redis answers (on, off, off, on), then with nothing answering at the receiver's Redis URL (every callback fsynced into the spool, in ${tmpdir()}), then Redis started there and the time until the spool is empty (bench/spool.ts).`,
     `End to end and fan-out: ${env.E2E_CALLBACKS ?? (context.quick ? 1_000 : 5_000)} callbacks POSTed by 50 keep-alive senders to the relay (receiver and workers in one process, info-level logs), timed from the first POST to the last delivery at the target (a separate Node process answering 204); the naive relay (bench/naive-relay.ts) with the same senders and target. Relay RSS from /proc/PID/status every 200 ms.`,
     `Memory: ${env.BENCH_MEMORY_CALLBACKS ?? (context.quick ? 2_000 : 10_000)} callbacks stored through the receiver's store code with no worker running (64 in flight, after a 200-callback warm-up); INFO used_memory after minus before, divided by the delivery jobs queued. Naive: \`queue.add\` of the parsed body, as its receiver does. Per item (bench/memory-items.ts): the same N each for an intake entry (no router running), markers and a queued delivery (markers deleted one kind at a time), dead letters (one refused attempt, empty schedule) and unrouted callbacks (archived), each in its own prefix, automatic AOF rewrites off while measured.`,
     `Backlog: ${env.BENCH_BACKLOG_JOBS ?? 100_000} deliveries for a target that refuses connections (retried on 1, 2, 4, 8, then 10 s), queued through the store 64 at a time, while a healthy target gets 20 callbacks/s; then the target returns and the backlog drains (bench/backlog.ts).`,

@@ -33,7 +33,7 @@ describe('help and exit codes', () => {
     const overview = await runCli(['--help']);
     expect(overview.code).toBe(0);
     expect(overview.stdout).toContain('RELAY_MODE');
-    for (const command of ['start', 'check-config', 'replay', 'rejected', 'simulate', 'drop-queue']) {
+    for (const command of ['start', 'check-config', 'replay', 'rejected', 'poisoned', 'simulate', 'drop-queue']) {
       expect(overview.stdout).toContain(command);
       const help = await runCli([command, '--help']);
       expect(help.code, command).toBe(0);
@@ -57,6 +57,9 @@ describe('help and exit codes', () => {
     const role = await runCli(['start', '--role', 'everything']);
     expect(role.code).toBe(2);
     expect(role.stderr).toContain('--role must be one of all, receiver, worker');
+    const limit = await runCli(['poisoned', '--limit', '1001']);
+    expect(limit.code).toBe(2);
+    expect(limit.stderr).toContain('--limit must be at most 1000');
   });
 });
 
@@ -90,6 +93,9 @@ describe('check-config', () => {
     // A target's URL: scheme, host, first path segment; the token in its path and its query masked.
     expect(result.stdout).toContain('  recording  https://rec.example.com/hook/***?***');
     for (const secret of [SECRET, 'changeme"', 'QueryTokenSecret', 'Path-Token-9f', 'c2lnbmluZ3NlY3JldA']) expect(result.stdout + result.stderr).not.toContain(secret);
+    expect(result.stdout).toContain('spool: off (callbacks get 503 while Redis cannot take them)');
+    const spooling = await runCli(['check-config', '--offline', '--config', writeConfig('spool.yaml', { ...config, spool: { dir: '/var/lib/zego-relay/spool', maxBytes: '2gb' } })]);
+    expect(spooling.stdout).toContain('spool: /var/lib/zego-relay/spool (at most 2gb; callbacks are fsynced there while Redis cannot take them; one receiver per directory)');
   });
 
   it('reads RELAY_CONFIG and exits 1 naming the path of each bad value', async () => {

@@ -174,6 +174,19 @@ describe('docker-compose.yml', () => {
     expect(parseConfig(production, { env: outside }).zego.apps[0]!.callbackSecrets).toEqual([exampleEnv.ZEGO_CALLBACK_SECRET]);
   });
 
+  it("gives the receiver a named volume at its config's spool directory; the worker has no spool", () => {
+    const config = parseConfig(read(mountedConfig(receiver!).source.slice(2)), { env: containerEnvironment(receiver!) });
+    expect(config.spool).not.toBe(false);
+    const spoolDir = (config.spool as { dir: string }).dir;
+    const mount = receiver!.volumes!.map((volume) => volume.split(':')).find(([, target]) => target === spoolDir);
+    expect(mount, `a volume is mounted at ${spoolDir}`).toBeDefined();
+    // A named volume (not a path on the host): declared at the top level, and not read-only.
+    expect(Object.keys(compose.volumes ?? {})).toContain(mount![0]);
+    expect(mount![2]).toBeUndefined();
+    expect(worker!.command).toEqual(['start', '--role', 'worker']);
+    expect((worker!.volumes ?? []).some((volume) => volume.includes('spool'))).toBe(false);
+  });
+
   it('publishes the callback port, keeps admin off public interfaces, and leaves the worker scalable', () => {
     const config = parseConfig(read('config/production.yaml'), { env: containerEnvironment(receiver!) });
     const ports = receiver!.ports!.map((port) => port.split(':'));
@@ -221,6 +234,20 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/npm ci --omit=dev --ignore-scripts/);
     expect(runtime).toContain('COPY --from=build /app/dist ./dist');
     expect(runtime).not.toMatch(/^RUN .*npm run build/m);
+  });
+
+  it('needs nothing from a registry beyond its base image: no BuildKit frontend', () => {
+    expect(dockerfile).not.toMatch(/^#\s*syntax\s*=/im);
+  });
+
+  it("creates the spool directory for the node user, so a new volume mounted there is writable", () => {
+    const config = parseConfig(read('config/production.yaml'), { env: containerEnvironment(receiver!) });
+    const spoolDir = (config.spool as { dir: string }).dir;
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const creates = runtime.indexOf(`mkdir -p ${spoolDir}`);
+    expect(creates).toBeGreaterThan(0);
+    expect(runtime).toMatch(new RegExp(`chown -R node:node ${spoolDir.split('/').slice(0, -1).join('/')}`));
+    expect(creates).toBeLessThan(runtime.indexOf('USER node'));
   });
 
   it('runs bin/zego-relay.js as the non-root node user, and copies only paths that exist', () => {

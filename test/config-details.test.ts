@@ -58,8 +58,8 @@ describe('values that arrive as strings', () => {
   });
 
   it('says which size or duration it cannot read, and refuses a size of 0', () => {
-    expect(issuesOf(`${APPS}server: { bodyLimit: "lots" }\n`)).toEqual(['server.bodyLimit: "lots" is not a size (use bytes or 512b, 256kb, 1mb)']);
-    expect(issuesOf(`${APPS}server: { bodyLimit: 0 }\n`)).toEqual(['server.bodyLimit: "0" is not a size (use bytes or 512b, 256kb, 1mb)']);
+    expect(issuesOf(`${APPS}server: { bodyLimit: "lots" }\n`)).toEqual(['server.bodyLimit: "lots" is not a size (use bytes or 512b, 256kb, 1mb, 1gb)']);
+    expect(issuesOf(`${APPS}server: { bodyLimit: 0 }\n`)).toEqual(['server.bodyLimit: "0" is not a size (use bytes or 512b, 256kb, 1mb, 1gb)']);
     expect(issuesOf(`${APPS}intake: { claimAfter: "soon" }\n`)).toEqual(['intake.claimAfter: "soon" is not a duration (use milliseconds or 500ms, 5s, 5m, 2h, 3d)']);
   });
 

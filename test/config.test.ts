@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SECRET, loadConfig, parseConfig } from '../src/config/load.js';
-import { formatDuration, parseDuration, parseSize } from '../src/config/units.js';
+import { formatDuration, formatSize, parseDuration, parseSize } from '../src/config/units.js';
 import { issuesOf } from './helpers/config-issues.js';
 
 const minimal = `
@@ -18,9 +19,13 @@ describe('units', () => {
 
   it.each(['5 parsecs', '-1s', 'h', '', '1w'])('rejects the duration %j', (text) => expect(parseDuration(text)).toBeUndefined());
 
-  it.each([['256kb', 262_144], ['1mb', 1_048_576], ['512b', 512], [1000, 1000]])('parses the size %s', (text, bytes) =>
+  it.each([['256kb', 262_144], ['1mb', 1_048_576], ['512b', 512], [1000, 1000], ['1gb', 1_073_741_824], ['1.5gb', 1_610_612_736]])('parses the size %s', (text, bytes) =>
     expect(parseSize(text)).toBe(bytes),
   );
+
+  it('formats sizes as an operator writes them', () => {
+    expect([1_073_741_824, 536_870_912, 2048, 1500, 1, 1024 ** 3 + 1024].map(formatSize)).toEqual(['1gb', '512mb', '2kb', '1500b', '1b', '1048577kb']);
+  });
 
   it('formats durations for humans', () => {
     expect(formatDuration(500)).toBe('500ms');
@@ -48,6 +53,27 @@ describe('the example config/relay.yaml', () => {
   });
 
   // That it names every key of the schema: test/config-reference.test.ts.
+});
+
+describe('spool', () => {
+  it('is on by default: ./data/spool against the working directory, at most 1 GB', () => {
+    const config = parseConfig(minimal, { env: {} });
+    expect(config.spool).toEqual({ dir: join(process.cwd(), 'data', 'spool'), maxBytes: 1024 ** 3 });
+  });
+
+  it('takes a directory and a size, or false (also from a variable)', () => {
+    expect(parseConfig(`${minimal}spool: { dir: /var/lib/zego-relay/spool, maxBytes: 2gb }\n`, { env: {} }).spool).toEqual({ dir: '/var/lib/zego-relay/spool', maxBytes: 2 * 1024 ** 3 });
+    expect(parseConfig(`${minimal}spool: { dir: spool, maxBytes: 512mb }\n`, { env: {} }).spool).toEqual({ dir: join(process.cwd(), 'spool'), maxBytes: 512 * 1024 ** 2 });
+    expect(parseConfig(`${minimal}spool: false\n`, { env: {} }).spool).toBe(false);
+    expect(parseConfig(`${minimal}spool: \${SPOOL:-false}\n`, { env: {} }).spool).toBe(false);
+  });
+
+  it('names what is wrong with it', () => {
+    expect(() => parseConfig(`${minimal}spool: { maxBytes: lots }\n`, { env: {} })).toThrow('spool.maxBytes: "lots" is not a size (use bytes or 512b, 256kb, 1mb, 1gb)');
+    expect(() => parseConfig(`${minimal}spool: { path: /x }\n`, { env: {} })).toThrow('spool.path: unknown key');
+    expect(() => parseConfig(`${minimal}spool: true\n`, { env: {} })).toThrow('spool: must be false or { dir, maxBytes }');
+    expect(() => parseConfig(`${minimal}spool: { dir: "" }\n`, { env: {} })).toThrow('spool.dir:');
+  });
 });
 
 describe('breaker', () => {

@@ -190,10 +190,12 @@ describe('monitoring files against a running relay', () => {
     const rules = document.groups.flatMap((group) => group.rules);
     expect(rules.map((rule) => rule.alert)).toEqual([
       'ZegoRelayNoReceiver', 'ZegoRelayNoWorker', 'ZegoRelayProcessDown', 'ZegoRelayCallbacksRefused', 'ZegoRelayDeliveryWaiting',
-      'ZegoRelayTargetOpen', 'ZegoRelayDeadLettersGrowing', 'ZegoRelayIntakePendingGrowing', 'ZegoRelayRedisDown', 'ZegoRelayReceiver5xx',
+      'ZegoRelayTargetOpen', 'ZegoRelayDeadLettersGrowing', 'ZegoRelayIntakePendingGrowing', 'ZegoRelayRedisDown', 'ZegoRelayReceiver5xx', 'ZegoRelaySpoolNotEmptying',
     ]);
     expect(rules.flatMap((rule) => expressionProblems(String(rule.alert), rule.expr as string, served))).toEqual([]);
     expect(rules.find((rule) => rule.alert === 'ZegoRelayTargetOpen')?.for).toBe('10m');
+    // A spool that has held callbacks through the last 10 minutes, per receiver (each has its own).
+    expect(rules.find((rule) => rule.alert === 'ZegoRelaySpoolNotEmptying')?.expr).toBe('min_over_time(zego_relay_spool_callbacks[10m]) > 0');
   });
 
   it(`every alert has a summary and a runbook_url naming its own heading of ${RUNBOOKS_FILE}`, () => {

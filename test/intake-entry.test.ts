@@ -20,9 +20,30 @@ describe('parseEntry', () => {
     expect(parseEntry(['4-0', [...fields.slice(0, 8), 'at', 'soon']]).data).toBeUndefined();
   });
 
-  it.each(['id', 'event', 'app', 'body', 'at'])('has no data for an entry without its %s field', (name) => {
+  it.each(['id', 'event', 'app', 'body', 'at'])('has no data for an entry without its %s field, and says so', (name) => {
     const at = fields.indexOf(name);
-    expect(parseEntry(['6-0', [...fields.slice(0, at), ...fields.slice(at + 2)]])).toEqual({ entryId: '6-0', data: undefined });
+    const without = [...fields.slice(0, at), ...fields.slice(at + 2)];
+    // Its fields are kept: the router sets such an entry aside for an operator to see.
+    expect(parseEntry(['6-0', without])).toEqual({ entryId: '6-0', data: undefined, problem: 'a field is missing (an entry has id, event, app, body, at)', fields: without });
+  });
+
+  it('refuses what BullMQ would refuse as a job id, or what the receiver never writes', () => {
+    const withValue = (name: string, value: string) => fields.map((field, index) => (index > 0 && fields[index - 1] === name ? value : field));
+    const problem = (name: string, value: string) => parseEntry(['11-0', withValue(name, value)]).problem;
+    // BullMQ: "Custom Id cannot be integers", "Custom Id cannot contain :".
+    expect(problem('id', '777')).toBe('its id "777" is not a callback id (cb_ and letters, digits, _ or -)');
+    expect(problem('id', 'cb_a:b')).toContain('is not a callback id');
+    expect(problem('id', 'cb_')).toContain('is not a callback id');
+    expect(problem('id', `cb_${'a'.repeat(129)}`)).toContain('is not a callback id');
+    expect(problem('id', 'x'.repeat(100))).toBe(`its id "${'x'.repeat(40)}" is not a callback id (cb_ and letters, digits, _ or -)`);
+    expect(problem('event', 'e'.repeat(256))).toBe('its event is longer than 255 characters');
+    expect(problem('at', '-1')).toBe('its time (at) is not milliseconds since the epoch');
+    expect(problem('at', '1.5')).toBe('its time (at) is not milliseconds since the epoch');
+    expect(problem('at', '1e30')).toBe('its time (at) is not milliseconds since the epoch');
+    // At the edges, still a callback.
+    expect(parseEntry(['12-0', withValue('id', `cb_${'a'.repeat(128)}`)]).data).toBeDefined();
+    expect(parseEntry(['13-0', withValue('event', 'e'.repeat(255))]).data).toBeDefined();
+    expect(parseEntry(['14-0', withValue('at', '0')]).data).toMatchObject({ receivedAt: 0 });
   });
 
   it('needs a callback id, but takes an empty event, app or body as written', () => {

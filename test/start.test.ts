@@ -1,8 +1,9 @@
 /**
- * `zego-relay start` as `npm start` runs it: with nothing answering at redis.url it starts a
- * private redis-server (AOF under ./data/redis), accepts and delivers a callback, never logs a
- * secret (even at debug level), stops cleanly on SIGTERM (Redis shut down last); without
- * redis-server on PATH it exits 1 saying how to get one.
+ * `zego-relay start` as `npm start` runs it (development mode): with nothing answering at
+ * redis.url it starts a private redis-server (AOF under ./data/redis), accepts and delivers a
+ * callback, never logs a secret (even at debug level), stops cleanly on SIGTERM (Redis shut down
+ * last); without redis-server on PATH it exits 1 saying how to get one. In production it never
+ * starts one: it waits for the configured Redis and spools meanwhile.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -26,11 +27,12 @@ const dirs: string[] = [];
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 /** A working directory with a config whose secrets come from the environment, like production. */
-async function workspace(targetUrl: string) {
+async function workspace(targetUrl: string, mode: 'development' | 'production' = 'development') {
   const dir = mkdtempSync(join(tmpdir(), 'zego-relay-start-'));
   dirs.push(dir);
   const redisPort = await freePort();
-  const config = testConfigObject({ redisUrl: `redis://127.0.0.1:${redisPort}`, targetUrl, adminPassword: '${ADMIN_PASSWORD}' });
+  // Production spools under the workspace while Redis is away (a relative dir: against the working directory).
+  const config = testConfigObject({ redisUrl: `redis://127.0.0.1:${redisPort}`, targetUrl, adminPassword: '${ADMIN_PASSWORD}', mode, spool: mode === 'production' ? { dir: 'data/spool' } : false });
   config.zego = { apps: [{ appId: APP_ID, callbackSecrets: ['${ZEGO_CALLBACK_SECRET}'] }] };
   const [target] = config.targets as Record<string, unknown>[];
   config.targets = [{ ...target, headers: { Authorization: 'Bearer ${TARGET_TOKEN}' }, signingSecret: '${SIGNING_SECRET}' }];
@@ -88,6 +90,29 @@ describe('zego-relay start', () => {
       target.close();
       // Belt and braces: the private Redis runs in its own process group; never leave it behind.
       // It holds the relay's stderr open, so it goes first: the relay's output ends after it.
+      if (await redisAnswers(redisSettingsForUrl(redisUrl))) await shutdownRedis(redisUrl);
+      await relay.exited;
+    }
+  });
+
+  it('in production, never starts a private Redis: it waits for the configured one and spools meanwhile', async () => {
+    const { dir, redisUrl } = await workspace('http://127.0.0.1:9/unused', 'production');
+    // The receiver role: the worker role would wait for Redis before the start-up summary.
+    const relay = spawnCli(['start', '--role', 'receiver', '--config', 'relay.yaml'], { cwd: dir, env: secretsEnv, timeoutMs: 40_000 });
+    try {
+      await relay.waitFor(/running: role receiver/);
+      expect(relay.output.stdout).toContain('Redis does not answer yet; the relay keeps trying');
+      expect(relay.output.stdout).not.toContain('started a private redis-server');
+      expect(await redisAnswers(redisSettingsForUrl(redisUrl))).toBe(false);
+      expect(existsSync(join(dir, 'data', 'redis'))).toBe(false);
+      const callbackUrl = /callbacks +POST (\S+)/.exec(relay.output.stderr)![1]!;
+      const response = await fetch(callbackUrl, { method: 'POST', body: signedBody(callbackFields('mix_stop', APP_ID, 'production', 0), SECRET) });
+      expect(await response.json()).toMatchObject({ ok: true, duplicate: false, spooled: true });
+      expect(existsSync(join(dir, 'data', 'spool'))).toBe(true);
+      relay.child.kill('SIGTERM');
+      expect((await relay.exited).code).toBe(0);
+    } finally {
+      relay.child.kill('SIGKILL');
       if (await redisAnswers(redisSettingsForUrl(redisUrl))) await shutdownRedis(redisUrl);
       await relay.exited;
     }

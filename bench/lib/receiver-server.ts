@@ -3,7 +3,8 @@
  * child process of bench/ingest.ts. BENCH_REDIS_URL, BENCH_PREFIX, BENCH_APP_ID, BENCH_SECRET and
  * BENCH_TARGETS (how many targets match each callback, default 1) come from the parent;
  * bench/cluster.ts gives BENCH_REDIS_JSON and BENCH_SHARDS instead of BENCH_REDIS_URL. Traced when
- * the OTEL_* variables say so (bench/tracing.ts), as `zego-relay start` would be.
+ * the OTEL_* variables say so (bench/tracing.ts), as `zego-relay start` would be. BENCH_SPOOL_DIR
+ * turns the outage spool on in that directory (bench/spool.ts); without it the spool is off.
  */
 import { parseConfig } from '../../src/config/load.js';
 import { readTracingSettings } from '../../src/config/tracing.js';
@@ -19,6 +20,7 @@ const config = parseConfig(
     // BENCH_REDIS_JSON: a whole `redis:` section (a cluster, waitReplicas) instead of one URL.
     redis: env.BENCH_REDIS_JSON ? { ...JSON.parse(env.BENCH_REDIS_JSON), prefix: env.BENCH_PREFIX } : { url: env.BENCH_REDIS_URL, prefix: env.BENCH_PREFIX },
     ...(env.BENCH_SHARDS ? { intake: { shards: Number(env.BENCH_SHARDS) } } : {}),
+    spool: env.BENCH_SPOOL_DIR ? { dir: env.BENCH_SPOOL_DIR } : false,
     zego: { apps: [{ appId: env.BENCH_APP_ID, callbackSecrets: [env.BENCH_SECRET] }] },
     targets: Array.from({ length: Number(env.BENCH_TARGETS ?? 1) }, (_unused, index) => ({
       name: `target-${index}`,

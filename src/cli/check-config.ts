@@ -6,7 +6,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { loadConfig, resolveConfigPath, type RelayConfig, type Target } from '../config/load.js';
-import { formatDuration } from '../config/units.js';
+import { formatDuration, formatSize } from '../config/units.js';
 import { bullBoardAccess } from '../ops/admin-credentials.js';
 import { intakeKeys } from '../shared/names.js';
 import { ExitCode, parseOptions, say, type Command } from './command.js';
@@ -90,6 +90,9 @@ export function describeConfig(config: RelayConfig, redisLines: readonly string[
     `redis: ${describeRedis(config.redis)} (key prefix ${config.redis.prefix}, waitReplicas ${config.redis.waitReplicas}${config.redis.tls ? ', TLS' : ''})`,
     ...redisLines.map((line) => `  ${line}`),
     `intake: ${config.intake.shards} shard${config.intake.shards > 1 ? 's' : ''} (${intakeKeys(config.redis.prefix, 0).stream}${config.intake.shards > 1 ? ', ...' : ''}); routers take ${config.intake.batchSize} at a time, a crashed router's batch is taken over after ${formatDuration(config.intake.claimAfter)}`,
+    config.spool
+      ? `spool: ${config.spool.dir} (at most ${formatSize(config.spool.maxBytes)}; callbacks are fsynced there while Redis cannot take them; one receiver per directory)`
+      : 'spool: off (callbacks get 503 while Redis cannot take them)',
     `apps: ${config.zego.apps.map((app) => `${app.appId} (${app.callbackSecrets.length} secret${app.callbackSecrets.length > 1 ? 's' : ''})`).join(', ')}`,
     '',
     `targets (${config.targets.length}):`,

@@ -8,12 +8,13 @@ import { maskUrlCredentials } from '../lib/redact.js';
 import { checkConfigCommand } from './check-config.js';
 import { ExitCode, say, UsageError, type Command, type CommandIo } from './command.js';
 import { dropQueueCommand } from './drop-queue.js';
+import { poisonedCommand } from './poisoned.js';
 import { rejectedCommand } from './rejected.js';
 import { replayCommand } from './replay.js';
 import { simulateCommand } from './simulate.js';
 import { startCommand } from './start.js';
 
-const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, simulateCommand, dropQueueCommand];
+const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, poisonedCommand, simulateCommand, dropQueueCommand];
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 

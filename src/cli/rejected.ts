@@ -3,14 +3,11 @@
  * first, the same list as `GET /admin/api/rejected`. Everything printed that a sender chose (body,
  * content type) is escaped, so a crafted body cannot drive the operator's terminal.
  */
-import { ConfigError } from '../errors.js';
-import { loadConfig, resolveConfigPath } from '../config/load.js';
-import { describeRedis } from '../config/redis-topology.js';
 import { DEFAULT_REJECTED_LIMIT, parseRejectedLimit } from '../ops/admin-rejected.js';
-import { pingWithin } from '../store/ready.js';
 import { listRejected, REJECTED_MAX_SAMPLES, type RejectedSample } from '../store/rejected-log.js';
-import { createProducerConnection } from '../store/redis.js';
 import { ExitCode, parseOptions, say, UsageError, type Command } from './command.js';
+import { readFromRedis } from './redis-read.js';
+import { printable } from './show.js';
 
 const help = `Usage: zego-relay rejected [--limit N] [--json] [--config FILE]
 
@@ -29,9 +26,6 @@ Options:
 Exit codes: 0 listed (also when nothing was refused), 1 failed (invalid config, Redis
 unreachable), 2 usage error.`;
 
-/** How long the command waits for Redis to answer. */
-const CONNECT_TIMEOUT_MS = 5_000;
-
 export const rejectedCommand: Command = {
   name: 'rejected',
   summary: 'list the latest requests the receiver refused (what a sender really sent)',
@@ -42,30 +36,12 @@ export const rejectedCommand: Command = {
     if (limit === undefined) {
       throw new UsageError(`--limit must be a whole number from 1 to ${REJECTED_MAX_SAMPLES}, got "${String(values.limit)}"`, 'rejected');
     }
-    let config;
-    try {
-      config = loadConfig({ path: resolveConfigPath(values.config as string | undefined, io.env), env: io.env });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      say(io.stderr, `zego-relay rejected: ${error.message}`);
-      return ExitCode.failure;
-    }
-    const connection = createProducerConnection(config.redis, 'rejected-cli');
-    connection.on('error', () => {});
-    try {
-      let samples: RejectedSample[] | undefined;
-      if (await pingWithin(connection, CONNECT_TIMEOUT_MS)) samples = await listRejected(connection, config.redis.prefix, limit).catch(() => undefined);
-      if (!samples) {
-        say(io.stderr, `zego-relay rejected: Redis (${describeRedis(config.redis)}) did not answer; check that it runs (REDIS_URL, redis.url)`);
-        return ExitCode.failure;
-      }
-      if (values.json) say(io.stdout, JSON.stringify(samples, null, 2));
-      else if (samples.length === 0) say(io.stdout, 'no request was refused in the last 24 h');
-      else for (const sample of samples) say(io.stdout, describeSample(sample));
-      return ExitCode.ok;
-    } finally {
-      connection.disconnect();
-    }
+    const samples = await readFromRedis('rejected', values.config as string | undefined, io, (redis, config) => listRejected(redis, config.redis.prefix, limit));
+    if (!samples) return ExitCode.failure;
+    if (values.json) say(io.stdout, JSON.stringify(samples, null, 2));
+    else if (samples.length === 0) say(io.stdout, 'no request was refused in the last 24 h');
+    else for (const sample of samples) say(io.stdout, describeSample(sample));
+    return ExitCode.ok;
   },
 };
 
@@ -77,9 +53,4 @@ function describeSample(sample: RejectedSample): string {
     `  ${printable(sample.message)}`,
     `  ${sample.body === '' ? '(no body)' : printable(sample.body)}`,
   ].join('\n');
-}
-
-/** Control characters (C0, DEL, C1) and line breaks as \u escapes: one line, no terminal commands. */
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

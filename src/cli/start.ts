@@ -11,7 +11,7 @@ import { startAdmin } from '../ops/admin.js';
 import { runAdminCredentials } from '../ops/admin-credentials.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureRedis, RedisServerMissingError } from '../dev/private-redis.js';
-import { startReceiver } from '../receive/server.js';
+import { startReceiver, type ReceiverHandle } from '../receive/server.js';
 import { ExitCode, parseOptions, say, UsageError, type Command, type CommandIo } from './command.js';
 import { configWarnings } from './config-warnings.js';
 import { runUntilStopped, type Lifecycle } from './lifecycle.js';
@@ -42,9 +42,10 @@ admin.password. In development mode with no admin.password and a loopback admin.
 password is generated for each run and printed in the start-up summary; in production no
 password means Bull Board is off.
 
-When nothing answers at redis.url on this machine and REDIS_URL is unset, a private
-redis-server is started from PATH (AOF on, noeviction, data in ./data/redis) and stopped with
-the relay.
+In development mode only (mode: development), when nothing answers at redis.url on this
+machine and REDIS_URL is unset, a private redis-server is started from PATH (AOF on, noeviction,
+data in ./data/redis) and stopped with the relay. In production the relay never starts one: it
+keeps trying the configured Redis, and the receiver spools callbacks to spool.dir meanwhile.
 
 Exit codes: 0 stopped cleanly, 1 could not start (invalid config, no Redis, port in use) or did
 not stop in time, 2 usage error.`;
@@ -91,9 +92,11 @@ async function startParts(role: Role, config: RelayConfig, io: CommandIo, logger
   const redis = await ensureRedis(config, { logger, env: io.env });
   await lifecycle.adopt('redis', redis.stop);
   const credentials = runAdminCredentials(config);
-  const admin = await startAdmin(config, { logger, credentials });
+  // The admin listener's /readyz shows the receiver's spool, which starts after it.
+  let receiver: ReceiverHandle | undefined;
+  const admin = await startAdmin(config, { logger, credentials, spool: () => receiver?.spoolStatus() });
   await lifecycle.adopt('admin', admin.close);
-  const receiver = role === 'worker' || lifecycle.stopping ? undefined : await startReceiver(config, { logger });
+  receiver = role === 'worker' || lifecycle.stopping ? undefined : await startReceiver(config, { logger });
   if (receiver) await lifecycle.adopt('receiver', receiver.close);
   const workers = role === 'receiver' || lifecycle.stopping ? undefined : await startWorkers(config, { logger });
   if (workers) await lifecycle.adopt('workers', workers.close);

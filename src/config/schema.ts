@@ -4,6 +4,7 @@
  * shape: `RelayConfig` and `Target` (load.ts) are derived from its output type. `loadConfig`
  * validates once at start-up; the rest of the code only sees `RelayConfig`.
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { integer } from './primitives.js';
 import { redisSchema } from './redis-schema.js';
@@ -19,11 +20,11 @@ const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
   return ms;
 });
 
-/** A size: bytes as a number, or `512b`, `256kb`, `1mb`. */
+/** A size: bytes as a number, or `512b`, `256kb`, `1mb`, `1gb`. */
 const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const bytes = parseSize(value);
   if (bytes === undefined || bytes === 0) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (use bytes or 512b, 256kb, 1mb)` });
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (use bytes or 512b, 256kb, 1mb, 1gb)` });
     return z.NEVER;
   }
   return bytes;
@@ -228,6 +229,17 @@ const targetSchema = z.strictObject({
   ordering: orderingSchema.optional(),
 });
 
+/**
+ * The receiver's outage spool: while Redis cannot confirm a write, callbacks are appended (fsynced)
+ * to files here and answered 200, then drained into Redis when it answers again (src/spool).
+ */
+const spoolSchema = z.strictObject({
+  /** Where the spool's files live, resolved against the working directory; one receiver process a directory. @defaultValue ./data/spool */
+  dir: z.string().min(1).default('./data/spool').transform((dir) => resolve(dir)),
+  /** The most the spool's files may hold; full, the receiver answers 503 as without a spool. @defaultValue 1gb */
+  maxBytes: size.default(1024 ** 3),
+});
+
 /** The file as an operator writes it. */
 const fileSchema = z.strictObject({
   /** `development` allows the built-in development secret and the demo target; RELAY_MODE overrides it. @defaultValue production */
@@ -277,6 +289,10 @@ const fileSchema = z.strictObject({
     .prefault({}),
   /** Which Redis (one, a cluster or a Sentinel-watched primary), TLS, waitReplicas, key prefix. */
   redis: redisSchema,
+  /** The outage spool; `false` turns it off (503 while Redis cannot confirm a write). @defaultValue { dir: ./data/spool, maxBytes: 1gb } */
+  spool: z
+    .preprocess((value) => (value === 'false' ? false : value), z.union([z.literal(false), spoolSchema], { error: 'must be false or { dir, maxBytes }' }))
+    .prefault({}),
   /** The ZEGO apps whose callbacks are accepted, and how a callback is checked. */
   zego: z.strictObject({
     /** Every app that sends callbacks here, with its callback secrets. */

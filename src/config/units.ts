@@ -30,6 +30,15 @@ export function parseSize(value: string | number): number | undefined {
   return Math.floor(Number(match[1]) * SIZE_UNITS_BYTES[match[2]!.toLowerCase()]!);
 }
 
+/** A size as an operator would write it: the largest unit that divides it (`1073741824` -> `1gb`, `1500` -> `1500b`). */
+export function formatSize(bytes: number): string {
+  for (const unit of ['gb', 'mb', 'kb'] as const) {
+    const size = SIZE_UNITS_BYTES[unit]!;
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes}b`;
+}
+
 /** A short human form of a duration for logs and `check-config` (`90000` -> `1m30s`). */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`;

@@ -1,8 +1,13 @@
 /**
- * `npm start` that just works: when nothing answers at `redis.url` and the operator did not name a
- * Redis with REDIS_URL, start a private `redis-server` from PATH on the port of `redis.url`, with
- * its data under ./data/redis, and stop it cleanly (SHUTDOWN, which flushes the AOF) after the
- * relay's workers are done with it.
+ * `npm start` that just works: in development mode, when nothing answers at `redis.url` and the
+ * operator did not name a Redis with REDIS_URL, start a private `redis-server` from PATH on the
+ * port of `redis.url`, with its data under ./data/redis, and stop it cleanly (SHUTDOWN, which
+ * flushes the AOF) after the relay's workers are done with it.
+ *
+ * Never in production: there a Redis that does not answer yet is one that starts after the relay
+ * (a start-order race), and callbacks acknowledged into a private one would stay stranded in
+ * ./data/redis when the real one comes up. Production keeps trying the configured Redis, and
+ * spools (or answers 503) meanwhile.
  *
  * Persistence: AOF with `appendfsync everysec`. Every write reaches the kernel at once, so a crash
  * of Redis or of the relay loses nothing; only a power loss or kernel crash of this machine can
@@ -52,10 +57,10 @@ const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 /**
  * Makes sure a Redis answers at `config.redis.url`, starting a private one when allowed:
- * REDIS_URL unset, a plain `redis://` URL on this machine without credentials (never for a
- * cluster or Sentinel, which the operator runs). An external or
- * explicitly named Redis that does not answer yet is left alone: the relay waits and reconnects,
- * and /readyz says 503 meanwhile.
+ * `mode: development`, REDIS_URL unset, a plain `redis://` URL on this machine without
+ * credentials (never for a cluster or Sentinel, which the operator runs). Any other Redis that
+ * does not answer yet is left alone: the relay waits and reconnects, spooling callbacks (or
+ * answering 503) meanwhile.
  */
 export async function ensureRedis(config: RelayConfig, options: EnsureRedisOptions): Promise<RedisSupply> {
   const env = options.env ?? process.env;
@@ -65,9 +70,11 @@ export async function ensureRedis(config: RelayConfig, options: EnsureRedisOptio
   if (await redisAnswers(config.redis)) return external;
 
   const mayStartPrivate =
+    config.mode === 'development' &&
     !env.REDIS_URL && topology.kind === 'single' && !config.redis.tls && LOCAL_HOSTS.has(topology.node.host) && !config.redis.password;
   if (!mayStartPrivate) {
-    options.logger.warn({ redis: shownUrl }, 'Redis does not answer yet; the relay keeps trying (readyz is 503 meanwhile)');
+    const meanwhile = config.spool ? 'callbacks are spooled to disk meanwhile' : 'callbacks get 503 and readyz is 503 meanwhile';
+    options.logger.warn({ redis: shownUrl, mode: config.mode }, `Redis does not answer yet; the relay keeps trying (${meanwhile})`);
     return external;
   }
   if (!onPath('redis-server', env.PATH)) throw new RedisServerMissingError(shownUrl);

@@ -33,6 +33,7 @@ import { refuseCrossSite } from './cross-site.js';
 import { DEMO_SINK_PATH, demoSinkHandler } from './demo-sink.js';
 import { healthRoutes } from '../receive/health.js';
 import type { Logger } from '../lib/logger.js';
+import type { SpoolStatus } from '../spool/spool.js';
 import { registry } from '../shared/metrics.js';
 import { QueueMetricsCollector } from './queue-metrics.js';
 import type { WatchedTarget } from './target-status.js';
@@ -58,6 +59,8 @@ export interface AdminOptions {
   readonly credentials?: AdminCredentials | undefined;
   /** How long one admin API replay re-queues before answering (tests). @defaultValue REPLAY_BUDGET_MS */
   readonly replayBudgetMs?: number;
+  /** The receiver's outage spool in this process, if any: /readyz shows `spooled` (receive/health.ts). */
+  readonly spool?: () => SpoolStatus | undefined;
 }
 
 /** Open connections get this long to finish after close() before they are cut. */
@@ -101,7 +104,7 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
-  healthRoutes(router, { config, redis: connection, detailed: true });
+  healthRoutes(router, { config, redis: connection, detailed: true, ...(options.spool ? { spool: options.spool } : {}) });
   if (config.mode === 'development') router.post(DEMO_SINK_PATH, demoSinkHandler(options.logger.child({ component: 'demo-sink' })));
 
   const credentials = 'credentials' in options ? options.credentials : configuredAdminCredentials(config);

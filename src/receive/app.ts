@@ -9,17 +9,19 @@ import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
 import { healthRoutes } from './health.js';
 import type { Logger } from '../lib/logger.js';
-import type { CallbackStore } from '../store/callback-store.js';
-import { callbackHandler } from './callback-handler.js';
+import type { SpoolStatus } from '../spool/spool.js';
+import { callbackHandler, type IntakeStore } from './callback-handler.js';
 import { closeUnreadBodies } from './close-unread.js';
 import { errorMiddleware } from './error-middleware.js';
 import { Rejections } from './rejections.js';
 
 export interface ReceiverDeps {
   config: RelayConfig;
-  store: Pick<CallbackStore, 'store'>;
+  store: IntakeStore;
   /** A fail-fast connection for /readyz (the store's own). */
   redis: RedisConnection;
+  /** The outage spool's state (undefined without one): /readyz stays ready while it takes callbacks. */
+  spool?: () => SpoolStatus | undefined;
   logger: Logger;
   /** What books refused requests; the default counts and summarises them but samples none. */
   rejections?: Rejections;
@@ -48,7 +50,7 @@ export function createReceiverApp(deps: ReceiverDeps): Koa {
     rejections.report({ status, code, message, contentType: ctx.get('content-type') || undefined, body: Buffer.alloc(0), at: now() });
     throw error;
   });
-  healthRoutes(router, { config, redis: deps.redis, detailed: false });
+  healthRoutes(router, { config, redis: deps.redis, detailed: false, ...(deps.spool ? { spool: deps.spool } : {}) });
   app.use(router.routes());
   app.use(() => {
     throw new HttpError(404, 'not_found', 'nothing here');

@@ -12,7 +12,8 @@ import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 import { callbacksReceived, eventLabel } from '../shared/metrics.js';
-import type { CallbackStore } from '../store/callback-store.js';
+import type { CallbackToStore } from '../store/callback-store.js';
+import type { IntakeOutcome } from '../spool/spooling-store.js';
 import { startCallbackSpan } from '../trace/callback-span.js';
 import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';
@@ -23,20 +24,26 @@ import { signatureValues, type RejectedRequest } from './rejection-sample.js';
 import type { Rejections } from './rejections.js';
 import { validateCallback, type Callback } from './validate.js';
 
+/** Where an authenticated callback goes: Redis (store/callback-store.ts), or the spool behind it (spool/spooling-store.ts). */
+export interface IntakeStore {
+  store(callback: CallbackToStore, receivedAt: number): Promise<IntakeOutcome>;
+}
+
 export interface CallbackHandlerDeps {
   config: RelayConfig;
-  store: Pick<CallbackStore, 'store'>;
+  store: IntakeStore;
   logger: Logger;
   rejections: Rejections;
   /** Milliseconds since the epoch; injectable for timestamp tests. */
   now: () => number;
 }
 
-/** The 200 body: `{"ok":true,"id","duplicate"}` (README.md#the-receiver). */
+/** The 200 body: `{"ok":true,"id","duplicate"}`, plus `"spooled":true` from the spool (README.md#the-receiver). */
 export interface StoredBody {
   ok: true;
   id: string;
   duplicate: boolean;
+  spooled?: true;
 }
 
 /** The Koa handler of the callback path. Errors are thrown for the error middleware to answer. */
@@ -75,7 +82,7 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
       }
       outcome = stored;
       status = 200;
-      ctx.body = { ok: true, id, duplicate: stored === 'duplicate' } satisfies StoredBody;
+      ctx.body = (stored === 'spooled' ? { ok: true, id, duplicate: false, spooled: true } : { ok: true, id, duplicate: stored === 'duplicate' }) satisfies StoredBody;
     } catch (error) {
       failure = error;
       if (error instanceof HttpError) {

@@ -1,6 +1,7 @@
 /**
- * The receiver role: the public listener on `server.host:server.port`, its callback store and a
- * start-up check of the Redis settings. Called by the CLI (`start --role receiver|all`).
+ * The receiver role: the public listener on `server.host:server.port`, its callback store, the
+ * outage spool behind it (and the spool's drain), and a start-up check of the Redis settings.
+ * Called by the CLI (`start --role receiver|all`).
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -12,14 +13,21 @@ import { CallbackStore } from '../store/callback-store.js';
 import { RejectedLog } from '../store/rejected-log.js';
 import { checkRedisSettings } from '../store/redis-check.js';
 import { createProducerConnection } from '../store/redis.js';
+import { SpoolDrain } from '../spool/drain.js';
+import type { SpooledCallback } from '../spool/record.js';
+import { Spool, type SpoolStatus } from '../spool/spool.js';
+import { SpoolingStore } from '../spool/spooling-store.js';
 import { createReceiverApp } from './app.js';
+import type { RejectedRequest } from './rejection-sample.js';
 import { Rejections } from './rejections.js';
 
 export interface ReceiverHandle {
   server: Server;
   /** The bound port (useful with `server.port: 0`). */
   port: number;
-  /** Stops listening, lets requests in flight finish (briefly), then closes the queues and Redis. */
+  /** The outage spool's state; undefined with `spool: false`. */
+  spoolStatus(): SpoolStatus | undefined;
+  /** Stops listening, lets requests in flight finish (briefly), stops the drain, then closes the spool and Redis. */
   close(): Promise<void>;
 }
 
@@ -35,12 +43,20 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const CLOSE_GRACE_MS = 2_000;
 
 /**
- * Starts listening at once. While Redis is unreachable callbacks get 503 and /readyz says so; the
- * receiver recovers by itself when Redis comes back.
+ * Opens the spool (reading back what the last run left in it), then starts listening. While Redis
+ * is unreachable callbacks are spooled (with `spool: false`, or a full spool, they get 503 and
+ * /readyz says so); the receiver recovers by itself when Redis comes back.
  */
 export async function startReceiver(config: RelayConfig, options: ReceiverOptions): Promise<ReceiverHandle> {
   const logger = options.logger.child({ component: 'receiver' });
   const store = CallbackStore.open(config, logger);
+  let spool: Spool | undefined;
+  try {
+    spool = config.spool ? await Spool.open(config.spool, logger) : undefined;
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   checkSettingsWhenConnected(store, logger);
   // Its own connection: a flood of refused requests never queues in front of the callbacks'
   // writes, and its failures (logged once by RejectedLog) never affect them. Samples may wait for
@@ -48,9 +64,13 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   const rejectedConnection = createProducerConnection(config.redis, { name: 'rejected-log', overrides: { enableOfflineQueue: true } });
   rejectedConnection.on('error', () => {});
   const rejections = new Rejections(new RejectedLog(rejectedConnection, config.redis.prefix, logger), logger);
+  const now = options.now ?? Date.now;
+  const drain = spool && new SpoolDrain(spool, store, { logger: logger.child({ component: 'spool' }), onReplayed: (spooled) => rejections.report(replayedAtDrain(spooled, now())) });
+  drain?.start();
+  const spoolStatus = () => spool?.status();
 
   const app = createReceiverApp({
-    config, store, redis: store.connection, logger, rejections, ...(options.now ? { now: options.now } : {}),
+    config, store: spool ? new SpoolingStore(store, spool) : store, redis: store.connection, logger, rejections, now, spool: spoolStatus,
   });
   const server = createServer(app.callback());
   server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -58,6 +78,8 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   try {
     await once(server, 'listening');
   } catch (error) {
+    await drain?.stop();
+    await spool?.close();
     rejectedConnection.disconnect();
     await store.close();
     throw error;
@@ -69,6 +91,9 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   const close = () => {
     closing ??= (async () => {
       await closeServer(server, CLOSE_GRACE_MS);
+      // What is still spooled stays on disk: the next start drains it.
+      await drain?.stop();
+      await spool?.close();
       // The refusals of the last minute not yet summarised would otherwise never be logged.
       rejections.flush();
       await rejectedConnection.quit().catch(() => rejectedConnection.disconnect());
@@ -76,7 +101,19 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
     })();
     return closing;
   };
-  return { server, port, close };
+  return { server, port, spoolStatus, close };
+}
+
+/** A spooled callback the intake script refused as a replay, for the rejected list. */
+function replayedAtDrain({ callback }: SpooledCallback, at: number): RejectedRequest {
+  return {
+    status: 401,
+    code: 'replayed_nonce',
+    message: 'this nonce was already used with a different callback (found when the spool was drained; the callback was acknowledged and dropped)',
+    contentType: undefined,
+    body: Buffer.from(callback.body, 'utf8'),
+    at,
+  };
 }
 
 /**

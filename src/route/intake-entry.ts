@@ -1,6 +1,8 @@
 /**
  * Reading intake entries as Redis returns them (XREADGROUP / XAUTOCLAIM replies) into delivery job
- * data. Pure, so the shapes are tested without Redis.
+ * data, checked before use: the receiver writes every entry, but anyone with access to Redis can
+ * add one, and a job id BullMQ refuses (an integer, a ':') would fail its whole batch. Pure, so
+ * the shapes are tested without Redis.
  */
 import { INTAKE_FIELDS } from '../store/intake-script.js';
 import type { DeliveryJobData } from '../shared/names.js';
@@ -11,9 +13,17 @@ export type RawEntry = [id: string, fields: string[] | null];
 export interface IntakeEntry {
   /** The stream entry id, acknowledged once routed. */
   entryId: string;
-  /** Undefined when the entry is not one the receiver wrote (or was deleted meanwhile). */
+  /** Undefined when the entry cannot be routed: deleted meanwhile, or unreadable (`problem`). */
   data: DeliveryJobData | undefined;
+  /** Why an entry that is there cannot be routed; its `fields` are kept to set it aside. */
+  problem?: string;
+  fields?: string[];
 }
+
+/** What the receiver writes as a callback id (receive/callback-id.ts: `cb_` + hex): a job id BullMQ takes. */
+const CALLBACK_ID = /^cb_[A-Za-z0-9_-]{1,128}$/;
+/** Longer than any event name the receiver accepts. */
+const MAX_EVENT_CHARS = 255;
 
 export function parseEntry([entryId, fields]: RawEntry): IntakeEntry {
   if (!fields) return { entryId, data: undefined };
@@ -24,9 +34,13 @@ export function parseEntry([entryId, fields]: RawEntry): IntakeEntry {
   const appId = values.get(INTAKE_FIELDS.appId);
   const body = values.get(INTAKE_FIELDS.body);
   const receivedAt = Number(values.get(INTAKE_FIELDS.receivedAt));
-  if (!callbackId || event === undefined || appId === undefined || body === undefined || !Number.isFinite(receivedAt)) {
-    return { entryId, data: undefined };
+  const unreadable = (problem: string): IntakeEntry => ({ entryId, data: undefined, problem, fields });
+  if (callbackId === undefined || event === undefined || appId === undefined || body === undefined || values.get(INTAKE_FIELDS.receivedAt) === undefined) {
+    return unreadable(`a field is missing (an entry has ${[INTAKE_FIELDS.callbackId, INTAKE_FIELDS.event, INTAKE_FIELDS.appId, INTAKE_FIELDS.body, INTAKE_FIELDS.receivedAt].join(', ')})`);
   }
+  if (!CALLBACK_ID.test(callbackId)) return unreadable(`its id ${JSON.stringify(callbackId.slice(0, 40))} is not a callback id (cb_ and letters, digits, _ or -)`);
+  if (event.length > MAX_EVENT_CHARS) return unreadable(`its event is longer than ${MAX_EVENT_CHARS} characters`);
+  if (!Number.isSafeInteger(receivedAt) || receivedAt < 0) return unreadable('its time (at) is not milliseconds since the epoch');
   const traceContext = values.get(INTAKE_FIELDS.traceContext);
   return { entryId, data: { callbackId, event, appId, body, receivedAt, ...(traceContext ? { traceContext } : {}) } };
 }

@@ -8,6 +8,12 @@
  * (XAUTOCLAIM) after `intake.claimAfter` and routes them again. The job id is the callback id, so
  * routing a callback twice never makes two jobs for one target while the first is kept.
  *
+ * It heals itself: a batch that cannot be queued stays pending and this loop reads its own
+ * pending entries again at once after the pause, rather than waiting for another router's claim;
+ * an entry that can never be routed is set aside (route-batch.ts) so it cannot hold its batch; and
+ * a stream or consumer group that vanished (Redis restarted without persistence, FLUSHALL, a
+ * failover to an empty replica) is created again, reading whatever stream is there from its start.
+ *
  * A target with `ordering` gets its keyed deliveries through its key gate (ordered-routing.ts): held
  * ones are queued delayed behind their key's head, and after each batch is acknowledged the shard's
  * watermark releases what waited for it.
@@ -18,8 +24,9 @@ import type { JobsOptions, Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.js';
 import type { Logger } from '../lib/logger.js';
-import { callbacksUnrouted, eventLabel, routerBatchDuration, routerBatchSize } from '../shared/metrics.js';
+import { callbacksUnrouted, eventLabel, intakePoisoned, routerBatchDuration, routerBatchSize } from '../shared/metrics.js';
 import { ROUTER_GROUP, UNROUTED_QUEUE, intakeKeys, type DeliveryJobData } from '../shared/names.js';
+import { setAsidePoisoned } from '../store/poisoned-entries.js';
 import { closeQueues, openQueues } from '../store/queues.js';
 import { createWorkerConnection, type RedisConnection } from '../store/redis.js';
 import { workerOutageLog, type RedisOutageLog } from '../store/redis-outage.js';
@@ -28,6 +35,7 @@ import { entriesOfClaim, entriesOfRead, type IntakeEntry } from './intake-entry.
 import { matchTargets } from './match.js';
 import { OrderedRouting, type OrderedDelivery, type RouterBatch } from './ordered-routing.js';
 import { bodyMembers, orderingKey } from './ordering-key.js';
+import { routeBatch, type AfterAck, type RoutableEntry, type UnroutableEntry } from './route-batch.js';
 
 /** How long one XREADGROUP waits for new entries; also bounds how long close() waits for a reader. */
 const BLOCK_MS = 1_000;
@@ -63,8 +71,10 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
   const jobOptions = new Map(config.targets.map((target) => [target.name, deliveryJobOptions(target, config.retention)]));
   const ordering = OrderedRouting.forConfig(config, queueConnection, queues, log);
   const fanOut: FanOut = (entries, batch) => queueJobs(entries, batch, { config, queues, jobOptions, log, ordering });
+  // A consumer name per lane: a lane that reads its own pending entries again gets only its own,
+  // never a batch another lane of this process has in hand.
   const shards = Array.from({ length: config.intake.shards * LANES_PER_SHARD }, (_unused, lane) =>
-    new ShardLoop(config, Math.floor(lane / LANES_PER_SHARD), consumer, fanOut, log, outage),
+    new ShardLoop(config, Math.floor(lane / LANES_PER_SHARD), `${consumer}:${lane % LANES_PER_SHARD}`, fanOut, log, outage),
   );
   for (const loop of shards) loop.start();
   ordering?.start();
@@ -82,7 +92,7 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
  * Queues the jobs of a batch; resolves with what to run once the batch is acknowledged (only
  * with an ordered target: record the shard's watermark and release what waited for it).
  */
-type FanOut = (entries: IntakeEntry[], batch: RouterBatch) => Promise<(() => Promise<void>) | undefined>;
+type FanOut = (entries: RoutableEntry[], batch: RouterBatch) => Promise<AfterAck | undefined>;
 
 interface FanOutDeps {
   config: RelayConfig;
@@ -100,7 +110,7 @@ function routedTo(config: RelayConfig, data: Pick<DeliveryJobData, 'event' | 'ap
 }
 
 /** Queues the delivery jobs of a batch: one addBulk per queue, all queues at once. */
-async function queueJobs(entries: IntakeEntry[], batch: RouterBatch, deps: FanOutDeps): Promise<(() => Promise<void>) | undefined> {
+async function queueJobs(entries: RoutableEntry[], batch: RouterBatch, deps: FanOutDeps): Promise<AfterAck | undefined> {
   const byQueue = new Map<string, { name: string; data: DeliveryJobData; opts: JobsOptions }[]>();
   const add = (queue: string, data: DeliveryJobData, opts: JobsOptions) => {
     const jobs = byQueue.get(queue) ?? [];
@@ -109,11 +119,6 @@ async function queueJobs(entries: IntakeEntry[], batch: RouterBatch, deps: FanOu
   };
   const ordered: OrderedDelivery[] = [];
   for (const { entryId, data } of entries) {
-    if (!data) {
-      // Not written by a receiver (or deleted meanwhile): nothing to deliver; acknowledged with the batch.
-      deps.log.error({ entryId }, 'intake entry without a callback; skipped');
-      continue;
-    }
     const targets = matchTargets(deps.config.targets, data.event, data.appId);
     let members: ReturnType<typeof bodyMembers> | null = null;
     for (const target of targets) {
@@ -195,7 +200,9 @@ class ShardLoop {
   }
 
   private async run(): Promise<void> {
-    await this.untilDone(() => this.createGroup());
+    await this.untilDone(async () => {
+      await this.createGroup();
+    });
     this.markReady();
     let nextClaim = 0;
     // After a failure, this consumer's own unacknowledged entries are read again first ('0').
@@ -232,6 +239,7 @@ class ShardLoop {
       } catch (error) {
         if (this.stopping) return;
         onFailure();
+        if (isGroupLost(error) && (await this.groupRecreated())) continue;
         if (!this.outage.absorbs(error)) this.report(error);
         await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
       }
@@ -250,12 +258,33 @@ class ShardLoop {
     this.log.info('routing again');
   }
 
-  private async createGroup(): Promise<void> {
+  /** Creates the consumer group (and the stream); true when this call created it. */
+  private async createGroup(): Promise<boolean> {
     try {
       // From the start of the stream: entries written before any router existed are routed too.
       await this.connection.xgroup('CREATE', this.stream, ROUTER_GROUP, '0', 'MKSTREAM');
+      return true;
     } catch (error) {
       if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+      return false;
+    }
+  }
+
+  /**
+   * The stream or its group is gone: Redis lost its data. Creates them again (another lane may
+   * have already) and says so once; false when Redis did not let it.
+   */
+  private async groupRecreated(): Promise<boolean> {
+    try {
+      if (await this.createGroup()) {
+        this.log.warn(
+          { stream: this.stream },
+          'the intake stream or its consumer group was gone (Redis lost its data: a restart without persistence, FLUSHALL, a failover to an empty replica); created it again, routing from the start of the stream',
+        );
+      }
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -292,9 +321,9 @@ class ShardLoop {
   /** Routes a batch; while tracing is on, under a span per callback (trace/route-span.ts). */
   private async route(entries: IntakeEntry[], fresh: boolean): Promise<void> {
     const spans = startRouteSpans(entries, { shard: this.shard, targetsOf: (data) => routedTo(this.config, data) });
-    if (!spans) return this.routeBatch(entries, fresh);
+    if (!spans) return this.routeAndAcknowledge(entries, fresh);
     try {
-      await this.routeBatch(entries, fresh);
+      await this.routeAndAcknowledge(entries, fresh);
       spans.end();
     } catch (error) {
       spans.end(error);
@@ -302,17 +331,39 @@ class ShardLoop {
     }
   }
 
-  private async routeBatch(entries: IntakeEntry[], fresh: boolean): Promise<void> {
+  private async routeAndAcknowledge(entries: IntakeEntry[], fresh: boolean): Promise<void> {
     const started = performance.now();
-    const afterAck = await this.fanOut(entries, { shard: this.shard, fresh, first: entries[0]!.entryId, last: entries.at(-1)!.entryId });
-    // Only once every job is queued: a crash before this line leaves the entries pending, and
-    // routing them again is harmless (same job ids).
+    // The whole batch is one range of the stream; an entry fanned out alone (after the batch
+    // failed) is not a fresh range for the ordering barrier (ordered-routing.ts).
+    const whole: RouterBatch = { shard: this.shard, fresh, first: entries[0]!.entryId, last: entries.at(-1)!.entryId };
+    const { unroutable, afterAck } = await routeBatch(entries, (routable, alone) =>
+      this.fanOut(routable, alone ? { shard: this.shard, fresh: false, first: routable[0]!.entryId, last: routable[0]!.entryId } : whole),
+    );
+    await this.setAside(unroutable);
+    // Only once every job is queued (or its entry set aside): a crash or a failure before this
+    // line leaves the entries pending, and routing them again is harmless (same job ids).
     const ids = entries.map((entry) => entry.entryId);
     const replies = await this.connection.multi().xack(this.stream, ROUTER_GROUP, ...ids).xdel(this.stream, ...ids).exec();
     const failed = replies?.find(([error]) => error)?.[0];
     if (!replies || failed) throw failed ?? new Error('acknowledging the intake entries was aborted');
     routerBatchSize.observe(entries.length);
     routerBatchDuration.observe((performance.now() - started) / 1000);
-    await afterAck?.();
+    for (const run of afterAck) await run();
   }
+
+  /** Keeps entries that cannot be routed where an operator can see them, so their batch goes on. */
+  private async setAside(entries: readonly UnroutableEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const at = new Date().toISOString();
+    await setAsidePoisoned(this.connection, this.config.redis.prefix, entries.map(({ entryId, reason, fields }) => ({ at, shard: this.shard, entryId, reason, fields })));
+    intakePoisoned.inc(entries.length);
+    for (const { entryId, reason } of entries) {
+      this.log.error({ entryId, reason }, 'an intake entry cannot be routed: set aside (zego-relay poisoned lists it)');
+    }
+  }
+}
+
+/** Redis says the stream or the consumer group does not exist (any more). */
+function isGroupLost(error: unknown): boolean {
+  return error instanceof Error && /^(NOGROUP|UNBLOCKED the stream key no longer exists)/.test(error.message);
 }

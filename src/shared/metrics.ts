@@ -139,3 +139,29 @@ export const orderingHeld = new Gauge({
   labelNames: ['target'] as const,
   registers: [registry],
 });
+
+/** What the receiver's outage spool holds: callbacks acknowledged to ZEGO, not yet in Redis. */
+export const spoolCallbacks = new Gauge({
+  name: 'zego_relay_spool_callbacks',
+  help: 'Callbacks in the receiver\'s outage spool: acknowledged to ZEGO while Redis could not confirm them, not yet drained into Redis.',
+  registers: [registry],
+});
+
+export const spoolBytes = new Gauge({
+  name: 'zego_relay_spool_bytes',
+  help: 'Bytes of the receiver\'s outage spool files on disk (spool.maxBytes is the most they may hold).',
+  registers: [registry],
+});
+
+export const spooledTotal = new Counter({
+  name: 'zego_relay_spooled_total',
+  help: 'Callbacks answered 200 from the receiver\'s outage spool (fsynced there because Redis could not confirm the write).',
+  registers: [registry],
+});
+
+/** Intake entries a router could not route (unreadable, or refused by the queue) and set aside. */
+export const intakePoisoned = new Counter({
+  name: 'zego_relay_intake_poisoned_total',
+  help: 'Intake entries that could not be routed (unreadable, or refused by the queue) and were set aside (zego-relay poisoned lists them).',
+  registers: [registry],
+});

@@ -20,6 +20,7 @@
  *   {PREFIX:deliver-NAME}:ordering:...       the key gate of an ordered target (deliver/key-gate-scripts.ts)
  *   {PREFIX:unrouted}:unrouted:...           callbacks that matched no target
  *   {PREFIX:rejected}                         the latest rejected requests (a capped list)
+ *   {PREFIX:poisoned}                         intake entries a router could not route (a capped list)
  */
 
 /** The queue of one target's deliveries. BullMQ forbids ':' in queue names. */
@@ -41,6 +42,11 @@ export function queuePrefix(prefix: string, queueName: string): string {
 /** The list of the latest rejected requests: its own hash tag, under the configured prefix. */
 export function rejectedKey(prefix: string): string {
   return `{${prefix}:rejected}`;
+}
+
+/** Intake entries no router can route, set aside for an operator: their own hash tag, under the prefix. */
+export function poisonedKey(prefix: string): string {
+  return `{${prefix}:poisoned}`;
 }
 
 /** The consumer group every router reads the intake with. */

@@ -6,7 +6,8 @@
  * there are: fanning out to the targets' queues is the router's work (route/router.ts), after the
  * 200. With `redis.waitReplicas` the 200 also waits until that many replicas hold the write
  * (intake-call.ts). Any Redis error, or no answer within PRODUCER_COMMAND_TIMEOUT_MS, is an
- * UnavailableError (503), so ZEGO retries.
+ * UnavailableError: the receiver then spools the callback (src/spool), or answers 503 without a
+ * spool, so ZEGO retries.
  */
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
@@ -64,7 +65,8 @@ export class CallbackStore {
 
   /** A store on a new producer connection. */
   static open(config: RelayConfig, logger: Logger): CallbackStore {
-    const outage = outageLog(logger, 'receiver', 'callbacks are answered 503 until it is back');
+    const consequence = config.spool ? 'callbacks are spooled to disk until it is back' : 'callbacks are answered 503 until it is back';
+    const outage = outageLog(logger, 'receiver', consequence);
     const connection = createProducerConnection(config.redis, { name: 'receiver', outage, overrides: { enableAutoPipelining: true } });
     return new CallbackStore(config, connection, logger);
   }

@@ -62,6 +62,11 @@ export interface TestConfigOptions {
   targetUrl?: string;
   /** The retry schedule of every target without a `retry` of its own. @defaultValue none: one attempt */
   schedule?: (number | string)[];
+  /**
+   * The receiver's outage spool. Off unless a test asks: tests run side by side from one working
+   * directory, and the default `./data/spool` would be shared. @defaultValue false
+   */
+  spool?: false | { dir: string; maxBytes?: number | string };
 }
 
 /** The config as a plain object; JSON.stringify of it is a config file. */
@@ -78,6 +83,7 @@ export function testConfigObject(options: TestConfigOptions): Record<string, unk
       readOnly: options.readOnly ?? false,
     },
     redis: { ...(options.redis ?? { url: options.redisUrl }), prefix: options.prefix ?? `test-${randomUUID()}` },
+    spool: options.spool ?? false,
     zego: { apps: [{ appId: APP_ID, callbackSecrets: [SECRET] }], ...options.zego },
     ...(options.intake ? { intake: options.intake } : {}),
     delivery: { lockDuration: '2s', stalledInterval: '1s', shutdownTimeout: '2s', ...options.delivery },

@@ -22,6 +22,10 @@ export interface Try {
   readonly resend: boolean;
   /** Date.now() when the answer (or its absence) was known. */
   readonly at?: number;
+  /** How long the answer took (ms). */
+  readonly ms?: number;
+  /** The answer said `spooled: true`. */
+  readonly spooled?: boolean;
 }
 
 export interface SentCallback {
@@ -121,6 +125,7 @@ export class ZegoSender {
   }
 
   private async tryOnce(body: string, resend: boolean): Promise<Try> {
+    const started = Date.now();
     try {
       const response = await fetch(this.settings.url, {
         method: 'POST',
@@ -128,10 +133,11 @@ export class ZegoSender {
         body,
         signal: AbortSignal.timeout(this.settings.timeoutMs),
       });
-      const answer = (await response.json().catch(() => ({}))) as { id?: string; duplicate?: boolean };
+      const answer = (await response.json().catch(() => ({}))) as { id?: string; duplicate?: boolean; spooled?: boolean };
+      const at = Date.now();
       return response.status === 200
-        ? { body, answer: 200, resend, at: Date.now(), ...(answer.id ? { id: answer.id } : {}), duplicate: answer.duplicate === true }
-        : { body, answer: response.status, resend, at: Date.now() };
+        ? { body, answer: 200, resend, at, ms: at - started, ...(answer.id ? { id: answer.id } : {}), duplicate: answer.duplicate === true, spooled: answer.spooled === true }
+        : { body, answer: response.status, resend, at, ms: at - started };
     } catch (error) {
       return { body, answer: (error as Error).name === 'TimeoutError' ? 'timeout' : 'error', resend, at: Date.now() };
     }

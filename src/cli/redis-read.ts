@@ -1,0 +1,42 @@
+/**
+ * What the listing commands (`rejected`, `poisoned`) share: load the config, read from its Redis
+ * within a deadline, and on failure say why on stderr.
+ */
+import { ConfigError } from '../errors.js';
+import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
+import { describeRedis } from '../config/redis-topology.js';
+import { pingWithin } from '../store/ready.js';
+import { createProducerConnection, type RedisConnection } from '../store/redis.js';
+import { say, type CommandIo } from './command.js';
+
+/** How long a command waits for Redis to answer. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** `read`'s result, or undefined once the reason it failed (invalid config, Redis unreachable) is printed. */
+export async function readFromRedis<T>(
+  command: string,
+  configFlag: string | undefined,
+  io: CommandIo,
+  read: (redis: RedisConnection, config: RelayConfig) => Promise<T>,
+): Promise<T | undefined> {
+  let config: RelayConfig;
+  try {
+    config = loadConfig({ path: resolveConfigPath(configFlag, io.env), env: io.env });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    say(io.stderr, `zego-relay ${command}: ${error.message}`);
+    return undefined;
+  }
+  const connection = createProducerConnection(config.redis, `${command}-cli`);
+  connection.on('error', () => {});
+  try {
+    if (await pingWithin(connection, CONNECT_TIMEOUT_MS)) {
+      const result = await read(connection, config).then((value) => ({ value }), () => undefined);
+      if (result) return result.value;
+    }
+    say(io.stderr, `zego-relay ${command}: Redis (${describeRedis(config.redis)}) did not answer; check that it runs (REDIS_URL, redis.url)`);
+    return undefined;
+  } finally {
+    connection.disconnect();
+  }
+}
