@@ -78,7 +78,7 @@ export function markdownLinks(from: string, markdown: string): DocLink[] {
 }
 
 /**
- * Doc citations in code and configuration: `docs/OPERATIONS.md#tracing` or `README.md#delivery`,
+ * Doc citations in code and configuration: `docs/OPERATIONS.md#tracing` or `docs/PROTOCOL.md#delivery`,
  * relative to the repository root. A Markdown link inside code (`](X.md#a)`, text a generator
  * writes into a page) is the page's to check, not the code's.
  */
