@@ -1,7 +1,8 @@
 /**
  * Every relative link of the project's pages (README.md, CHANGELOG.md, docs/*.md), every
- * `runbook_url` of the alert rules and every `X.md#anchor` cited in code and configuration names a
- * file that exists and, with an anchor, a heading of that page (GitHub's anchor rules). A page
+ * repository path they name in a code span, every `runbook_url` of the alert rules and every
+ * `X.md#anchor` cited in code and configuration names a file that exists and, with an anchor, a
+ * heading of that page (GitHub's anchor rules). A page
  * moved or a heading renamed without its links fails here. A fixture with broken links shows that
  * the checks find them.
  */
@@ -9,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { anchorOf, anchorsOf, codeCitations, linkProblems, markdownLinks, runbookUrls, type DocLink } from './helpers/markdown-links.js';
+import { anchorOf, anchorsOf, codeCitations, linkProblems, markdownLinks, repositoryPaths, runbookUrls, type DocLink } from './helpers/markdown-links.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('fixtures/docs-links/', import.meta.url));
@@ -38,6 +39,12 @@ describe('links between the docs', () => {
     const links = PAGES.flatMap((page) => markdownLinks(page, read(ROOT, page)));
     expect(links.length).toBeGreaterThan(100);
     expect(linkProblems(ROOT, links)).toEqual([]);
+  });
+
+  it('every repository path the pages name in a code span (`test/...`, `src/...`) exists', () => {
+    const paths = PAGES.flatMap((page) => repositoryPaths(page, read(ROOT, page)));
+    expect(paths.length).toBeGreaterThan(100);
+    expect(linkProblems(ROOT, paths)).toEqual([]);
   });
 
   it('every runbook_url of the alert rules names a heading of docs/RUNBOOKS.md', () => {
@@ -72,6 +79,12 @@ describe('the link checks on a fixture with broken links', () => {
       'README.md:12: docs/PAGE.md#no-such-heading: docs/PAGE.md has no heading with the anchor #no-such-heading',
       'docs/PAGE.md:5: ../README.md#gone: README.md has no heading with the anchor #gone',
     ]);
+  });
+
+  it('report a path in a code span that names no file, and pass folders and patterns', () => {
+    const paths = repositoryPaths('README.md', read(FIXTURE, 'README.md'));
+    expect(paths.map((path) => path.target)).toEqual(['docs/PAGE.md', 'docs/', 'src/nope.ts']);
+    expect(problemsOf(paths)).toEqual(['README.md:18: src/nope.ts: no file src/nope.ts']);
   });
 
   it('report a code citation and a runbook_url that name no heading', () => {

@@ -92,6 +92,25 @@ export function codeCitations(from: string, text: string): DocLink[] {
   return citations;
 }
 
+/** The folders whose files the pages name in code spans (`test/receive.test.ts`, `src/spool/`). */
+const REPOSITORY_FOLDERS = ['src', 'test', 'bench', 'scripts', 'deploy', 'config', 'workers', 'bin', 'docs'];
+
+/**
+ * Files and folders of the repository a page names in a code span of its own, relative to the
+ * repository root: a moved test or source file leaves them pointing nowhere. Spans with a
+ * placeholder (`<scope>`, `*`) or anything but a path are not paths.
+ */
+export function repositoryPaths(from: string, markdown: string): DocLink[] {
+  const folders = REPOSITORY_FOLDERS.join('|');
+  const paths: DocLink[] = [];
+  for (const { text, line } of proseLines(markdown)) {
+    for (const match of text.matchAll(new RegExp(`\`((?:${folders})/[\\w./-]*)\``, 'g'))) {
+      paths.push(resolve(from, line, match[1]!, '.'));
+    }
+  }
+  return paths;
+}
+
 /** `runbook_url`s of Prometheus rules: paths relative to the repository root. */
 export function runbookUrls(from: string, text: string): DocLink[] {
   const urls: DocLink[] = [];
