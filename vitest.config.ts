@@ -23,6 +23,7 @@ const UNIT = [
   'test/deliver-outcome.test.ts',
   'test/deliver-sign.test.ts',
   'test/display-url.test.ts',
+  'test/docs-links.test.ts',
   'test/import-graph.test.ts',
   'test/intake-entry.test.ts',
   'test/intake-verdict.test.ts',

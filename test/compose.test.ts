@@ -37,7 +37,7 @@ const compose = parse(composeText, { merge: true }) as { services: Record<string
 const { redis, receiver, worker } = compose.services as Record<'redis' | 'receiver' | 'worker', Service>;
 const relayServices = { receiver: receiver!, worker: worker! };
 
-/** The variables the code itself reads (README.md#configuration-reference), beyond the `${VAR}`s of the config file. */
+/** The variables the code itself reads (docs/CONFIGURATION.md), beyond the `${VAR}`s of the config file. */
 const CODE_ENV = ['RELAY_CONFIG', 'RELAY_MODE', 'REDIS_URL', 'PORT', 'LOG_LEVEL', 'LOG_FORMAT'];
 
 /** .env.example as docker-compose would read it. */

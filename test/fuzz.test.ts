@@ -1,7 +1,7 @@
 /**
  * Fuzz at the receiver on a real port and a real Redis: thousands of random and mutated bodies,
  * content types, methods, paths and headers. Never a 5xx (503 only while Redis is down), never a
- * crash, every answer JSON in the documented shape (README.md#the-receiver) with the status its code belongs to, and nothing
+ * crash, every answer JSON in the documented shape (docs/PROTOCOL.md#the-receiver) with the status its code belongs to, and nothing
  * stored but the callbacks that were answered 200: jobs == distinct 200 ids, each with the bytes
  * of the try that stored it.
  */
@@ -20,7 +20,7 @@ import { formBody, jsonBody, mixStopFields, sign, type Fields } from './helpers/
 /** Small, so that huge strings reach it cheaply. */
 const BODY_LIMIT = 16 * 1024;
 
-/** The status of each error code (README.md#the-receiver). */
+/** The status of each error code (docs/PROTOCOL.md#the-receiver). */
 const STATUS_OF_CODE: Record<string, number> = {
   invalid_body: 400, invalid_payload: 400, unknown_app: 401, bad_signature: 401, stale_timestamp: 401, replayed_nonce: 401,
   not_found: 404, method_not_allowed: 405, payload_too_large: 413, unsupported_media_type: 415, unavailable: 503,

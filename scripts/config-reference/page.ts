@@ -22,7 +22,8 @@ out of date: edit those comments, not this page.
 - **Units:** a *duration* is milliseconds or \`500ms\`, \`5s\`, \`5m\`, \`2h\`, \`3d\`; a *size* is bytes
   or \`512b\`, \`256kb\`, \`1mb\`, \`1gb\`.
 - **Errors:** an unknown key is an error, and every error names the path of the value at fault
-  (a YAML syntax error, its line and column); the relay does not start with an invalid file.
+  (a YAML syntax error, its line and column, with the lines around it shown and the values of
+  secret keys masked); the relay does not start with an invalid file.
 - **Environment:** \`REDIS_URL\` overrides \`redis.url\` (and is refused when \`redis.cluster\` or
   \`redis.sentinel\` is set), \`PORT\` overrides \`server.port\`, \`RELAY_MODE\` overrides \`mode\`.
   \`LOG_LEVEL\` (default \`info\`) and \`LOG_FORMAT\` (\`json\` or \`pretty\`) set the logs.

@@ -1,5 +1,5 @@
 /**
- * The request headers of one delivery attempt, exactly as README.md#delivery lists them.
+ * The request headers of one delivery attempt, exactly as docs/PROTOCOL.md#delivery lists them.
  * Pure: the attempt number and the clock come in, so tests can check every byte.
  */
 import type { Target } from '../config/load.js';

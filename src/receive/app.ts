@@ -1,6 +1,6 @@
 /**
  * The public listener's Koa app: the callback path, /healthz and /readyz, and the 404/405
- * answers for everything else (README.md#the-receiver). Tests drive it through `app.callback()`.
+ * answers for everything else (docs/PROTOCOL.md#the-receiver). Tests drive it through `app.callback()`.
  */
 import Router from '@koa/router';
 import Koa from 'koa';

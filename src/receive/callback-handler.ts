@@ -38,7 +38,7 @@ export interface CallbackHandlerDeps {
   now: () => number;
 }
 
-/** The 200 body: `{"ok":true,"id","duplicate"}`, plus `"spooled":true` from the spool (README.md#the-receiver). */
+/** The 200 body: `{"ok":true,"id","duplicate"}`, plus `"spooled":true` from the spool (docs/PROTOCOL.md#the-receiver). */
 export interface StoredBody {
   ok: true;
   id: string;

@@ -1,5 +1,5 @@
 /**
- * The one place that writes error responses (the error body of README.md#the-receiver). An HttpError answers with
+ * The one place that writes error responses (the error body of docs/PROTOCOL.md#the-receiver). An HttpError answers with
  * its status and code; its message is shown only when `expose` says so. Anything else is a bug:
  * 500 with a generic message, and the real error goes to the log, never to the client.
  */
@@ -7,7 +7,7 @@ import type { Middleware } from 'koa';
 import { HttpError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 
-/** The error body: `{"ok":false,"error":{"code","message"}}` (README.md#the-receiver). */
+/** The error body: `{"ok":false,"error":{"code","message"}}` (docs/PROTOCOL.md#the-receiver). */
 export interface ErrorBody {
   ok: false;
   error: { code: string; message: string };

@@ -1,7 +1,7 @@
 /**
  * What the relay knows about ZEGO's events, from ZEGO's server callback documentation: the common
  * fields in both spellings, each event's identity fields, the fields that must be scalars and the
- * 255-byte limits (README.md#the-receiver says what the receiver does with them).
+ * 255-byte limits (docs/PROTOCOL.md#the-receiver says what the receiver does with them).
  */
 
 /** The events ZEGO documents; `transcode_*` and `censor_*` are families (see isKnownEvent). */

@@ -17,7 +17,7 @@ import type { RedisOutageLog } from './redis-outage.js';
 /** Any connection the factory builds: the rest of the code uses what both have in common. */
 export type RedisConnection = Redis | Cluster;
 
-/** How long the receiver waits for Redis before answering 503 (README.md#the-receiver promises 503 within 2 s). */
+/** How long the receiver waits for Redis before answering 503 (docs/PROTOCOL.md#the-receiver promises 503 within 2 s). */
 export const PRODUCER_COMMAND_TIMEOUT_MS = 1_500;
 
 const reconnect = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000);
