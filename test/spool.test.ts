@@ -169,10 +169,14 @@ describe('the receiver with a spool, while Redis is down', () => {
 
     await redis.restart();
     const client = inspector(redis);
-    // Listed as refused: the forgery answered 401 during the outage, and the late replay at drain.
+    // Listed as refused: the late replay at drain, surely. The forgery answered 401 during the
+    // outage is listed only if its sample's write (bounded, best effort) met Redis back in time.
     const lateSample = async () => (await listRejected(client, config.redis.prefix, 10)).find((sample) => sample.body.includes('replayed-late'));
     await expect.poll(lateSample, { timeout: 15_000 }).toBeDefined();
-    expect((await listRejected(client, config.redis.prefix, 10)).map((sample) => sample.code)).toEqual(['replayed_nonce', 'replayed_nonce']);
+    const codes = (await listRejected(client, config.redis.prefix, 10)).map((sample) => sample.code);
+    expect(codes.length).toBeGreaterThanOrEqual(1);
+    expect(codes.length).toBeLessThanOrEqual(2);
+    expect(new Set(codes)).toEqual(new Set(['replayed_nonce']));
     const sample = (await lateSample())!;
     expect(sample.status).toBe(401);
     expect(sample.message).toContain('found when the spool was drained');
