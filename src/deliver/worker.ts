@@ -117,9 +117,10 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     // A later delivery of its key goes back to the delayed state: it is held, not attempted.
     if (ordered) await ordered.admit(job, token);
     // The router's first attempt already dead-lettered it (and logged and counted that attempt).
-    if (job.data.deadLetterNow !== undefined) {
+    const routedDead = job.data.deadLetterNow;
+    if (routedDead !== undefined) {
       await job.updateData(asDeadLetter(job.data));
-      throw new DeadLetterError(job.data.deadLetterNow);
+      throw new DeadLetterError(routedDead);
     }
     const admission = breaker ? await breaker.admit() : undefined;
     if (admission?.kind === 'hold') return hold(admission.ms);

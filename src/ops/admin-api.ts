@@ -50,6 +50,8 @@ export interface AdminApiOptions {
   readonly logger: Logger;
   /** `GET /admin/api/rejected` (admin-rejected.ts): the latest refused requests. */
   readonly rejected: Middleware;
+  /** `GET /admin/api/targets/NAME/deliveries` (admin-deliveries.ts): a target's latest deliveries. */
+  readonly deliveries: Middleware;
 }
 
 /** The API's routes (mounted at /admin/api) with its own error middleware in front. */
@@ -65,6 +67,7 @@ export function adminApi(options: AdminApiOptions): Middleware {
   };
 
   router.get('/rejected', options.rejected);
+  router.get('/targets/:name/deliveries', options.deliveries);
 
   router.get('/targets', async (ctx) => {
     ctx.body = await redisWork(Promise.all([...targets.values()].map(targetStatus)));

@@ -18,6 +18,7 @@ import { closeQueues, openQueues } from '../store/queues.js';
 import { ADMIN_API_PATH, adminApi } from './admin-api.js';
 import { closeServer } from '../lib/close-server.js';
 import { createProducerConnection } from '../store/redis.js';
+import { deliveriesListHandler } from './admin-deliveries.js';
 import { rejectedListHandler } from './admin-rejected.js';
 import { configuredAdminCredentials, type AdminCredentials } from './admin-credentials.js';
 import { basicAuth } from './basic-auth.js';
@@ -98,7 +99,13 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
       basePath: BULL_BOARD_PATH,
       attemptsByTarget: new Map(config.targets.map((target) => [target.name, 1 + target.retry.schedule.length])),
     });
-    const api = adminApi({ targets, readOnly: config.admin.readOnly, logger, rejected: rejectedListHandler(connection, config.redis.prefix) });
+    const api = adminApi({
+      targets,
+      readOnly: config.admin.readOnly,
+      logger,
+      rejected: rejectedListHandler(connection, config.redis.prefix),
+      deliveries: deliveriesListHandler(connection, config.redis.prefix, new Set(targets.keys())),
+    });
     app.use(async (ctx, next) => {
       // The cross-site guard (first middleware of the app) has already refused other sites.
       if (isUnder(ctx.path, ADMIN_API_PATH)) return auth(ctx, () => api(ctx, next));
