@@ -49,6 +49,7 @@ const SYSTEM = [
   'test/config-security.test.ts',
   'test/crash.test.ts',
   'test/deliveries.test.ts',
+  'test/first-attempt-crash.test.ts',
   'test/first-run.test.ts',
   'test/logging.test.ts',
   'test/ordering-crash.test.ts',

@@ -53,6 +53,8 @@ interface Started {
   running?: Promise<AttemptResult>;
   /** Handed to a job at the deadline: its answer goes the late way. */
   handedOff: boolean;
+  /** Already told its lane it was late. */
+  judged: boolean;
 }
 
 export interface FirstAttemptsOptions {
@@ -99,6 +101,7 @@ export class FirstAttempts {
    */
   run(batch: readonly FirstAttemptDelivery[]): Promise<BatchAttempts> {
     const deadlineMs = this.options.config.intake.firstAttemptDeadline;
+    const lateMs = deadlineMs * LATE_FRACTION;
     const jobs: PlannedJob[] = [];
     const deliveredHeads: FirstAttemptDelivery[] = [];
     const retryingHeads: FirstAttemptDelivery[] = [];
@@ -130,13 +133,43 @@ export class FirstAttempts {
       /** Deliveries the batch still waits for: waiting for a slot, running, or being settled. */
       let open = 0;
       let ended = false;
-      const turns: { turn: SlotTurn; delivery: FirstAttemptDelivery }[] = [];
+      const turns: { turn: SlotTurn; delivery: FirstAttemptDelivery; lane: TargetLane }[] = [];
       const running = new Set<Started>();
+      /** Per lane used, how to stop listening to its stop. */
+      const watching = new Map<TargetLane, () => void>();
       const end = () => {
         if (ended || open > 0) return;
         ended = true;
+        clearTimeout(lateCheck);
         clearTimeout(timer);
+        for (const unwatch of watching.values()) unwatch();
         resolve({ jobs, deliveredHeads, retryingHeads, queued: (done) => settleQueued(done) });
+      };
+      /** No answer within LATE_FRACTION of the deadline: late, for the health of its target (once per attempt). */
+      const judgeLate = (started: Started) => {
+        if (started.judged || performance.now() - started.at < lateMs) return;
+        started.judged = true;
+        started.lane.ended('late', false);
+      };
+      /**
+       * The batch lets go of a lane's deliveries (of every lane at the deadline): the waiting ones
+       * become jobs as if the router had not been there, the running ones are handed to jobs.
+       */
+      const letGo = (only?: TargetLane) => {
+        for (const { turn, delivery, lane } of turns) {
+          if ((only && lane !== only) || !turn.cancel()) continue;
+          asJob(delivery);
+          open -= 1;
+        }
+        for (const started of [...running]) {
+          if (only && started.lane !== only) continue;
+          running.delete(started);
+          judgeLate(started);
+          started.lane.log.debug({ callbackId: started.delivery.data.callbackId, deadlineMs }, 'first attempt without an answer yet; handed to a job');
+          handOff(started, started.judged ? 'told' : 'attempt');
+          open -= 1;
+        }
+        end();
       };
       const answered = async (started: Started, result: AttemptResult) => {
         const { lane, delivery } = started;
@@ -151,7 +184,7 @@ export class FirstAttempts {
         if (data.order && verdict.kind === 'retry') retryingHeads.push(delivery);
       };
       const start = (lane: TargetLane, delivery: FirstAttemptDelivery, probe: boolean) => {
-        const started: Started = { lane, delivery, at: performance.now(), handle: {}, handedOff: false };
+        const started: Started = { lane, delivery, at: performance.now(), handle: {}, handedOff: false, judged: false };
         started.running = lane.client.attempt(delivery.data, 1, undefined, started.handle);
         void started.running.then((result) => {
           lane.slots.release();
@@ -180,27 +213,15 @@ export class FirstAttempts {
         else if (mode === 'probe') start(lane, delivery, true);
         else {
           open += 1;
-          turns.push({ delivery, turn: lane.slots.take(() => start(lane, delivery, false)) });
+          // A target found slow meanwhile (by this batch or another) is let go of at once.
+          if (!watching.has(lane)) watching.set(lane, lane.onStopped(() => letGo(lane)));
+          turns.push({ delivery, lane, turn: lane.slots.take(() => start(lane, delivery, false)) });
         }
       }
-      const timer = setTimeout(() => {
-        // No slot by now: a job, as if the router had not been there.
-        for (const { turn, delivery } of turns) {
-          if (!turn.cancel()) continue;
-          asJob(delivery);
-          open -= 1;
-        }
-        for (const started of running) {
-          // Late only if it had half the deadline to answer: one started just before is judged by its answer.
-          const late = performance.now() - started.at >= deadlineMs / 2;
-          if (late) started.lane.ended('late', false);
-          started.lane.log.debug({ callbackId: started.delivery.data.callbackId, deadlineMs }, 'first attempt still running at the deadline; handed to a job');
-          handOff(started, late ? 'told' : 'attempt');
-          open -= 1;
-        }
-        running.clear();
-        end();
-      }, deadlineMs);
+      const lateCheck = setTimeout(() => {
+        for (const started of running) judgeLate(started);
+      }, lateMs);
+      const timer = setTimeout(() => letGo(), deadlineMs);
       end();
     });
   }
@@ -263,7 +284,8 @@ export class FirstAttempts {
     const interrupted = this.closing && result.status === undefined;
     const verdict: FirstAttemptVerdict = interrupted ? { kind: 'held' } : await this.settle(lane, delivery, result);
     if (interrupted) lane.log.warn(attemptLine(delivery.data, 1, result, 'interrupted'), 'delivery interrupted by shutdown; put back');
-    if (judge !== 'told' && !interrupted) lane.ended(result.error?.retryable ? 'failed' : result.durationMs > this.options.config.intake.firstAttemptDeadline ? 'late' : 'ok', judge === 'probe');
+    const late = result.durationMs > this.options.config.intake.firstAttemptDeadline * LATE_FRACTION;
+    if (judge !== 'told' && !interrupted) lane.ended(result.error?.retryable ? 'failed' : late ? 'late' : 'ok', judge === 'probe');
     try {
       await queued;
     } catch {
@@ -288,6 +310,13 @@ export class FirstAttempts {
     await job.changeDelay(0);
   }
 }
+
+/**
+ * An attempt with no answer after this fraction of the deadline is late, for its target's health
+ * (first-attempt-health.ts): the target is then slow for first attempts, and the batches let go of
+ * it at once rather than at the deadline.
+ */
+export const LATE_FRACTION = 0.25;
 
 /** After cutting the attempts still running at shutdown, how long their jobs get to be put back. */
 const CUT_GRACE_MS = 2_000;

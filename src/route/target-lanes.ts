@@ -107,6 +107,7 @@ export class TargetLane {
   readonly slots: AttemptSlots;
   readonly breaker: TargetBreaker | undefined;
   private readonly breakerStore: BreakerStore | undefined;
+  private readonly stopListeners = new Set<() => void>();
   /** Not paused and breaker not open, as last read; and when. */
   private open = false;
   private readAt = 0;
@@ -141,9 +142,21 @@ export class TargetLane {
     return 'skip';
   }
 
+  /**
+   * Calls `listener` whenever first attempts to the target get stopped (from a microtask, never
+   * inside the call that stopped them). Returns how to stop listening.
+   */
+  onStopped(listener: () => void): () => void {
+    this.stopListeners.add(listener);
+    return () => this.stopListeners.delete(listener);
+  }
+
   /** A first attempt ended; logs when this stopped first attempts or let them go again. */
   ended(health: AttemptHealth, probe: boolean): void {
     if (!this.health.ended(health, probe)) return;
+    if (this.health.stopped) queueMicrotask(() => {
+      for (const listener of [...this.stopListeners]) listener();
+    });
     if (this.health.stopped) this.log.warn({ firstAttempts: 'stopped' }, 'first attempts by the router stopped: the target failed or answered after the deadline several times in a row; its deliveries go through jobs, one probe at a time');
     else this.log.info({ firstAttempts: 'resumed' }, 'first attempts by the router resumed: the target answered in time');
   }
