@@ -50,7 +50,7 @@ describe('the example config/relay.yaml', () => {
 
   it('documents every key of the schema (each appears in the file)', () => {
     const text = readFileSync('config/relay.yaml', 'utf8');
-    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'unroutedAge', 'unroutedCount', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval', 'ordering']) {
+    for (const key of ['bodyLimit', 'readOnly', 'prefix', 'dedupeWindow', 'maxResponseBytes', 'lockDuration', 'deadLetterAge', 'unroutedAge', 'unroutedCount', 'signingSecret', 'rateLimit', 'appIds', 'breaker', 'openAfter', 'minFailures', 'probeInterval', 'ordering', 'directFirstAttempt', 'firstAttemptDeadline']) {
       expect(text).toContain(`${key}:`);
     }
   });
@@ -203,5 +203,26 @@ targets:
     expect(issuesOf('server: [')[0]).toMatch(/^YAML/);
     expect(() => loadConfig({ path: '/nonexistent/relay.yaml', env: {} })).toThrow(/ENOENT/);
     expect(DEVELOPMENT_SECRET).toBe('zego-relay-dev-secret');
+  });
+});
+
+describe('first attempts by the router', () => {
+  const targets = (defaults: string) => `${minimal}${defaults}
+targets:
+  - { name: plain, url: "https://a.example.com/", events: ["*"] }
+  - { name: jobs, url: "https://b.example.com/", events: ["*"], directFirstAttempt: false }
+  - { name: direct, url: "https://c.example.com/", events: ["*"], directFirstAttempt: true }
+`;
+
+  it('are on by default; a target turns them off, or on where defaults turned them off', () => {
+    expect(parseConfig(targets(''), { env: {} }).targets.map((target) => target.directFirstAttempt)).toEqual([true, false, true]);
+    expect(parseConfig(targets('defaults:\n  directFirstAttempt: false\n'), { env: {} }).targets.map((target) => target.directFirstAttempt)).toEqual([false, false, true]);
+  });
+
+  it('hold a batch at most intake.firstAttemptDeadline: 1 s unless set, 10 ms to 60 s', () => {
+    expect(parseConfig(targets(''), { env: {} }).intake.firstAttemptDeadline).toBe(1_000);
+    expect(parseConfig(`${targets('')}intake:\n  firstAttemptDeadline: 300ms\n`, { env: {} }).intake.firstAttemptDeadline).toBe(300);
+    expect(() => parseConfig(`${targets('')}intake:\n  firstAttemptDeadline: 5ms\n`, { env: {} })).toThrow(/intake\.firstAttemptDeadline/);
+    expect(() => parseConfig(`${targets('')}intake:\n  firstAttemptDeadline: 2m\n`, { env: {} })).toThrow(/intake\.firstAttemptDeadline/);
   });
 });

@@ -246,6 +246,18 @@ describe('first attempts switched off (directFirstAttempt: false)', () => {
   });
 });
 
+describe('a target with a rateLimit', () => {
+  it('gets every delivery as a job: BullMQ\'s limiter, the rate limit all processes share, counts jobs only', async () => {
+    const server = await target(ok);
+    const config = oneTarget('limited', server.url, { rateLimit: { max: 100, duration: '1s' } });
+    await workerRole(config);
+    await storeCallbacks(config, 3);
+    const queue = openQueue(config, deliveryQueueName('limited'));
+    await expect.poll(async () => (await queue.getJobCounts('completed')).completed).toBe(3);
+    await expect.poll(async () => (await recentDeliveries(redis.inspector, config.redis.prefix, 'limited', 10)).map((entry) => entry.by)).toEqual(Array(3).fill('worker'));
+  });
+});
+
 describe('an ordered target', () => {
   it('attempts a key\'s head itself; a later callback of a key whose head failed waits behind it as a job, and order holds', async () => {
     // k1's first callback fails on its first attempt; everything else is answered at once.
