@@ -195,7 +195,7 @@ const targetSchema = z.strictObject({
   breaker: targetBreakerSchema.optional(),
   /** One delivery at a time per key, in acknowledgement order. @defaultValue unset: unordered */
   ordering: orderingSchema.optional(),
-  /** Overrides `defaults.directFirstAttempt` for this target. @defaultValue defaults.directFirstAttempt */
+  /** Overrides `defaults.directFirstAttempt` for this target. @defaultValue `defaults.directFirstAttempt` */
   directFirstAttempt: boolean.optional(),
 });
 
