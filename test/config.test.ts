@@ -225,3 +225,24 @@ targets:
     expect(DEVELOPMENT_SECRET).toBe('zego-relay-dev-secret');
   });
 });
+
+describe('first attempts by the router', () => {
+  const targets = (defaults: string) => `${minimal}${defaults}
+targets:
+  - { name: plain, url: "https://a.example.com/", events: ["*"] }
+  - { name: jobs, url: "https://b.example.com/", events: ["*"], directFirstAttempt: false }
+  - { name: direct, url: "https://c.example.com/", events: ["*"], directFirstAttempt: true }
+`;
+
+  it('are on by default; a target turns them off, or on where defaults turned them off', () => {
+    expect(parseConfig(targets(''), { env: {} }).targets.map((target) => target.directFirstAttempt)).toEqual([true, false, true]);
+    expect(parseConfig(targets('defaults:\n  directFirstAttempt: false\n'), { env: {} }).targets.map((target) => target.directFirstAttempt)).toEqual([false, false, true]);
+  });
+
+  it('hold a batch at most intake.firstAttemptDeadline: 1 s unless set, 10 ms to 60 s', () => {
+    expect(parseConfig(targets(''), { env: {} }).intake.firstAttemptDeadline).toBe(1_000);
+    expect(parseConfig(`${targets('')}intake:\n  firstAttemptDeadline: 300ms\n`, { env: {} }).intake.firstAttemptDeadline).toBe(300);
+    expect(() => parseConfig(`${targets('')}intake:\n  firstAttemptDeadline: 5ms\n`, { env: {} })).toThrow(/intake\.firstAttemptDeadline/);
+    expect(() => parseConfig(`${targets('')}intake:\n  firstAttemptDeadline: 2m\n`, { env: {} })).toThrow(/intake\.firstAttemptDeadline/);
+  });
+});

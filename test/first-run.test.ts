@@ -34,7 +34,7 @@ async function developmentWorkspace() {
   config.admin = { host: '127.0.0.1', port: adminPort };
   config.redis = { url: `redis://127.0.0.1:${redisPort}`, prefix: 'zego-relay' };
   config.zego = { apps: [{ appId: '111111', callbackSecrets: [DEVELOPMENT_SECRET] }] };
-  config.targets = [{ name: 'demo', url: `http://127.0.0.1:${adminPort}/demo/sink`, events: ['*'], timeout: '5s', retry: { schedule: ['1s', '5s', '30s'], jitter: 0.1 } }];
+  config.targets = [{ name: 'demo', url: `http://127.0.0.1:${adminPort}/demo/sink`, events: ['*'], timeout: '5s', retry: { schedule: ['1s', '5s', '30s'], jitter: 0.1 }, directFirstAttempt: false }];
   writeFileSync(join(dir, 'relay.yaml'), JSON.stringify(config, null, 2));
   return { dir, redisUrl: `redis://127.0.0.1:${redisPort}` };
 }

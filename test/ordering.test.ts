@@ -11,6 +11,7 @@ import { replayDeadLetters } from '../src/deliver/replay.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startAdmin } from '../src/ops/admin.js';
 import { startReceiver } from '../src/receive/server.js';
+import { SWITCH_SEEN_WITHIN_MS } from '../src/route/target-lanes.js';
 import { startWorkers } from '../src/cli/worker-role.js';
 import { ROUTER_GROUP, intakeKeys } from '../src/shared/names.js';
 import { CallbackStore } from '../src/store/callback-store.js';
@@ -176,6 +177,8 @@ describe('an ordered target held by an operator or by its breaker', () => {
     const server = await recordingTarget(redis, unreliable(0.2, 10));
     const { relay, url } = await relayFor([{ name: 'ordered', url: server.server.url, retry: RETRY, breaker: false, ordering: { key: ['task_id'] } }]);
     await relay.queue('ordered').pause();
+    // The router's first attempts stop within this bound of a pause (docs/RELIABILITY.md).
+    await new Promise((resolve) => setTimeout(resolve, SWITCH_SEEN_WITHIN_MS));
     const keys = keysNamed(5, 'paused');
     await sendKeys(url, keys, 6);
     // Each key's first callback waits in the paused queue, the other five are held behind it.

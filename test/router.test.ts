@@ -14,14 +14,23 @@ import { startWorkers } from '../src/cli/worker-role.js';
 import { useTestRedis } from './helpers/redis.js';
 import { routerHarness } from './helpers/router.js';
 import { startTargetServer } from './helpers/targets.js';
+import { APP_ID } from './helpers/config.js';
 import { jsonBody, mixStopFields, sign } from './helpers/zego.js';
 
 const redis = useTestRedis();
 const { configFor, storeCallbacks, openQueue, jobIds, routerRunning, drained } = routerHarness(redis);
 
 describe('the router', () => {
-  it('queues each callback for every matching target (or unrouted) with its data, then deletes it from the intake', async () => {
-    const { config } = configFor();
+  it.each([
+    ['off', false],
+    ['on', true],
+  ])('queues each callback for every matching target (or unrouted) with its data, then deletes it from the intake (first attempts by the router %s)', async (_label, direct) => {
+    const { config } = configFor({
+      targets: [
+        { name: 'billing', events: ['mix_*'], retry: { schedule: ['1h'] }, directFirstAttempt: direct },
+        { name: 'audit', events: ['*'], appIds: [APP_ID], retry: { schedule: ['1h'] }, directFirstAttempt: direct },
+      ],
+    });
     const mixStops = await storeCallbacks(config, 3);
     const [roomLogin] = await storeCallbacks(config, 1, 'room_login');
     const [otherApp] = await storeCallbacks(config, 1, 'stream_create', '222222');
@@ -34,7 +43,11 @@ describe('the router', () => {
     const job = await openQueue(config, deliveryQueueName('billing')).getJob(mixStops[0]!);
     expect(job?.name).toBe('mix_stop');
     // When the receiver acknowledged it: end-to-end latency is measured from there.
-    expect(job?.data).toEqual({ callbackId: mixStops[0], event: 'mix_stop', appId: '111111', body: JSON.stringify({ event: 'mix_stop', id: mixStops[0] }), receivedAt: 1_700_000_000_000 });
+    // On, the router tried it first (nothing listens on port 9): the job counts that attempt.
+    expect(job?.data).toEqual({
+      callbackId: mixStops[0], event: 'mix_stop', appId: '111111', body: JSON.stringify({ event: 'mix_stop', id: mixStops[0] }), receivedAt: 1_700_000_000_000,
+      ...(direct ? { attempts: 1 } : {}),
+    });
     // One BullMQ attempt: the worker schedules each retry itself (deliver/progress.ts).
     expect(job?.opts.attempts).toBe(1);
   });

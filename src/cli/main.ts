@@ -6,6 +6,7 @@
 import { chooseLogFormat, createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../lib/logger.js';
 import { maskUrlCredentials } from '../lib/redact.js';
 import { checkConfigCommand } from './check-config.js';
+import { deliveriesCommand } from './deliveries.js';
 import { ExitCode, say, UsageError, type Command, type CommandIo } from './command.js';
 import { dropQueueCommand } from './drop-queue.js';
 import { poisonedCommand } from './poisoned.js';
@@ -14,7 +15,7 @@ import { replayCommand } from './replay.js';
 import { simulateCommand } from './simulate.js';
 import { startCommand } from './start.js';
 
-const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, poisonedCommand, simulateCommand, dropQueueCommand];
+const COMMANDS: readonly Command[] = [startCommand, checkConfigCommand, replayCommand, rejectedCommand, poisonedCommand, deliveriesCommand, simulateCommand, dropQueueCommand];
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 

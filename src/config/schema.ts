@@ -180,6 +180,13 @@ const defaultsSchema = z.strictObject({
    * @defaultValue { openAfter: 5m, minFailures: 20, probeInterval: 30s }
    */
   breaker: z.union([z.literal(false), breakerSchema], { error: BREAKER_SHAPE }).prefault({}),
+  /**
+   * The router makes each delivery's first attempt itself, without a queued job; only a first
+   * attempt that did not deliver becomes a job (docs/RELIABILITY.md, "First attempts by the
+   * router"). `false`: every delivery is a job, as before. A target with a `rateLimit` always
+   * goes through jobs. @defaultValue true
+   */
+  directFirstAttempt: boolean.default(true),
 });
 
 const targetSchema = z.strictObject({
@@ -227,6 +234,8 @@ const targetSchema = z.strictObject({
   breaker: targetBreakerSchema.optional(),
   /** One delivery at a time per key, in acknowledgement order. @defaultValue unset: unordered */
   ordering: orderingSchema.optional(),
+  /** Overrides `defaults.directFirstAttempt` for this target. @defaultValue `defaults.directFirstAttempt` */
+  directFirstAttempt: boolean.optional(),
 });
 
 /**
@@ -339,6 +348,11 @@ const fileSchema = z.strictObject({
       batchSize: integer(1, 10_000).default(200),
       /** A router's taken but unrouted callbacks (it crashed) go to another router after this. @defaultValue 30s */
       claimAfter: duration.default(30_000),
+      /**
+       * How long the router's first attempts may hold their batch: an attempt still running then
+       * is handed to a job (the request may still arrive: a possible second delivery). @defaultValue 1s
+       */
+      firstAttemptDeadline: duration.pipe(z.number().min(10, 'must be at least 10ms').max(60_000, 'must be at most 60s')).default(1_000),
     })
     .prefault({}),
   /** How workers deliver: the target's answer, crashed workers, shutdown. */
@@ -413,6 +427,7 @@ function resolveTarget(target: TargetInFile, defaults: FileConfig['defaults']) {
     },
     breaker: resolveBreaker(defaults.breaker, target.breaker),
     ...(target.ordering ? { ordering: { key: target.ordering.key } } : {}),
+    directFirstAttempt: target.directFirstAttempt ?? defaults.directFirstAttempt,
   };
 }
 

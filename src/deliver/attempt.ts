@@ -22,13 +22,18 @@ export interface AttemptResult {
   readonly durationMs: number;
 }
 
-/** A target's HTTP client: its keep-alive agents live as long as the worker. */
+/** Filled in by the client when the request starts: `cut()` ends it (the caller's own shutdown). */
+export interface AttemptHandle {
+  cut?: () => void;
+}
+
+/** A target's HTTP client: its keep-alive agents live as long as the worker role. */
 export interface TargetClient {
   /**
    * POSTs `data.body` once. Never throws: failures come back as `error`. While tracing is on the
    * client is wrapped (trace/attempt-span.ts): a span per attempt, whose headers come in `trace`.
    */
-  attempt(data: DeliveryJobData, attempt: number, trace?: TraceHeaders): Promise<AttemptResult>;
+  attempt(data: DeliveryJobData, attempt: number, trace?: TraceHeaders, handle?: AttemptHandle): Promise<AttemptResult>;
   /** Cuts every request in flight (forced shutdown); their attempts come back without a status. */
   abortInFlight(): void;
   /** Closes the idle keep-alive sockets. */
@@ -57,12 +62,13 @@ export function createTargetClient(target: Target, delivery: RelayConfig['delive
   });
 
   return traceAttempts<DeliveryJobData, AttemptResult, TargetClient>(target, {
-    async attempt(data, attempt, trace) {
+    async attempt(data, attempt, trace, handle) {
       const started = performance.now();
       const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
       const headers = attemptHeaders({ target, data, attempt, timestampSeconds: Math.floor(Date.now() / 1000), trace });
       const stream = client.stream.post(target.url, { body: data.body, headers });
       inFlight.add(stream);
+      if (handle) handle.cut = () => stream.destroy(new Error('aborted by shutdown'));
       let response: Response;
       try {
         response = await new Promise<Response>((resolve, reject) => {

@@ -10,14 +10,14 @@
 import { once } from 'node:events';
 import type { RedisConnection } from '../store/redis.js';
 import type { BreakerPolicy } from '../config/load.js';
-import { deliveryQueueName } from '../store/queues.js';
+import { targetTag } from '../shared/names.js';
 
 /**
  * The Redis key of a target's breaker. Braces already in the prefix or the queue name are dropped,
  * so the key carries exactly one hash tag, its own target's.
  */
 export function breakerKey(prefix: string, targetName: string): string {
-  return `{${`${prefix}:${deliveryQueueName(targetName)}`.replace(/[{}]/g, '')}}:breaker`;
+  return `${targetTag(prefix, targetName)}:breaker`;
 }
 
 /** Fields: since (first failure of the current streak), failures, openedAt, nextProbeAt, lastError. */

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { Job, type Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import type { RedisConnection } from '../store/redis.js';
-import { deliveryQueueName } from '../store/queues.js';
+import { targetTag } from '../shared/names.js';
 import { ADMIT, ADVANCE, ENTER, FINISH, REENTER } from './key-gate-scripts.js';
 
 /**
@@ -28,7 +28,7 @@ export const HELD_DELAY_MS = 24 * 3_600_000;
  * dropped, so the key carries exactly one tag), like the breaker's key.
  */
 export function gateBase(prefix: string, targetName: string): string {
-  return `{${`${prefix}:${deliveryQueueName(targetName)}`.replace(/[{}]/g, '')}}:ordering`;
+  return `${targetTag(prefix, targetName)}:ordering`;
 }
 
 /** One delivery as the gate knows it. */

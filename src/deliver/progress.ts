@@ -13,6 +13,12 @@ export interface DeliveryProgress {
   attempts?: number;
   /** Set when the worker dead-lettered the job; a job that runs again with it set starts afresh. */
   deadLettered?: boolean;
+  /**
+   * Set by the router when its first attempt already decided the delivery is dead (410, or a
+   * schedule without retries): the worker dead-letters the job at once, without another attempt.
+   * The text is that attempt's error. Cleared when the job is dead-lettered, so a replay starts afresh.
+   */
+  deadLetterNow?: string;
 }
 
 export type TrackedDeliveryData = DeliveryJobData & DeliveryProgress;
@@ -34,7 +40,13 @@ export function afterFailedAttempt(data: TrackedDeliveryData, attempt: number): 
 
 /** The data of a dead letter: its last attempt and the mark that a later run starts afresh. */
 export function asDeadLetter(data: TrackedDeliveryData, attempt?: number): TrackedDeliveryData {
-  return { ...data, ...(attempt === undefined ? {} : { attempts: attempt }), deadLettered: true };
+  const { deadLetterNow: _done, ...rest } = data;
+  return { ...rest, ...(attempt === undefined ? {} : { attempts: attempt }), deadLettered: true };
+}
+
+/** The data of a job the router queues only to be dead-lettered: its first attempt said so. */
+export function deadOnFirstAttempt(data: DeliveryJobData, error: string): TrackedDeliveryData {
+  return { ...data, attempts: 1, deadLetterNow: error };
 }
 
 /**

@@ -20,10 +20,12 @@ import { createWorkerConnection } from '../store/redis.js';
 import { workerOutageLog } from '../store/redis-outage.js';
 import { deliveryQueueName, queueOptions } from '../store/queues.js';
 import { traceLogFields } from '../trace/log-fields.js';
-import { createTargetClient, type AttemptResult } from './attempt.js';
+import { createTargetClient, type AttemptResult, type TargetClient } from './attempt.js';
+import { attemptLine, jobLogLine } from './attempt-log.js';
 import { retryDelay } from './backoff.js';
 import { TargetBreaker } from './breaker.js';
 import { BreakerStore } from './breaker-store.js';
+import { DeliveryRecorder } from './delivery-record.js';
 import { startGateReconciler } from './gate-reconciler.js';
 import { KeyGate, gateSettings } from './key-gate.js';
 import { OrderedJobs } from './ordered-jobs.js';
@@ -61,11 +63,21 @@ export interface DeliveryWorker {
   close(timeoutMs: number): Promise<void>;
 }
 
+export interface DeliveryWorkerOptions {
+  /**
+   * The target's HTTP client, shared with the router's first attempts in this process so that
+   * `concurrency` bounds the requests in flight to the target from both. @defaultValue its own
+   */
+  readonly client?: TargetClient;
+}
+
 /** Starts the worker of one target. Jobs are fetched as soon as the connection is up. */
-export function startDeliveryWorker(target: Target, config: RelayConfig, logger: Logger): DeliveryWorker {
+export function startDeliveryWorker(target: Target, config: RelayConfig, logger: Logger, options: DeliveryWorkerOptions = {}): DeliveryWorker {
   const outage = workerOutageLog(logger);
   const connection = createWorkerConnection(config.redis, { name: `worker:${target.name}`, outage });
-  const client = createTargetClient(target, config.delivery);
+  const client = options.client ?? createTargetClient(target, config.delivery);
+  // A shared client belongs to whoever made it; the worker closes only its own.
+  const ownClient = options.client === undefined;
   let forcedShutdown = false;
   const log = logger.child({ target: target.name });
   const queueName = deliveryQueueName(target.name);
@@ -75,6 +87,8 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
   const breaker = target.breaker
     ? new TargetBreaker(new BreakerStore(connection, config.redis.prefix, target.name), target.breaker, log)
     : undefined;
+  // Every delivery is recorded, so "was it delivered?" has one answer wherever the attempt was made.
+  const recorder = new DeliveryRecorder(connection, config.redis.prefix, config.retention.completedCount, log);
   // Only for a target with `ordering`: one delivery at a time per key (ordered-jobs.ts).
   const ordered = target.ordering ? new OrderedJobs(new KeyGate(connection, config.redis.prefix, target.name, gateSettings(config)), queue, log) : undefined;
 
@@ -92,7 +106,7 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
 
   const deadLetter = async (job: Job<TrackedDeliveryData>, attempt: number, result: AttemptResult & { error: Error }): Promise<never> => {
     deliveries.inc({ target: target.name, outcome: 'dead' });
-    const line = attemptLine(job, attempt, result, 'dead');
+    const line = attemptLine(job.data, attempt, result, 'dead');
     log.error(line, 'delivery failed; dead-lettered');
     // Marked first, so a retry from Bull Board or `replay` is recognised and starts afresh.
     await Promise.all([jobLog(job, attempt, result), job.updateData(asDeadLetter(job.data, attempt))]);
@@ -102,6 +116,12 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
   const processor = async (job: Job<TrackedDeliveryData>, token?: string) => {
     // A later delivery of its key goes back to the delayed state: it is held, not attempted.
     if (ordered) await ordered.admit(job, token);
+    // The router's first attempt already dead-lettered it (and logged and counted that attempt).
+    const routedDead = job.data.deadLetterNow;
+    if (routedDead !== undefined) {
+      await job.updateData(asDeadLetter(job.data));
+      throw new DeadLetterError(routedDead);
+    }
     const admission = breaker ? await breaker.admit() : undefined;
     if (admission?.kind === 'hold') return hold(admission.ms);
     const attempt = nextAttempt(job.data);
@@ -110,7 +130,8 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
 
     if (!result.error) {
       deliveries.inc({ target: target.name, outcome: 'delivered' });
-      log.info(attemptLine(job, attempt, result, 'delivered'), 'delivered');
+      log.info(attemptLine(job.data, attempt, result, 'delivered'), 'delivered');
+      recorder.add(target.name, { callbackId: job.data.callbackId, event: job.data.event, attempt, status: result.status!, durationMs: result.durationMs, by: 'worker' });
       // A probe that closed the breaker ends the hold at once for every worker process.
       if (breaker && (await breaker.delivered())) await queue.removeRateLimitKey();
       return { status: result.status, attempt };
@@ -118,7 +139,7 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     const failed = { ...result, error: result.error };
     if (forcedShutdown && result.status === undefined) {
       // Our own shutdown cut the request: not the target's fault, so no attempt is used up.
-      log.warn(attemptLine(job, attempt, result, 'interrupted'), 'delivery interrupted by shutdown; put back');
+      log.warn(attemptLine(job.data, attempt, result, 'interrupted'), 'delivery interrupted by shutdown; put back');
       return putBack(job, token);
     }
     // A never-retried answer (410) says nothing about the target's health: the breaker ignores it.
@@ -128,14 +149,14 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     if (breaker && verdict !== 'spent') {
       deliveries.inc({ target: target.name, outcome: 'retry' });
       // Debug only: the breaker logs its opening and each change of a failing probe's error once.
-      log.debug(attemptLine(job, attempt, result, 'held'), 'delivery failed while the breaker is open; held, no attempt spent');
+      log.debug(attemptLine(job.data, attempt, result, 'held'), 'delivery failed while the breaker is open; held, no attempt spent');
       if (verdict === 'opened') await queue.rateLimit(Math.min(breaker.policy.probeInterval, HOLD_RECHECK_MS));
       return putBack(job, token);
     }
     if (attempt > target.retry.schedule.length) return deadLetter(job, attempt, failed);
 
     deliveries.inc({ target: target.name, outcome: 'retry' });
-    log.warn(attemptLine(job, attempt, result, 'retry'), 'delivery failed; will retry');
+    log.warn(attemptLine(job.data, attempt, result, 'retry'), 'delivery failed; will retry');
     await Promise.all([jobLog(job, attempt, failed), job.updateData(afterFailedAttempt(job.data, attempt))]);
     const delay = retryDelay({
       retryNumber: attempt,
@@ -193,8 +214,9 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
         }
         await reconciler?.stop();
         await ordered?.drain();
+        await recorder.flush();
         await queue.close().catch(() => {});
-        client.close();
+        if (ownClient) client.close();
         connection.disconnect();
       })();
       return closing;
@@ -204,21 +226,7 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
 
 /** Shown in Bull Board's log tab next to failedReason: every spent attempt, not only the last. */
 async function jobLog(job: Job<TrackedDeliveryData>, attempt: number, result: AttemptResult & { error: Error }): Promise<void> {
-  await job.log(`attempt ${attempt}: ${result.error.message} (${result.durationMs} ms)`).catch(() => {});
-}
-
-/** The one log line of an attempt: never the body, a header or a secret. */
-function attemptLine(job: Job<TrackedDeliveryData>, attempt: number, result: AttemptResult, outcome: string) {
-  return {
-    callbackId: job.data.callbackId,
-    event: job.data.event,
-    attempt,
-    status: result.status ?? null,
-    durationMs: result.durationMs,
-    outcome,
-    ...(result.error ? { error: result.error.message } : {}),
-    ...traceLogFields(job.data.traceContext),
-  };
+  await job.log(jobLogLine(attempt, result)).catch(() => {});
 }
 
 /** True once `work` has settled (either way) within `ms`, false when the deadline came first. */

@@ -56,6 +56,8 @@ export interface AdminApiOptions {
   readonly rejected: Middleware;
   /** How long one replay request re-queues before it answers. @defaultValue REPLAY_BUDGET_MS */
   readonly replayBudgetMs?: number;
+  /** `GET /admin/api/targets/NAME/deliveries` (admin-deliveries.ts): a target's latest deliveries. */
+  readonly deliveries: Middleware;
 }
 
 /** The API's routes (mounted at /admin/api) with its own error middleware in front. */
@@ -71,6 +73,7 @@ export function adminApi(options: AdminApiOptions): Middleware {
   };
 
   router.get('/rejected', options.rejected);
+  router.get('/targets/:name/deliveries', options.deliveries);
 
   router.get('/targets', async (ctx) => {
     ctx.body = await redisWork(Promise.all([...targets.values()].map(targetStatus)));

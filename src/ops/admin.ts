@@ -21,6 +21,7 @@ import { closeQueues, openQueues } from '../store/queues.js';
 import { ADMIN_API_PATH, adminApi } from './admin-api.js';
 import { closeServer } from '../lib/close-server.js';
 import { createProducerConnection } from '../store/redis.js';
+import { deliveriesListHandler } from './admin-deliveries.js';
 import { rejectedListHandler } from './admin-rejected.js';
 import { configuredAdminCredentials, isLoopback, type AdminCredentials } from './admin-credentials.js';
 import { auditAdminWrites } from './audit.js';
@@ -116,7 +117,11 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
       attemptsByTarget: new Map(config.targets.map((target) => [target.name, 1 + target.retry.schedule.length])),
     });
     const api = adminApi({
-      targets, readOnly: config.admin.readOnly, logger, rejected: rejectedListHandler(connection, config.redis.prefix),
+      targets,
+      readOnly: config.admin.readOnly,
+      logger,
+      rejected: rejectedListHandler(connection, config.redis.prefix),
+      deliveries: deliveriesListHandler(connection, config.redis.prefix, new Set(targets.keys())),
       ...(options.replayBudgetMs === undefined ? {} : { replayBudgetMs: options.replayBudgetMs }),
     });
     app.use(async (ctx, next) => {

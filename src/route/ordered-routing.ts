@@ -26,6 +26,8 @@ export interface RouterBatch {
   /** Its first and last entry id. */
   readonly first: string;
   readonly last: string;
+  /** One entry fanned out on its own after its batch failed (route-batch.ts). @defaultValue false */
+  readonly alone?: boolean;
 }
 
 /** A keyed delivery of the batch for an ordered target. */
@@ -41,6 +43,10 @@ export interface PlannedJob {
   readonly queue: string;
   readonly data: DeliveryJobData;
   readonly opts: JobsOptions;
+  /** An ordered delivery that is its key's released head: the router may attempt it itself. */
+  readonly released?: boolean;
+  /** A line for the job's log once it is queued (Bull Board's log tab): a first attempt that failed. */
+  readonly logLine?: string;
 }
 
 export class OrderedRouting {
@@ -99,7 +105,7 @@ export class OrderedRouting {
           }
           const opts = jobOptions(delivery.target, delivery.data.callbackId);
           const data = { ...delivery.data, order: { key: delivery.key, at: members[index]!.position } };
-          return [{ queue: name, data, opts: status === 'released' ? opts : { ...opts, delay: HELD_DELAY_MS } }];
+          return [status === 'released' ? { queue: name, data, opts, released: true } : { queue: name, data, opts: { ...opts, delay: HELD_DELAY_MS } }];
         });
       }),
     );
@@ -121,6 +127,28 @@ export class OrderedRouting {
       if (!this.failing) this.log.warn({ err: error }, 'cannot release ordered deliveries for now; retried every second');
       this.failing = true;
     }
+  }
+
+  /**
+   * A head the router delivered on its first attempt (its job removed, or never queued): drops it
+   * from the gate and returns the next delivery of its key if that is now released (to promote
+   * once its job is queued).
+   */
+  async delivered(targetName: string, key: string, jobId: string): Promise<string | undefined> {
+    return this.gate(targetName).finish(key, jobId, 'delivered');
+  }
+
+  /**
+   * A head whose first attempt failed and whose job waits for its retry: admitted (running), as a
+   * worker's retrying head is, so the reconciler leaves its retry delay alone.
+   */
+  async retrying(targetName: string, key: string, jobId: string): Promise<void> {
+    await this.gate(targetName).admit(key, jobId);
+  }
+
+  /** Moves released deliveries of `targetName` whose jobs are delayed (held) to waiting. */
+  async release(targetName: string, jobIds: readonly string[]): Promise<void> {
+    await this.promote(targetName, jobIds);
   }
 
   /** Reads every shard's watermark about once a second until stop(). */

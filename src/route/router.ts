@@ -17,6 +17,11 @@
  * A target with `ordering` gets its keyed deliveries through its key gate (ordered-routing.ts): held
  * ones are queued delayed behind their key's head, and after each batch is acknowledged the shard's
  * watermark releases what waited for it.
+ *
+ * A target with `directFirstAttempt` (the default) gets no job for a delivery its first attempt
+ * delivered: the router makes that attempt itself (first-attempts.ts) and queues a job only for
+ * what it did not deliver; an ordered target's released heads likewise. The batch is acknowledged
+ * once every first attempt ended or was handed to a job, so a crash mid-batch loses nothing.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -24,6 +29,8 @@ import type { JobsOptions, Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { deliveryJobOptions, unroutedJobOptions } from '../deliver/job-options.js';
 import type { Logger } from '../lib/logger.js';
+import type { TargetClient } from '../deliver/attempt.js';
+import { DeliveryRecorder } from '../deliver/delivery-record.js';
 import { callbacksUnrouted, eventLabel, intakePoisoned, routerBatchDuration, routerBatchSize } from '../shared/metrics.js';
 import { ROUTER_GROUP, UNROUTED_QUEUE, intakeKeys, type DeliveryJobData } from '../shared/names.js';
 import { setAsidePoisoned } from '../store/poisoned-entries.js';
@@ -31,9 +38,10 @@ import { closeQueues, openQueues } from '../store/queues.js';
 import { createWorkerConnection, type RedisConnection } from '../store/redis.js';
 import { workerOutageLog, type RedisOutageLog } from '../store/redis-outage.js';
 import { startRouteSpans } from '../trace/route-span.js';
+import { FirstAttempts, type FirstAttemptDelivery } from './first-attempts.js';
 import { entriesOfClaim, entriesOfRead, type IntakeEntry } from './intake-entry.js';
 import { matchTargets } from './match.js';
-import { OrderedRouting, type OrderedDelivery, type RouterBatch } from './ordered-routing.js';
+import { OrderedRouting, type OrderedDelivery, type PlannedJob, type RouterBatch } from './ordered-routing.js';
 import { bodyMembers, orderingKey } from './ordering-key.js';
 import { routeBatch, type AfterAck, type RoutableEntry, type UnroutableEntry } from './route-batch.js';
 
@@ -58,6 +66,8 @@ export interface RouterOptions {
   logger: Logger;
   /** The consumer name in the group. @defaultValue host-pid-random */
   consumer?: string;
+  /** The targets' HTTP clients, shared with this process's workers. @defaultValue the router's own */
+  clients?: ReadonlyMap<string, TargetClient>;
 }
 
 /** Starts routing every intake shard of `config`. */
@@ -70,7 +80,11 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
   const queues = openQueues(config, queueConnection);
   const jobOptions = new Map(config.targets.map((target) => [target.name, deliveryJobOptions(target, config.retention)]));
   const ordering = OrderedRouting.forConfig(config, queueConnection, queues, log);
-  const fanOut: FanOut = (entries, batch) => queueJobs(entries, batch, { config, queues, jobOptions, log, ordering });
+  const recorder = new DeliveryRecorder(queueConnection, config.redis.prefix, config.retention.completedCount, log);
+  const firstAttempts = config.targets.some((target) => target.directFirstAttempt)
+    ? new FirstAttempts({ config, queues, jobOptions, clients: options.clients, connection: queueConnection, recorder, log, ordering })
+    : undefined;
+  const fanOut: FanOut = (entries, batch) => queueJobs(entries, batch, { config, queues, jobOptions, log, ordering, firstAttempts, recorder });
   // A consumer name per lane: a lane that reads its own pending entries again gets only its own,
   // never a batch another lane of this process has in hand.
   const shards = Array.from({ length: config.intake.shards * LANES_PER_SHARD }, (_unused, lane) =>
@@ -79,9 +93,12 @@ export function startRouter(config: RelayConfig, options: RouterOptions): Intake
   for (const loop of shards) loop.start();
   ordering?.start();
   return {
-    ready: () => Promise.all(shards.map((loop) => loop.ready)).then(() => undefined),
+    ready: () => Promise.all([...shards.map((loop) => loop.ready), firstAttempts?.ready()]).then(() => undefined),
     async close() {
       await Promise.all(shards.map((loop) => loop.stop()));
+      // First attempts still running get the shutdown's time to answer, as a worker's deliveries do.
+      await firstAttempts?.close(config.delivery.shutdownTimeout);
+      await recorder.flush();
       await ordering?.stop();
       await closeQueues(queues, queueConnection, 'disconnect');
     },
@@ -101,6 +118,9 @@ interface FanOutDeps {
   log: Logger;
   /** Only when a target has `ordering`. */
   ordering: OrderedRouting | undefined;
+  /** Only when a target allows first attempts by the router. */
+  firstAttempts: FirstAttempts | undefined;
+  recorder: DeliveryRecorder;
 }
 
 /** The queues a callback goes to: its matching targets, else the unrouted queue (for its route span). */
@@ -109,15 +129,24 @@ function routedTo(config: RelayConfig, data: Pick<DeliveryJobData, 'event' | 'ap
   return targets.length > 0 ? targets : [UNROUTED_QUEUE];
 }
 
-/** Queues the delivery jobs of a batch: one addBulk per queue, all queues at once. */
+/**
+ * Routes a batch: the router's first attempts where a target allows them, a job for everything
+ * else (one addBulk per queue, all queues at once), the record of what was delivered. Resolves
+ * once all of it is in Redis: only then may the batch be acknowledged.
+ */
 async function queueJobs(entries: RoutableEntry[], batch: RouterBatch, deps: FanOutDeps): Promise<AfterAck | undefined> {
-  const byQueue = new Map<string, { name: string; data: DeliveryJobData; opts: JobsOptions }[]>();
-  const add = (queue: string, data: DeliveryJobData, opts: JobsOptions) => {
-    const jobs = byQueue.get(queue) ?? [];
-    jobs.push({ name: data.event, data, opts });
-    byQueue.set(queue, jobs);
+  const { ordering } = deps;
+  // An entry fanned out alone after its batch failed goes as jobs only: the batch's first
+  // attempts may already have been made (route-batch.ts).
+  const firstAttempts = batch.alone ? undefined : deps.firstAttempts;
+  const byQueue = new Map<string, PlannedJob[]>();
+  const add = (job: PlannedJob) => {
+    const jobs = byQueue.get(job.queue) ?? [];
+    jobs.push(job);
+    byQueue.set(job.queue, jobs);
   };
   const ordered: OrderedDelivery[] = [];
+  const direct: FirstAttemptDelivery[] = [];
   for (const { entryId, data } of entries) {
     const targets = matchTargets(deps.config.targets, data.event, data.appId);
     let members: ReturnType<typeof bodyMembers> | null = null;
@@ -130,27 +159,77 @@ async function queueJobs(entries: RoutableEntry[], batch: RouterBatch, deps: Fan
           continue;
         }
       }
-      add(target.name, data, { ...deps.jobOptions.get(target.name), jobId: data.callbackId });
+      if (firstAttempts?.attempts(target.name)) direct.push({ target, data });
+      else add({ queue: target.name, data, opts: { ...deps.jobOptions.get(target.name), jobId: data.callbackId } });
     }
     if (targets.length === 0) {
       // Kept, never dropped: it stays visible in Bull Board within retention.unroutedAge and unroutedCount.
-      add(UNROUTED_QUEUE, data, unroutedJobOptions(deps.config.retention, data.callbackId));
+      add({ queue: UNROUTED_QUEUE, data, opts: unroutedJobOptions(deps.config.retention, data.callbackId) });
       callbacksUnrouted.inc({ event: eventLabel(data.event) });
     }
   }
-  if (deps.ordering) {
-    const planned = await deps.ordering.enter(ordered, batch, (target, jobId) => ({ ...deps.jobOptions.get(target.name), jobId }));
-    for (const job of planned) add(job.queue, job.data, job.opts);
+  if (ordering) {
+    const planned = await ordering.enter(ordered, batch, (target, jobId) => ({ ...deps.jobOptions.get(target.name), jobId }));
+    for (const job of planned) {
+      // A released head may be attempted at once; a held one waits behind its key's head as a job.
+      if (job.released && firstAttempts?.attempts(job.queue)) direct.push({ target: { name: job.queue }, data: job.data });
+      else add(job);
+    }
   }
+  const settle = ordering ? () => ordering.settle(batch.shard) : undefined;
+  if (!firstAttempts || direct.length === 0) {
+    await addJobs(byQueue, deps.queues);
+    return settle;
+  }
+  // What needs no attempt is queued while the attempts run.
+  const early = addJobs(byQueue, deps.queues);
+  early.catch(() => {});
+  const attempts = await firstAttempts.run(direct);
+  let queued: Promise<unknown> | undefined;
+  let released: { target: string; jobId: string }[] = [];
+  try {
+    if (ordering) released = await headsAfterFirstAttempts(ordering, attempts.deliveredHeads, attempts.retryingHeads);
+    const later = new Map<string, PlannedJob[]>();
+    for (const job of attempts.jobs) later.set(job.queue, [...(later.get(job.queue) ?? []), job]);
+    queued = Promise.all([early, addJobs(later, deps.queues), deps.recorder.flush()]);
+  } finally {
+    // Late answers move their jobs only once these exist; none exist when this batch failed.
+    queued ??= Promise.reject(new Error('the batch was not queued'));
+    queued.catch(() => {});
+    attempts.queued(queued);
+  }
+  await queued;
+  // A later delivery of a delivered head's key, queued held (in this batch or before): it goes now.
+  if (ordering) await Promise.all(released.map(({ target, jobId }) => ordering.release(target, [jobId])));
+  return settle;
+}
+
+/**
+ * The key gate after a batch's first attempts: a delivered head's key goes to its next delivery
+ * (returned, to promote once queued); a head whose job waits for a retry is admitted (running).
+ */
+async function headsAfterFirstAttempts(
+  ordering: OrderedRouting,
+  delivered: readonly FirstAttemptDelivery[],
+  retrying: readonly FirstAttemptDelivery[],
+): Promise<{ target: string; jobId: string }[]> {
+  const [nexts] = await Promise.all([
+    Promise.all(delivered.map(({ target, data }) => ordering.delivered(target.name, data.order!.key, data.callbackId).then((jobId) => ({ target: target.name, jobId })))),
+    Promise.all(retrying.map(({ target, data }) => ordering.retrying(target.name, data.order!.key, data.callbackId))),
+  ]);
+  return nexts.flatMap((next) => (next.jobId ? [{ target: next.target, jobId: next.jobId }] : []));
+}
+
+/** One addBulk per queue, all queues at once; then the log line of each job that has one. */
+async function addJobs(byQueue: ReadonlyMap<string, PlannedJob[]>, queues: ReadonlyMap<string, Queue<DeliveryJobData>>): Promise<void> {
   await Promise.all(
-    [...byQueue].map(([name, jobs]) => {
-      const queue = deps.queues.get(name);
+    [...byQueue].map(async ([name, planned]) => {
+      const queue = queues.get(name);
       if (!queue) throw new Error(`no queue for ${name}`);
-      return queue.addBulk(jobs);
+      const jobs = await queue.addBulk(planned.map((job) => ({ name: job.data.event, data: job.data, opts: job.opts })));
+      await Promise.all(planned.flatMap((job, index) => (job.logLine ? [jobs[index]!.log(job.logLine).catch(() => 0)] : [])));
     }),
   );
-  const { ordering } = deps;
-  return ordering ? () => ordering.settle(batch.shard) : undefined;
 }
 
 /** The read-route-acknowledge loop of one intake shard, on a blocking connection of its own. */
@@ -337,7 +416,7 @@ class ShardLoop {
     // failed) is not a fresh range for the ordering barrier (ordered-routing.ts).
     const whole: RouterBatch = { shard: this.shard, fresh, first: entries[0]!.entryId, last: entries.at(-1)!.entryId };
     const { unroutable, afterAck } = await routeBatch(entries, (routable, alone) =>
-      this.fanOut(routable, alone ? { shard: this.shard, fresh: false, first: routable[0]!.entryId, last: routable[0]!.entryId } : whole),
+      this.fanOut(routable, alone ? { shard: this.shard, fresh: false, first: routable[0]!.entryId, last: routable[0]!.entryId, alone } : whole),
     );
     await this.setAside(unroutable);
     // Only once every job is queued (or its entry set aside): a crash or a failure before this

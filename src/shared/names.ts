@@ -18,6 +18,8 @@
  *                                   its own first (callback-store.ts says why that is safe).
  *   {PREFIX:deliver-NAME}:deliver-NAME:...   BullMQ's keys of target NAME's queue
  *   {PREFIX:deliver-NAME}:ordering:...       the key gate of an ordered target (deliver/key-gate-scripts.ts)
+ *   {PREFIX:deliver-NAME}:delivered          the latest deliveries to target NAME (a capped Stream,
+ *                                            deliver/delivery-record.ts)
  *   {PREFIX:unrouted}:unrouted:...           callbacks that matched no target
  *   {PREFIX:rejected}                         the latest rejected requests (a capped list)
  *   {PREFIX:poisoned}                         intake entries a router could not route (a capped list)
@@ -26,6 +28,14 @@
 /** The queue of one target's deliveries. BullMQ forbids ':' in queue names. */
 export function deliveryQueueName(targetName: string): string {
   return `deliver-${targetName}`;
+}
+
+/**
+ * The hash tag of a target's own keys beside its queue (breaker, key gate, delivery record), so
+ * they share the queue's slot. Braces in the prefix or the name are dropped: exactly one tag.
+ */
+export function targetTag(prefix: string, targetName: string): string {
+  return `{${`${prefix}:${deliveryQueueName(targetName)}`.replace(/[{}]/g, '')}}`;
 }
 
 /** Callbacks that matched no target: kept (and counted), never dropped. */

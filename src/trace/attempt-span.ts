@@ -30,7 +30,7 @@ export interface AttemptReport {
 
 /** A target's client: one POST per call, never throwing; `trace` adds the W3C headers. */
 export interface AttemptClient<Data extends AttemptData, Report extends AttemptReport> {
-  attempt(data: Data, attempt: number, trace?: TraceHeaders): Promise<Report>;
+  attempt(data: Data, attempt: number, trace?: TraceHeaders, handle?: { cut?: () => void }): Promise<Report>;
 }
 
 /**
@@ -51,14 +51,14 @@ export function traceAttempts<Data extends AttemptData, Report extends AttemptRe
     [ATTR_SERVER_PORT]: Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
     [TARGET]: target.name,
   };
-  const attempt = async (data: Data, number: number): Promise<Report> => {
+  const attempt = async (data: Data, number: number, _trace?: TraceHeaders, handle?: { cut?: () => void }): Promise<Report> => {
     const parent = contextOfField(data.traceContext);
     const span = tracer.startSpan(
       `deliver ${target.name}`,
       { kind: SpanKind.CLIENT, attributes: { ...fixed, [ATTEMPT]: number, [CALLBACK_ID]: data.callbackId, [CALLBACK_EVENT]: data.event } },
       parent,
     );
-    const report = await client.attempt(data, number, traceHeaders(trace.setSpan(parent, span)));
+    const report = await client.attempt(data, number, traceHeaders(trace.setSpan(parent, span)), handle);
     if (span.isRecording()) {
       if (number > 1) span.setAttribute(ATTR_HTTP_REQUEST_RESEND_COUNT, number - 1);
       if (report.status !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, report.status);

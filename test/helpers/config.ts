@@ -31,6 +31,8 @@ export interface TargetInput {
   retry?: { schedule?: (number | string)[]; jitter?: number };
   breaker?: false | { openAfter?: number | string; minFailures?: number; probeInterval?: number | string };
   ordering?: { key: string[] };
+  /** @defaultValue true (defaults.directFirstAttempt) */
+  directFirstAttempt?: boolean;
 }
 
 export interface TestConfigOptions {
