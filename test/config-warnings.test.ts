@@ -57,3 +57,19 @@ describe('check-config on events no target routes', () => {
     expect(unroutedJobOptions(retention, 'cb_1')).toEqual({ jobId: 'cb_1', removeOnComplete: { age: 172_800, count: 25 } });
   });
 });
+
+describe('check-config on a claimAfter shorter than the first attempts may take', () => {
+  const claimWarnings = (text: string) => configWarnings(parseConfig(text, { env: {} })).filter((warning) => warning.startsWith('intake.claimAfter'));
+
+  it('warns when a router could take over a batch still making its first attempts', () => {
+    expect(claimWarnings(withTargets(target('billing', '[mix_stop]'), 'intake: { claimAfter: 900ms, firstAttemptDeadline: 1s }\n'))).toEqual([
+      'intake.claimAfter (900ms) is shorter than twice intake.firstAttemptDeadline (1s): a router would take over batches another router is still making first attempts for, and deliver them twice',
+    ]);
+  });
+
+  it('is quiet at twice the deadline, with the defaults, and when no target takes first attempts', () => {
+    expect(claimWarnings(withTargets(target('billing', '[mix_stop]'), 'intake: { claimAfter: 2s, firstAttemptDeadline: 1s }\n'))).toEqual([]);
+    expect(claimWarnings(withTargets(target('billing', '[mix_stop]')))).toEqual([]);
+    expect(claimWarnings(withTargets(target('billing', '[mix_stop]', ', directFirstAttempt: false'), 'intake: { claimAfter: 300ms }\n'))).toEqual([]);
+  });
+});

@@ -29,7 +29,8 @@ describe('a router making first attempts', () => {
     // attempts made, the rest waiting for their turn.
     const server = await target(() => ({ status: 200, delayMs: 50 }));
     const { config, file } = configFor({
-      intake: { claimAfter: 500, batchSize: BATCH },
+      // claimAfter twice the first-attempt deadline: only the killed router's batches are taken over.
+      intake: { claimAfter: 2_000, batchSize: BATCH },
       targets: [{ name: 'billing', url: server.url, events: ['*'], concurrency: 5, retry: { schedule: ['1h'] } }],
     });
     const ids = await storeCallbacks(config, 400);

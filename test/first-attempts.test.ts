@@ -128,7 +128,7 @@ describe('a failed first attempt', () => {
     expect(await counted('gone', 'dead')).toBe(deadBefore + 1);
 
     gone = false;
-    expect(await requeueDeadLetters(queue, {})).toBe(1);
+    expect(await requeueDeadLetters(queue, {})).toEqual({ requeued: 1, more: false });
     const [, replayed] = await server.waitForRequests(2);
     expect(attemptHeader(replayed!)).toBe('1');
     await expect.poll(() => queue.getJobState(id!)).toBe('completed');

@@ -58,7 +58,8 @@ describe('the cluster\'s two-call store, nonce bound before the append', () => {
   it('answers a forged body under a captured signature 401 and stores, queues and delivers nothing of it', async () => {
     const target = await startTargetServer(ok);
     redis.cleanup(() => target.close());
-    const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'billing', url: target.url }] });
+    // Every delivery a job (no first attempt by the router), so the queue shows all that was routed.
+    const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'billing', url: target.url, directFirstAttempt: false }] });
     const post = await clusterShapedReceiver(config);
     const workers = await startWorkers(config, { logger: silentLogger });
     redis.cleanup(() => workers.close());

@@ -67,6 +67,15 @@ export function configWarnings(config: RelayConfig): string[] {
   if (config.admin.port === config.server.port && config.admin.port !== 0) {
     warnings.push(`admin.port and server.port are both ${config.server.port}: the second listener cannot start`);
   }
+  const { claimAfter, firstAttemptDeadline } = config.intake;
+  if (config.targets.some((target) => target.directFirstAttempt) && claimAfter < 2 * firstAttemptDeadline) {
+    // A batch legitimately waits up to the deadline for its first attempts: a router claiming it
+    // sooner attempts the same deliveries again while the first router still works on them.
+    warnings.push(
+      `intake.claimAfter (${formatDuration(claimAfter)}) is shorter than twice intake.firstAttemptDeadline (${formatDuration(firstAttemptDeadline)}): ` +
+        'a router would take over batches another router is still making first attempts for, and deliver them twice',
+    );
+  }
   if (config.targets.length === 0) warnings.push('no targets: every callback is kept in the unrouted queue and delivered nowhere');
   else warnings.push(...unroutedWarnings(config));
 

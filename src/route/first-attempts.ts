@@ -109,6 +109,9 @@ export class FirstAttempts {
     const queued = new Promise<unknown>((resolve) => {
       settleQueued = resolve;
     });
+    // It takes the batch's own outcome, a rejection when the batch could not be queued; only a late
+    // answer awaits it (answeredLate), so a batch without one must not leave it unhandled.
+    queued.catch(() => {});
     const asJob = (delivery: FirstAttemptDelivery, data: DeliveryJobData = delivery.data, extra: JobsOptions = {}, logLine?: string) => {
       const opts = { ...this.options.jobOptions.get(delivery.target.name), jobId: delivery.data.callbackId, ...extra };
       jobs.push({ queue: delivery.target.name, data, opts, ...(logLine ? { logLine } : {}) });
