@@ -15,6 +15,7 @@ const UNIT = [
   'test/bench-report.test.ts',
   'test/bull-board-format.test.ts',
   'test/bull-board-routes.test.ts',
+  'test/cli-config.test.ts',
   'test/config-details.test.ts',
   'test/config-redis.test.ts',
   'test/config-warnings.test.ts',

@@ -3,14 +3,12 @@
  * first, the same list as `GET /admin/api/rejected`. Everything printed that a sender chose (body,
  * content type) is escaped, so a crafted body cannot drive the operator's terminal.
  */
-import { ConfigError } from '../errors.js';
-import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { describeRedis } from '../config/redis-topology.js';
 import { DEFAULT_REJECTED_LIMIT, parseRejectedLimit } from '../ops/admin-rejected.js';
 import { pingWithin } from '../store/ready.js';
 import { listRejected, REJECTED_MAX_SAMPLES, type RejectedSample } from '../store/rejected-log.js';
 import { createProducerConnection } from '../store/redis.js';
-import { ExitCode, parseOptions, say, UsageError, type Command } from './command.js';
+import { ExitCode, loadCommandConfig, parseOptions, say, UsageError, type Command } from './command.js';
 
 const help = `Usage: zego-relay rejected [--limit N] [--json] [--config FILE]
 
@@ -42,14 +40,8 @@ export const rejectedCommand: Command = {
     if (limit === undefined) {
       throw new UsageError(`--limit must be a whole number from 1 to ${REJECTED_MAX_SAMPLES}, got "${String(values.limit)}"`, 'rejected');
     }
-    let config;
-    try {
-      config = loadConfig({ path: resolveConfigPath(values.config as string | undefined, io.env), env: io.env });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      say(io.stderr, `zego-relay rejected: ${error.message}`);
-      return ExitCode.failure;
-    }
+    const config = loadCommandConfig('rejected', values.config, io);
+    if (!config) return ExitCode.failure;
     const connection = createProducerConnection(config.redis, 'rejected-cli');
     connection.on('error', () => {});
     try {
