@@ -17,7 +17,8 @@ import { callbackFields, jsonNumber, signedBody } from '../src/cli/simulate-call
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
-import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
+import { queueOptions } from '../src/store/queues.js';
+import { deliveryQueueName } from '../src/shared/names.js';
 import { startWorkers, type WorkersHandle } from '../src/cli/worker-role.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable, openBrowser, type BrowserSession } from './helpers/chromium.js';
 import { useTestRedis } from './helpers/redis.js';

@@ -10,7 +10,7 @@
 import { once } from 'node:events';
 import type { RedisConnection } from '../store/redis.js';
 import type { BreakerPolicy } from '../config/load.js';
-import { deliveryQueueName } from '../store/queues.js';
+import { deliveryQueueName } from '../shared/names.js';
 
 /**
  * The Redis key of a target's breaker. Braces already in the prefix or the queue name are dropped,

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { Job, type Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import type { RedisConnection } from '../store/redis.js';
-import { deliveryQueueName } from '../store/queues.js';
+import { deliveryQueueName } from '../shared/names.js';
 import { ADMIT, ADVANCE, ENTER, FINISH, REENTER } from './key-gate-scripts.js';
 
 /**

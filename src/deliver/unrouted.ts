@@ -7,7 +7,8 @@
 import { Worker } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import type { Logger } from '../lib/logger.js';
-import { UNROUTED_QUEUE, queueOptions, type DeliveryJobData } from '../store/queues.js';
+import { queueOptions } from '../store/queues.js';
+import { UNROUTED_QUEUE, type DeliveryJobData } from '../shared/names.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { workerOutageLog } from '../store/redis-outage.js';
 

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { vi } from 'vitest';
 import type { RelayConfig } from '../../src/config/load.js';
-import { deliveryQueueName, queueOptions } from '../../src/store/queues.js';
+import { queueOptions } from '../../src/store/queues.js';
+import { deliveryQueueName } from '../../src/shared/names.js';
 import { createWorkerConnection } from '../../src/store/redis.js';
 import { callback } from './delivery.js';
 
