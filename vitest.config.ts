@@ -38,6 +38,7 @@ const UNIT = [
   'test/route.test.ts',
   'test/signature.test.ts',
   'test/trace-context.test.ts',
+  'test/version.test.ts',
 ];
 const SYSTEM = [
   'test/backlog.test.ts',
