@@ -21,6 +21,7 @@ const UNIT = [
   'test/config-warnings.test.ts',
   'test/config.test.ts',
   'test/deliver-outcome.test.ts',
+  'test/deliver-progress.test.ts',
   'test/deliver-sign.test.ts',
   'test/display-url.test.ts',
   'test/import-graph.test.ts',
