@@ -2,12 +2,14 @@
  * Replay through the admin API and requeueDeadLetters on a real Redis: only the named target's
  * dead letters, only those within `since` (two targets, dead letters on both sides of it), a page
  * at a time (memory holds one page, not the backlog), and an answer within a time budget that says
- * whether more remain. The `replay` command's own test is in test/cli.test.ts.
+ * whether more remain; each stopping rule (since, limit, deadline, a dead letter taken from under
+ * the run, Redis gone) and an ordered target's replay in its keys' order. The `replay` command's
+ * own test is in test/cli.test.ts.
  */
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
-import { requeueDeadLetters } from '../src/deliver/replay.js';
+import { replayDeadLetters, requeueDeadLetters, UnknownTargetError } from '../src/deliver/replay.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startAdmin } from '../src/ops/admin.js';
 import { queueOptions } from '../src/store/queues.js';
@@ -123,5 +125,163 @@ describe('requeueDeadLetters', () => {
     expect(result).toEqual({ requeued: 5, more: false });
     await expect.poll(() => failedAgain).toBe(5);
     expect(await Promise.all(ids.map((id) => queue.getJobState(id)))).toEqual(['failed', 'failed', 'failed', 'failed', 'failed']);
+  });
+});
+
+describe('replayDeadLetters (the `replay` command\'s call)', () => {
+  it('refuses a target the configuration does not have, naming those it has', async () => {
+    const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'alpha' }, { name: 'beta' }] });
+    const refused = replayDeadLetters({ config, target: 'gamma' });
+    await expect(refused).rejects.toBeInstanceOf(UnknownTargetError);
+    await expect(refused).rejects.toThrow('no target named "gamma" in the configuration (targets: alpha, beta)');
+    expect(new UnknownTargetError('gamma', []).message).toBe('no target named "gamma" in the configuration (targets: none)');
+  });
+
+  it('re-queues the target\'s dead letters and reports each one as it goes', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    const ids = await deadLettersAt(config, 'billing', Date.now() - 60_000, 3);
+    const progress: number[] = [];
+    expect(await replayDeadLetters({ config, target: 'billing', onReplayed: (count) => progress.push(count) })).toBe(3);
+    expect(progress).toEqual([1, 2, 3]);
+    const queue = queueOf(config, 'billing');
+    expect(await Promise.all(ids.map((id) => queue.getJobState(id)))).toEqual(['waiting', 'waiting', 'waiting']);
+  });
+
+  it("re-queues an ordered target's dead letters in their keys' order, not in the order they failed", async () => {
+    const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'ordered', ordering: { key: ['task_id'] } }] });
+    const now = Date.now();
+    // Failed newest first: position 3, then 1, then 2.
+    const third = await deadLettersAt(config, 'ordered', now - 1_000, 1, () => ({ order: { key: 'k', at: '0003' } }));
+    const first = await deadLettersAt(config, 'ordered', now - 2_000, 1, () => ({ order: { key: 'k', at: '0001' } }));
+    const second = await deadLettersAt(config, 'ordered', now - 3_000, 1, () => ({ order: { key: 'k', at: '0002' } }));
+    expect(await replayDeadLetters({ config, target: 'ordered' })).toBe(3);
+    const waiting = await queueOf(config, 'ordered').getWaiting();
+    // The wait list holds them in the order they were re-queued.
+    expect(waiting.map((job) => job.id)).toEqual([...first, ...second, ...third]);
+  });
+});
+
+describe('requeueDeadLetters: which dead letters, and when it stops', () => {
+  async function billing(recent: number, old = 0) {
+    const config = testConfig({ redisUrl: redis.url });
+    const now = Date.now();
+    const dead = { old: await deadLettersAt(config, 'billing', now - 2 * HOUR, old), recent: await deadLettersAt(config, 'billing', now - 60_000, recent) };
+    const queue = queueOf(config, 'billing');
+    const states = (ids: string[]) => Promise.all(ids.map((id) => queue.getJobState(id)));
+    return { queue, dead, states };
+  }
+
+  it('takes `since` from its own clock (`now`)', async () => {
+    const { queue, dead, states } = await billing(2, 2);
+    // An hour later than the dead letters think: `since 90m` reaches only the recent ones... from 3 h later, none.
+    expect(await requeueDeadLetters(queue, { sinceMs: 90 * 60_000, now: () => Date.now() + 3 * HOUR })).toEqual({ requeued: 0, more: false });
+    expect(await requeueDeadLetters(queue, { sinceMs: 90 * 60_000 })).toEqual({ requeued: 2, more: false });
+    expect(await states(dead.recent)).toEqual(['waiting', 'waiting']);
+    expect(await states(dead.old)).toEqual(['failed', 'failed']);
+  });
+
+  it('says more remain only when it stopped short of them: a limit of exactly the count leaves none', async () => {
+    const { queue } = await billing(3);
+    expect(await requeueDeadLetters(queue, { limit: 3, pageSize: 2 })).toEqual({ requeued: 3, more: false });
+  });
+
+  it('stops at its deadline with nothing re-queued and more to do; with no dead letters, none remain', async () => {
+    const empty = await billing(0);
+    expect(await requeueDeadLetters(empty.queue, { deadline: Date.now() - 1 })).toEqual({ requeued: 0, more: false });
+    const { queue, dead, states } = await billing(2);
+    expect(await requeueDeadLetters(queue, { deadline: Date.now() - 1 })).toEqual({ requeued: 0, more: true });
+    expect(await states(dead.recent)).toEqual(['failed', 'failed']);
+  });
+
+  it('goes on past a dead letter someone else re-queued meanwhile, telling checkConnection, and re-queues the rest', async () => {
+    const { queue, dead, states } = await billing(3);
+    // Bull Board's retry button, pressed on the second newest while the run has it in its page.
+    const getFailed = queue.getFailed.bind(queue);
+    let pressed = false;
+    queue.getFailed = async (start?: number, end?: number) => {
+      const page = await getFailed(start, end);
+      if (!pressed && page.length > 1) {
+        pressed = true;
+        await page[1]!.retry('failed');
+      }
+      return page;
+    };
+    const told: number[] = [];
+    expect(await requeueDeadLetters(queue, { checkConnection: (replayed) => told.push(replayed) })).toEqual({ requeued: 2, more: false });
+    expect(told).toEqual([1]);
+    expect(await states(dead.recent)).toEqual(['waiting', 'waiting', 'waiting']);
+  });
+
+  it('stops when checkConnection throws (Redis gone), with what it re-queued so far', async () => {
+    const { queue } = await billing(3);
+    const getFailed = queue.getFailed.bind(queue);
+    queue.getFailed = async (start?: number, end?: number) => {
+      const page = await getFailed(start, end);
+      // Every job of the page is taken from under the run: its own retries fail.
+      for (const job of page.slice(1)) await job.remove();
+      return page;
+    };
+    const stopped = requeueDeadLetters(queue, { checkConnection: (replayed) => {
+      throw new Error(`gone after ${replayed}`);
+    } });
+    await expect(stopped).rejects.toThrow('gone after 1');
+  });
+
+  describe('on an ordered target (keyOrder)', () => {
+    async function ordered(positions: Array<{ at: string; minutesAgo: number }>) {
+      const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'ordered', ordering: { key: ['task_id'] } }] });
+      const ids: Record<string, string> = {};
+      for (const { at, minutesAgo } of positions) {
+        ids[at] = (await deadLettersAt(config, 'ordered', Date.now() - minutesAgo * 60_000, 1, () => ({ order: { key: 'k', at } })))[0]!;
+      }
+      const queue = queueOf(config, 'ordered');
+      const byPosition = (...ats: string[]) => ats.map((at) => ids[at]);
+      /** The wait list, in the order the replay re-queued them. */
+      const requeued = async () => (await queue.getWaiting()).map((job) => job.id);
+      return { queue, ids, requeued, byPosition };
+    }
+
+    it('chooses the most recently failed within since and limit, and re-queues them oldest position first', async () => {
+      const { queue, requeued, byPosition } = await ordered([
+        { at: '05', minutesAgo: 300 }, { at: '02', minutesAgo: 3 }, { at: '04', minutesAgo: 2 }, { at: '01', minutesAgo: 1 }, { at: '03', minutesAgo: 4 },
+      ]);
+      expect(await requeueDeadLetters(queue, { keyOrder: true, sinceMs: HOUR, limit: 3, pageSize: 2 })).toEqual({ requeued: 3, more: true });
+      expect(await requeued()).toEqual(byPosition('01', '02', '04'));
+      expect(await requeueDeadLetters(queue, { keyOrder: true, sinceMs: HOUR, pageSize: 2 })).toEqual({ requeued: 1, more: false });
+      expect(await requeued()).toEqual(byPosition('01', '02', '04', '03'));
+    });
+
+    it('puts a dead letter without a position first', async () => {
+      const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'ordered', ordering: { key: ['task_id'] } }] });
+      const plain = await deadLettersAt(config, 'ordered', Date.now() - 60_000, 1);
+      const tagged = await deadLettersAt(config, 'ordered', Date.now() - 120_000, 1, () => ({ order: { key: 'k', at: '0' } }));
+      const queue = queueOf(config, 'ordered');
+      const progress: number[] = [];
+      expect(await requeueDeadLetters(queue, { keyOrder: true, onReplayed: (count) => progress.push(count) })).toEqual({ requeued: 2, more: false });
+      expect(progress).toEqual([1, 2]);
+      const waiting = await queue.getWaiting();
+      expect(waiting.map((job) => job.id)).toEqual([...plain, ...tagged]);
+    });
+
+    it('stops at its deadline saying more remain, and skips a chosen one that is gone', async () => {
+      const late = await ordered([{ at: '1', minutesAgo: 1 }, { at: '2', minutesAgo: 2 }]);
+      expect(await requeueDeadLetters(late.queue, { keyOrder: true, deadline: Date.now() - 1 })).toEqual({ requeued: 0, more: true });
+      await (await late.queue.getJob(late.ids['1']!))!.remove();
+      expect(await requeueDeadLetters(late.queue, { keyOrder: true })).toEqual({ requeued: 1, more: false });
+    });
+
+    it('tells checkConnection when a re-queue fails, and goes on', async () => {
+      const { queue, ids } = await ordered([{ at: '1', minutesAgo: 1 }, { at: '2', minutesAgo: 2 }]);
+      // Someone else re-queued position 1 after the choice was made.
+      const getJob = queue.getJob.bind(queue);
+      queue.getJob = async (id: string) => {
+        const job = await getJob(id);
+        if (id === ids['1']) await job!.retry('failed');
+        return job;
+      };
+      const told: number[] = [];
+      expect(await requeueDeadLetters(queue, { keyOrder: true, checkConnection: (replayed) => told.push(replayed) })).toEqual({ requeued: 1, more: false });
+      expect(told).toEqual([0]);
+    });
   });
 });

@@ -9,12 +9,17 @@ import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { vi } from 'vitest';
 import type { RelayConfig } from '../../src/config/load.js';
 import { queueOptions } from '../../src/store/queues.js';
-import { deliveryQueueName } from '../../src/shared/names.js';
+import { deliveryQueueName, type DeliveryJobData } from '../../src/shared/names.js';
 import { createWorkerConnection } from '../../src/store/redis.js';
 import { callback } from './delivery.js';
 
-/** `count` dead letters of `target` that failed at `failedAt` (ms since the epoch); their callback ids. */
-export async function deadLettersAt(config: RelayConfig, target: string, failedAt: number, count: number): Promise<string[]> {
+/**
+ * `count` dead letters of `target` that failed at `failedAt` (ms since the epoch); their callback
+ * ids. `dataOf(index)` adds to each one's data (an ordered target's `order` tag).
+ */
+export async function deadLettersAt(
+  config: RelayConfig, target: string, failedAt: number, count: number, dataOf: (index: number) => Partial<DeliveryJobData> = () => ({}),
+): Promise<string[]> {
   const connection = createWorkerConnection(config.redis, 'test-dead-letters');
   const name = deliveryQueueName(target);
   const queue = new Queue(name, queueOptions(config, name, connection));
@@ -22,7 +27,7 @@ export async function deadLettersAt(config: RelayConfig, target: string, failedA
   const ids: string[] = [];
   try {
     for (let index = 0; index < count; index += 1) {
-      const data = callback();
+      const data = callback(dataOf(index));
       await queue.add(data.event, data, { jobId: data.callbackId });
       const token = randomUUID();
       const job = await worker.getNextJob(token, { block: false });
