@@ -17,7 +17,7 @@ import { useTestRedis } from './helpers/redis.js';
 
 const redis = useTestRedis();
 
-function connection(options: { lazyConnect?: boolean } = {}): Redis {
+function connection(options: { lazyConnect?: boolean; enableOfflineQueue?: boolean } = {}): Redis {
   const client = new Redis(redis.url, options);
   redis.cleanup(async () => client.disconnect());
   return client;
@@ -138,13 +138,15 @@ describe('BreakerStore: the shared state', () => {
   it('keeps one key per target, with its own hash tag', async () => {
     const prefix = `breaker-test-${randomUUID()}`;
     const client = connection();
+    expect(breakerKey('{zego-relay}', 'billing')).toBe('{zego-relay:deliver-billing}:breaker');
     await new BreakerStore(client, prefix, 'billing').recordFailure(policy(), 'e');
     expect(await client.hget(breakerKey(prefix, 'billing'), 'failures')).toBe('1');
     expect(await new BreakerStore(client, prefix, 'audit').snapshot()).toEqual({ open: false, failures: 0 });
   });
 
   it('waits for a connection that is still connecting instead of failing the call', async () => {
-    const client = connection({ lazyConnect: true });
+    // Fail-fast, as the relay's connections are: a command sent before it is ready is refused.
+    const client = connection({ lazyConnect: true, enableOfflineQueue: false });
     const store = storeOf(client);
     const answer = store.recordFailure(policy(), 'e');
     expect(client.status).toBe('wait');
@@ -186,6 +188,26 @@ describe('TargetBreaker: one process\'s view', () => {
     tick(1);
     expect(await Promise.all([breaker.admit(), breaker.admit(), breaker.admit()])).toEqual([{ kind: 'deliver' }, { kind: 'deliver' }, { kind: 'deliver' }]);
     expect(store.calls).toEqual(['snapshot']);
+    // Fresh again for as long, then one more read.
+    tick(249);
+    expect(await breaker.admit()).toEqual({ kind: 'deliver' });
+    expect(store.calls).toEqual(['snapshot']);
+    tick(1);
+    expect(await breaker.admit()).toEqual({ kind: 'deliver' });
+    expect(store.calls).toEqual(['snapshot', 'snapshot']);
+  });
+
+  it('records its success once its view is stale, ending a streak another process started', async () => {
+    const { store, elsewhere, breaker, tick } = fixture({ openAfter: 1_000, minFailures: 100 });
+    await breaker.admit();
+    await breaker.delivered();
+    await elsewhere.recordFailure(policy({ minFailures: 100 }), 'elsewhere');
+    store.calls.length = 0;
+    // Exactly refreshMs later the view is stale.
+    tick(breaker.refreshMs);
+    expect(await breaker.delivered()).toBe(false);
+    expect(store.calls).toEqual(['recordSuccess']);
+    expect(await elsewhere.snapshot()).toEqual({ open: false, failures: 0 });
   });
 
   it('asks Redis at once when the refreshed view shows a streak, and after every failure', async () => {
@@ -238,7 +260,9 @@ describe('TargetBreaker: one process\'s view', () => {
       '30 breaker closed: the target answered 2xx; its deliveries resume',
     ]);
     expect(lines[0]).toMatchObject({ breaker: 'open', failures: 2, openAfterMs: 0, probeIntervalMs: 10, error: 'HTTP 503' });
+    expect(lines[1]).toMatchObject({ breaker: 'open', error: 'HTTP 503' });
     expect(lines[2]).toMatchObject({ breaker: 'open', error: 'connection refused' });
+    expect(lines[3]).toMatchObject({ breaker: 'open' });
     expect(lines[4]).toMatchObject({ breaker: 'closed', openForMs: expect.any(Number) });
   });
 

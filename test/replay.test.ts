@@ -17,7 +17,8 @@ import { deliveryQueueName, type DeliveryJobData } from '../src/shared/names.js'
 import { createWorkerConnection } from '../src/store/redis.js';
 import { testConfig } from './helpers/config.js';
 import { deadLettersAt } from './helpers/dead-letters.js';
-import { useTestRedis } from './helpers/redis.js';
+import { startRedisServer, useTestRedis } from './helpers/redis.js';
+import { UnavailableError } from '../src/errors.js';
 
 const redis = useTestRedis();
 const PASSWORD = 'replay-test-Pw-4c2e';
@@ -135,6 +136,7 @@ describe('replayDeadLetters (the `replay` command\'s call)', () => {
     await expect(refused).rejects.toBeInstanceOf(UnknownTargetError);
     await expect(refused).rejects.toThrow('no target named "gamma" in the configuration (targets: alpha, beta)');
     expect(new UnknownTargetError('gamma', []).message).toBe('no target named "gamma" in the configuration (targets: none)');
+    expect(new UnknownTargetError('gamma', []).name).toBe('UnknownTargetError');
   });
 
   it('re-queues the target\'s dead letters and reports each one as it goes', async () => {
@@ -151,13 +153,29 @@ describe('replayDeadLetters (the `replay` command\'s call)', () => {
     const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'ordered', ordering: { key: ['task_id'] } }] });
     const now = Date.now();
     // Failed newest first: position 3, then 1, then 2.
-    const third = await deadLettersAt(config, 'ordered', now - 1_000, 1, () => ({ order: { key: 'k', at: '0003' } }));
-    const first = await deadLettersAt(config, 'ordered', now - 2_000, 1, () => ({ order: { key: 'k', at: '0001' } }));
-    const second = await deadLettersAt(config, 'ordered', now - 3_000, 1, () => ({ order: { key: 'k', at: '0002' } }));
+    const third = await deadLettersAt(config, 'ordered', now - 1_000, 1, { data: () => ({ order: { key: 'k', at: '0003' } }) });
+    const first = await deadLettersAt(config, 'ordered', now - 2_000, 1, { data: () => ({ order: { key: 'k', at: '0001' } }) });
+    const second = await deadLettersAt(config, 'ordered', now - 3_000, 1, { data: () => ({ order: { key: 'k', at: '0002' } }) });
     expect(await replayDeadLetters({ config, target: 'ordered' })).toBe(3);
     const waiting = await queueOf(config, 'ordered').getWaiting();
     // The wait list holds them in the order they were re-queued.
     expect(waiting.map((job) => job.id)).toEqual([...first, ...second, ...third]);
+  });
+});
+
+describe('replayDeadLetters when Redis goes away during the run', () => {
+  it('stops with UnavailableError saying how many it re-queued', async () => {
+    const own = await startRedisServer();
+    redis.cleanup(() => own.stop());
+    const config = testConfig({ redisUrl: own.url });
+    await deadLettersAt(config, 'billing', Date.now() - 60_000, 3);
+    let killed: Promise<void> | undefined;
+    const run = replayDeadLetters({ config, target: 'billing', onReplayed: (count) => {
+      if (count === 1) killed = own.kill();
+    } });
+    await expect(run).rejects.toBeInstanceOf(UnavailableError);
+    await expect(run).rejects.toThrow(/^Redis went away after [12] re-queued$/);
+    await killed;
   });
 });
 
@@ -178,6 +196,73 @@ describe('requeueDeadLetters: which dead letters, and when it stops', () => {
     expect(await requeueDeadLetters(queue, { sinceMs: 90 * 60_000 })).toEqual({ requeued: 2, more: false });
     expect(await states(dead.recent)).toEqual(['waiting', 'waiting']);
     expect(await states(dead.old)).toEqual(['failed', 'failed']);
+  });
+
+  it('counts a dead letter that failed exactly `since` ago as within it', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    const failedAt = Date.now() - 60_000;
+    const [id] = await deadLettersAt(config, 'billing', failedAt, 1);
+    const queue = queueOf(config, 'billing');
+    expect(await requeueDeadLetters(queue, { sinceMs: 60_000, now: () => failedAt + 60_001 })).toEqual({ requeued: 0, more: false });
+    expect(await requeueDeadLetters(queue, { sinceMs: 60_000, now: () => failedAt + 60_000 })).toEqual({ requeued: 1, more: false });
+    expect(await queue.getJobState(id!)).toBe('waiting');
+  });
+
+  it("resets BullMQ's own attempt counters of what it re-queues", async () => {
+    const { queue, dead } = await billing(1);
+    expect((await queue.getJob(dead.recent[0]!))!.attemptsMade).toBe(1);
+    await requeueDeadLetters(queue, {});
+    const job = (await queue.getJob(dead.recent[0]!))!;
+    expect([job.attemptsMade, job.attemptsStarted]).toEqual([0, 0]);
+  });
+
+  it('leaves in place a dead letter that failed after the run started, and re-queues every one it started with', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    const ids = await deadLettersAt(config, 'billing', Date.now() - 60_000, 4);
+    const queue = queueOf(config, 'billing');
+    const getFailed = queue.getFailed.bind(queue);
+    let pages = 0;
+    let late: string[] = [];
+    queue.getFailed = async (start?: number, end?: number) => {
+      // Before the second page: a delivery fails for good now, at the head of the dead letters.
+      if (++pages === 2) late = await deadLettersAt(config, 'billing', Date.now(), 1, { whileWaiting: true });
+      return getFailed(start, end);
+    };
+    expect(await requeueDeadLetters(queue, { pageSize: 2 })).toEqual({ requeued: 4, more: false });
+    expect(await Promise.all(ids.map((id) => queue.getJobState(id)))).toEqual(['waiting', 'waiting', 'waiting', 'waiting']);
+    expect(await queue.getJobState(late[0]!)).toBe('failed');
+  });
+
+  it('says none remain when it reached the count it started with, though an older one turned up meanwhile', async () => {
+    const config = testConfig({ redisUrl: redis.url });
+    await deadLettersAt(config, 'billing', Date.now() - 60_000, 2);
+    const queue = queueOf(config, 'billing');
+    const getFailed = queue.getFailed.bind(queue);
+    let pages = 0;
+    queue.getFailed = async (start?: number, end?: number) => {
+      if (++pages === 2) await deadLettersAt(config, 'billing', Date.now() - 120_000, 1, { whileWaiting: true });
+      return getFailed(start, end);
+    };
+    expect(await requeueDeadLetters(queue, { pageSize: 2, limit: 5 })).toEqual({ requeued: 2, more: false });
+  });
+
+  it('leaves a dead letter it could not re-queue in place and goes past it, without checkConnection too', async () => {
+    const { queue, dead, states } = await billing(3);
+    const getFailed = queue.getFailed.bind(queue);
+    let stuck: string | undefined;
+    queue.getFailed = async (start?: number, end?: number) => {
+      const page = await getFailed(start, end);
+      if (!stuck && page[0]) {
+        stuck = page[0].id!;
+        page[0].retry = async () => {
+          throw new Error('locked');
+        };
+      }
+      return page;
+    };
+    expect(await requeueDeadLetters(queue, { pageSize: 1 })).toEqual({ requeued: 2, more: false });
+    expect(await queue.getJobState(stuck!)).toBe('failed');
+    expect((await states(dead.recent)).filter((state) => state === 'waiting')).toHaveLength(2);
   });
 
   it('says more remain only when it stopped short of them: a limit of exactly the count leaves none', async () => {
@@ -232,7 +317,7 @@ describe('requeueDeadLetters: which dead letters, and when it stops', () => {
       const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'ordered', ordering: { key: ['task_id'] } }] });
       const ids: Record<string, string> = {};
       for (const { at, minutesAgo } of positions) {
-        ids[at] = (await deadLettersAt(config, 'ordered', Date.now() - minutesAgo * 60_000, 1, () => ({ order: { key: 'k', at } })))[0]!;
+        ids[at] = (await deadLettersAt(config, 'ordered', Date.now() - minutesAgo * 60_000, 1, { data: () => ({ order: { key: 'k', at } }) }))[0]!;
       }
       const queue = queueOf(config, 'ordered');
       const byPosition = (...ats: string[]) => ats.map((at) => ids[at]);
@@ -251,10 +336,29 @@ describe('requeueDeadLetters: which dead letters, and when it stops', () => {
       expect(await requeued()).toEqual(byPosition('01', '02', '04', '03'));
     });
 
+    it('sorts any number of positions, whatever order they failed in', async () => {
+      const { queue, requeued, byPosition } = await ordered([
+        { at: '3', minutesAgo: 1 }, { at: '6', minutesAgo: 2 }, { at: '1', minutesAgo: 3 }, { at: '5', minutesAgo: 4 }, { at: '2', minutesAgo: 5 }, { at: '4', minutesAgo: 6 },
+      ]);
+      expect(await requeueDeadLetters(queue, { keyOrder: true, deadline: Date.now() + 60_000 })).toEqual({ requeued: 6, more: false });
+      expect(await requeued()).toEqual(byPosition('1', '2', '3', '4', '5', '6'));
+      const job = (await queue.getJob(byPosition('1')[0]!))!;
+      expect([job.attemptsMade, job.attemptsStarted]).toEqual([0, 0]);
+    });
+
+    it('counts a dead letter that failed exactly `since` ago as within it', async () => {
+      const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'ordered', ordering: { key: ['task_id'] } }] });
+      const failedAt = Date.now() - 60_000;
+      await deadLettersAt(config, 'ordered', failedAt, 1, { data: () => ({ order: { key: 'k', at: '1' } }) });
+      const queue = queueOf(config, 'ordered');
+      expect(await requeueDeadLetters(queue, { keyOrder: true, sinceMs: 60_000, now: () => failedAt + 60_001 })).toEqual({ requeued: 0, more: false });
+      expect(await requeueDeadLetters(queue, { keyOrder: true, sinceMs: 60_000, now: () => failedAt + 60_000 })).toEqual({ requeued: 1, more: false });
+    });
+
     it('puts a dead letter without a position first', async () => {
       const config = testConfig({ redisUrl: redis.url, targets: [{ name: 'ordered', ordering: { key: ['task_id'] } }] });
       const plain = await deadLettersAt(config, 'ordered', Date.now() - 60_000, 1);
-      const tagged = await deadLettersAt(config, 'ordered', Date.now() - 120_000, 1, () => ({ order: { key: 'k', at: '0' } }));
+      const tagged = await deadLettersAt(config, 'ordered', Date.now() - 120_000, 1, { data: () => ({ order: { key: 'k', at: '0' } }) });
       const queue = queueOf(config, 'ordered');
       const progress: number[] = [];
       expect(await requeueDeadLetters(queue, { keyOrder: true, onReplayed: (count) => progress.push(count) })).toEqual({ requeued: 2, more: false });
@@ -267,21 +371,27 @@ describe('requeueDeadLetters: which dead letters, and when it stops', () => {
       const late = await ordered([{ at: '1', minutesAgo: 1 }, { at: '2', minutesAgo: 2 }]);
       expect(await requeueDeadLetters(late.queue, { keyOrder: true, deadline: Date.now() - 1 })).toEqual({ requeued: 0, more: true });
       await (await late.queue.getJob(late.ids['1']!))!.remove();
-      expect(await requeueDeadLetters(late.queue, { keyOrder: true })).toEqual({ requeued: 1, more: false });
+      const told: number[] = [];
+      expect(await requeueDeadLetters(late.queue, { keyOrder: true, checkConnection: (replayed) => told.push(replayed) })).toEqual({ requeued: 1, more: false });
+      expect(told).toEqual([]);
     });
 
-    it('tells checkConnection when a re-queue fails, and goes on', async () => {
-      const { queue, ids } = await ordered([{ at: '1', minutesAgo: 1 }, { at: '2', minutesAgo: 2 }]);
-      // Someone else re-queued position 1 after the choice was made.
-      const getJob = queue.getJob.bind(queue);
-      queue.getJob = async (id: string) => {
-        const job = await getJob(id);
-        if (id === ids['1']) await job!.retry('failed');
-        return job;
-      };
-      const told: number[] = [];
-      expect(await requeueDeadLetters(queue, { keyOrder: true, checkConnection: (replayed) => told.push(replayed) })).toEqual({ requeued: 1, more: false });
-      expect(told).toEqual([0]);
+    it('tells checkConnection when a re-queue fails, and goes on (without checkConnection too)', async () => {
+      for (const withCheck of [true, false]) {
+        const { queue, ids } = await ordered([{ at: '1', minutesAgo: 1 }, { at: '2', minutesAgo: 2 }]);
+        // Someone else re-queued position 1 after the choice was made.
+        const getJob = queue.getJob.bind(queue);
+        queue.getJob = async (id: string) => {
+          const job = await getJob(id);
+          if (id === ids['1']) await job!.retry('failed');
+          return job;
+        };
+        const told: number[] = [];
+        const checkConnection = withCheck ? { checkConnection: (replayed: number) => told.push(replayed) } : {};
+        expect(await requeueDeadLetters(queue, { keyOrder: true, ...checkConnection })).toEqual({ requeued: 1, more: false });
+        expect(told).toEqual(withCheck ? [0] : []);
+        await queue.obliterate({ force: true });
+      }
     });
   });
 });

@@ -13,13 +13,15 @@ import { deliveryQueueName, type DeliveryJobData } from '../../src/shared/names.
 import { createWorkerConnection } from '../../src/store/redis.js';
 import { callback } from './delivery.js';
 
-/**
- * `count` dead letters of `target` that failed at `failedAt` (ms since the epoch); their callback
- * ids. `dataOf(index)` adds to each one's data (an ordered target's `order` tag).
- */
-export async function deadLettersAt(
-  config: RelayConfig, target: string, failedAt: number, count: number, dataOf: (index: number) => Partial<DeliveryJobData> = () => ({}),
-): Promise<string[]> {
+export interface DeadLetterOptions {
+  /** Added to each one's data (an ordered target's `order` tag). */
+  data?: (index: number) => Partial<DeliveryJobData>;
+  /** Made while the queue has waiting jobs (a replay under way): each is added LIFO, so it is taken next. */
+  whileWaiting?: boolean;
+}
+
+/** `count` dead letters of `target` that failed at `failedAt` (ms since the epoch); their callback ids. */
+export async function deadLettersAt(config: RelayConfig, target: string, failedAt: number, count: number, options: DeadLetterOptions = {}): Promise<string[]> {
   const connection = createWorkerConnection(config.redis, 'test-dead-letters');
   const name = deliveryQueueName(target);
   const queue = new Queue(name, queueOptions(config, name, connection));
@@ -27,8 +29,8 @@ export async function deadLettersAt(
   const ids: string[] = [];
   try {
     for (let index = 0; index < count; index += 1) {
-      const data = callback(dataOf(index));
-      await queue.add(data.event, data, { jobId: data.callbackId });
+      const data = callback(options.data?.(index));
+      await queue.add(data.event, data, { jobId: data.callbackId, ...(options.whileWaiting ? { lifo: true } : {}) });
       const token = randomUUID();
       const job = await worker.getNextJob(token, { block: false });
       if (job?.id !== data.callbackId) throw new Error(`deadLettersAt: expected job ${data.callbackId} next, got ${job?.id}`);
