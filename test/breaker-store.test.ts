@@ -7,6 +7,7 @@
  * is the second, independent proof that a target failing half the time never opens it.
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { BreakerPolicy } from '../src/config/load.js';
@@ -153,6 +154,13 @@ describe('BreakerStore: the shared state', () => {
     await client.connect();
     expect(await answer).toEqual({ state: 'closed', failures: 1 });
     expect(await storeOf(client).snapshot()).toEqual({ open: false, failures: 0 });
+    // And again after the connection was lost and is coming back.
+    const ended = once(client, 'end');
+    client.disconnect();
+    await ended;
+    const later = store.snapshot();
+    await client.connect();
+    expect(await later).toEqual({ open: false, failures: 1 });
   });
 });
 
