@@ -15,12 +15,14 @@ const UNIT = [
   'test/bench-report.test.ts',
   'test/bull-board-format.test.ts',
   'test/bull-board-routes.test.ts',
+  'test/cli-config.test.ts',
   'test/config-details.test.ts',
   'test/config-reference.test.ts',
   'test/config-redis.test.ts',
   'test/config-warnings.test.ts',
   'test/config.test.ts',
   'test/deliver-outcome.test.ts',
+  'test/deliver-progress.test.ts',
   'test/deliver-sign.test.ts',
   'test/display-url.test.ts',
   'test/docs-links.test.ts',
@@ -42,6 +44,7 @@ const UNIT = [
   'test/signature.test.ts',
   'test/spool-record.test.ts',
   'test/trace-context.test.ts',
+  'test/version.test.ts',
 ];
 const SYSTEM = [
   'test/backlog.test.ts',

@@ -79,6 +79,10 @@ export interface BacklogResult {
   healthyLatency: Record<Phase, LatencyFigures>;
   /** Probe callbacks the healthy target never received. */
   probesMissing: number;
+  /** Probe callbacks the store refused (Redis did not confirm in time): not sent, not counted as missing. */
+  probesRefused: number;
+  /** Backlog writes the store refused and that were written again (a duplicate when the first had landed). */
+  enqueueRetries: number;
 }
 
 export type Phase = 'baseline' | 'pileUp' | 'drain';
@@ -130,6 +134,68 @@ async function countingTarget(): Promise<CountingTarget> {
   return target;
 }
 
+/** The largest value, without spreading them into arguments (a million would overflow the stack). */
+export function maxOf(values: Iterable<number>): number {
+  let max = -Infinity;
+  for (const value of values) if (value > max) max = value;
+  return max;
+}
+
+/** A probe sent to the healthy target: when, and in which phase. */
+export interface ProbeSent {
+  at: number;
+  phase: Phase;
+}
+
+/**
+ * The healthy target's trickle: one callback every `intervalMs` through `store`, until stop().
+ * It never throws: a write the store refuses (Redis busy or gone) is counted, not sent, and the
+ * loop goes on, so a long run under load keeps its report. stop() resolves once the loop has
+ * ended, which must come before the store is closed.
+ */
+export function probeTrickle(options: {
+  store: Pick<CallbackStore, 'store'>;
+  intervalMs: number;
+  runId: string;
+  phase: () => Phase;
+}): { sent: Map<string, ProbeSent>; refused(): number; stop(): Promise<void> } {
+  const sent = new Map<string, ProbeSent>();
+  let refused = 0;
+  let running = true;
+  let wake: (() => void) | undefined;
+  const loop = (async () => {
+    for (let index = 0; running; index += 1) {
+      const callbackId = `cb_probe${options.runId}${index}`;
+      const at = Date.now();
+      const phase = options.phase();
+      const fields = callbackFields('mix_start', APP_ID, options.runId, index);
+      try {
+        await options.store.store({ callbackId, event: 'mix_start', appId: APP_ID, replayKey: `p${options.runId}${index}`, body: signedBody(fields, SECRET) });
+        sent.set(callbackId, { at, phase });
+      } catch {
+        refused += 1;
+      }
+      if (!running) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  })();
+  return {
+    sent,
+    refused: () => refused,
+    stop() {
+      running = false;
+      wake?.();
+      return loop;
+    },
+  };
+}
+
 function latency(values: number[]): LatencyFigures {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
@@ -152,6 +218,7 @@ export async function runBacklog(options: BacklogOptions): Promise<BacklogResult
   const inspector = new Redis(options.redisUrl);
   let relay: RelayCli | undefined;
   let store: CallbackStore | undefined;
+  let probes: ReturnType<typeof probeTrickle> | undefined;
   let sampler: NodeJS.Timeout | undefined;
   const prefix = `backlog-${randomUUID()}`;
   try {
@@ -181,18 +248,7 @@ export async function runBacklog(options: BacklogOptions): Promise<BacklogResult
     sampler = setInterval(sample, 500);
 
     // The healthy target's trickle, in every phase.
-    const probeSentAt = new Map<string, { at: number; phase: Phase }>();
-    let probing = true;
-    const probes = (async () => {
-      const interval = 1000 / (options.probesPerSecond ?? 20);
-      for (let index = 0; probing; index += 1) {
-        const callbackId = `cb_probe${runId}${index}`;
-        probeSentAt.set(callbackId, { at: Date.now(), phase });
-        const fields = callbackFields('mix_start', APP_ID, runId, index);
-        await store!.store({ callbackId, event: 'mix_start', appId: APP_ID, replayKey: `p${runId}${index}`, body: signedBody(fields, SECRET) });
-        await sleep(interval);
-      }
-    })();
+    probes = probeTrickle({ store, intervalMs: 1000 / (options.probesPerSecond ?? 20), runId, phase: () => phase });
 
     await sleep((options.baselineSeconds ?? 5) * 1000);
     const memoryBefore = await usedMemory(inspector);
@@ -201,11 +257,23 @@ export async function runBacklog(options: BacklogOptions): Promise<BacklogResult
     log(`backlog: target down; queueing ${jobs} deliveries`);
     const pileUpStarted = Date.now();
     let next = 0;
+    let enqueueRetries = 0;
     const lane = async () => {
       while (next < jobs) {
         const index = next++;
         const fields = callbackFields('mix_stop', APP_ID, runId, index);
-        await store!.store({ callbackId: `cb_${runId}${index}`, event: 'mix_stop', appId: APP_ID, replayKey: `${runId}${index}`, body: signedBody(fields, SECRET) });
+        const callback = { callbackId: `cb_${runId}${index}`, event: 'mix_stop', appId: APP_ID, replayKey: `${runId}${index}`, body: signedBody(fields, SECRET) };
+        // Redis busy past the store's deadline: write it again, as ZEGO would (a duplicate if it had landed).
+        for (let tries = 1; ; tries += 1) {
+          try {
+            await store!.store(callback);
+            break;
+          } catch (error) {
+            if (tries >= 20) throw error;
+            enqueueRetries += 1;
+            await sleep(100);
+          }
+        }
       }
     };
     await Promise.all(Array.from({ length: options.enqueueConcurrency ?? 64 }, lane));
@@ -227,16 +295,15 @@ export async function runBacklog(options: BacklogOptions): Promise<BacklogResult
       }
     }
     const drained = backlogged.firstArrival.size >= jobs;
-    const drainSeconds = ((drained ? Math.max(...backlogged.firstArrival.values()) : Date.now()) - upAt) / 1000;
-    probing = false;
-    await probes;
+    const drainSeconds = ((drained ? maxOf(backlogged.firstArrival.values()) : Date.now()) - upAt) / 1000;
+    await probes.stop();
     await sleep(1_000); // the last probes' deliveries
     clearInterval(sampler);
     sample();
 
     const byPhase: Record<Phase, number[]> = { baseline: [], pileUp: [], drain: [] };
     let probesMissing = 0;
-    for (const [id, sent] of probeSentAt) {
+    for (const [id, sent] of probes.sent) {
       const arrived = healthy.firstArrival.get(id);
       if (arrived === undefined) probesMissing += 1;
       else byPhase[sent.phase].push(arrived - sent.at);
@@ -254,13 +321,17 @@ export async function runBacklog(options: BacklogOptions): Promise<BacklogResult
       drainedPerSecond: Math.round(backlogged.firstArrival.size / drainSeconds),
       drained,
       duplicateDeliveries: backlogged.answered - backlogged.firstArrival.size,
-      rssMb: { start: rss[0] ?? 0, peak: Math.max(...rss), end: rss.at(-1) ?? 0, phases: { baseline: range('baseline'), pileUp: range('pileUp'), drain: range('drain') }, samples },
+      rssMb: { start: rss[0] ?? 0, peak: maxOf(rss), end: rss.at(-1) ?? 0, phases: { baseline: range('baseline'), pileUp: range('pileUp'), drain: range('drain') }, samples },
       redisBytesPerQueuedDelivery,
       healthyLatency: { baseline: latency(byPhase.baseline), pileUp: latency(byPhase.pileUp), drain: latency(byPhase.drain) },
       probesMissing,
+      probesRefused: probes.refused(),
+      enqueueRetries,
     };
   } finally {
     clearInterval(sampler);
+    // The trickle ends before the store it writes through closes.
+    await probes?.stop();
     await store?.close();
     await relay?.kill('SIGKILL');
     await Promise.all([backlogged.close(), healthy.close()]);
@@ -294,6 +365,7 @@ export function formatBacklog(result: BacklogResult): string[] {
     row('pile-up', result.healthyLatency.pileUp),
     row('drain', result.healthyLatency.drain),
     ...(result.probesMissing > 0 ? [`WARNING: ${result.probesMissing} healthy-target callbacks never arrived`] : []),
+    ...(result.probesRefused + result.enqueueRetries > 0 ? [`Redis busy: the store refused ${result.probesRefused} healthy-target callbacks and ${result.enqueueRetries} backlog writes (written again)`] : []),
   ];
 }
 
@@ -302,6 +374,7 @@ export async function backlog(context: BenchContext): Promise<BacklogResult> {
   const result = await runBacklog({
     redisUrl: context.redis.url,
     jobs: Number(process.env.BENCH_BACKLOG_JOBS ?? 100_000),
+    ...(process.env.BENCH_BACKLOG_DRAIN_SECONDS ? { drainTimeoutSeconds: Number(process.env.BENCH_BACKLOG_DRAIN_SECONDS) } : {}),
     log: (line) => console.log(line),
   });
   for (const line of formatBacklog(result)) console.log(line);

@@ -21,10 +21,10 @@ import { startWorkers } from '../src/cli/worker-role.js';
 import { parseConfig, type RelayConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startRouter } from '../src/route/router.js';
-import { intakeKeys, replayKey } from '../src/shared/names.js';
+import { intakeKeys, replayKey, deliveryQueueName, UNROUTED_QUEUE } from '../src/shared/names.js';
 import { CallbackStore } from '../src/store/callback-store.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
-import { deliveryQueueName, queueOptions, UNROUTED_QUEUE } from '../src/store/queues.js';
+import { queueOptions } from '../src/store/queues.js';
 import { deleteKeys, usedMemoryBytes } from './lib/redis-memory.js';
 import { bytes, formatNumber, type SectionFigures } from './report.js';
 

@@ -4,7 +4,7 @@
  * Traced when the OTEL_* variables say so (bench/tracing.ts).
  */
 import { loadConfig } from '../src/config/load.js';
-import { RELAY_VERSION } from '../src/deliver/user-agent.js';
+import { RELAY_VERSION } from '../src/shared/version.js';
 import { createLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
 import { startWorkers } from '../src/cli/worker-role.js';

@@ -9,7 +9,8 @@
  * - BENCH_QUICK=1: a smoke run of about a minute (shorter load runs, smaller N everywhere).
  * - BENCH_WRITE=0 never writes docs/BENCHMARKS.md, BENCH_WRITE=1 always does; by default it is
  *   written only by a full run (every section, not quick), so a partial run cannot replace figures.
- * - Per section: E2E_CALLBACKS, BENCH_MEMORY_CALLBACKS, BENCH_BACKLOG_JOBS, ORDERING_KEYS and
+ * - Per section: E2E_CALLBACKS, BENCH_MEMORY_CALLBACKS, BENCH_BACKLOG_JOBS (and
+ *   BENCH_BACKLOG_DRAIN_SECONDS, the drain's time limit, default 600), ORDERING_KEYS and
  *   ORDERING_PER_KEY; BENCH_PROFILE_DIR.
  *
  * Add a section: write a BenchSection that returns its tables, list it below and put its

@@ -11,7 +11,7 @@ import { BreakerStore } from '../src/deliver/breaker-store.js';
 import type { TrackedDeliveryData } from '../src/deliver/progress.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { testConfig } from './helpers/config.js';
+import { parseTestConfig, testConfig, testConfigObject } from './helpers/config.js';
 import { deliveryHarness, type DeliveryHarness } from './helpers/delivery.js';
 import { useTestRedis } from './helpers/redis.js';
 import { always, flaky, ok, startTargetServer, type TargetServer } from './helpers/targets.js';
@@ -162,6 +162,24 @@ describe('POST /admin/api/targets/NAME/replay', () => {
     }
     expect((await api('/admin/api/other')).status).toBe(404);
     expect((await api('/admin/api/targets/billing/pause')).status).toBe(405);
+  });
+});
+
+describe('the replay body\'s `since`', () => {
+  it('is read as the config reads a duration, and a bad one is refused with the config\'s own words', async () => {
+    const { api } = await setup();
+    const configSays = (() => {
+      try {
+        parseTestConfig({ ...testConfigObject({ redisUrl: redis.url }), retention: { completedAge: '1.5 fortnights' } });
+      } catch (error) {
+        return /completedAge: (.*)$/m.exec((error as Error).message)?.[1];
+      }
+    })();
+    expect(configSays).toContain('is not a duration');
+    const refused = await api('/admin/api/targets/billing/replay', post({ since: '1.5 fortnights' }));
+    expect(await refused.json()).toEqual({ ok: false, error: { code: 'invalid_body', message: `since: ${configSays}` } });
+    // A number is milliseconds to both, and `1.5h` is 90 minutes.
+    for (const since of [90_000, '1.5h']) expect((await api('/admin/api/targets/billing/replay', post({ since }))).status, String(since)).toBe(200);
   });
 });
 

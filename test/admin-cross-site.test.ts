@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../src/config/load.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
+import { queueOptions } from '../src/store/queues.js';
+import { deliveryQueueName } from '../src/shared/names.js';
 import { useTestRedis } from './helpers/redis.js';
 import { testConfig } from './helpers/config.js';
 

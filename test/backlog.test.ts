@@ -5,8 +5,11 @@
  * CLI, built by test/global-setup.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatBacklog, runBacklog } from '../bench/backlog.js';
+import { formatBacklog, maxOf, probeTrickle, runBacklog } from '../bench/backlog.js';
 import { startRedisServer, type RedisServer } from '../src/dev/redis-process.js';
+import { silentLogger } from '../src/lib/logger.js';
+import { CallbackStore } from '../src/store/callback-store.js';
+import { testConfig } from './helpers/config.js';
 
 let redis: RedisServer;
 
@@ -41,4 +44,44 @@ describe('a backlog for a target that was down', () => {
     // `npm run bench` plateaus in the same range and reports the RSS of each phase).
     expect(result.rssMb.peak).toBeLessThan(350);
   }, 90_000);
+});
+
+describe('a long backlog run keeps its report', () => {
+  it('returns its figures when the drain reaches its time limit (drained: false)', async () => {
+    const result = await runBacklog({
+      redisUrl: redis.url,
+      jobs: 500,
+      baselineSeconds: 1,
+      extraDownSeconds: 0,
+      // The first retry comes long after the drain's limit: nothing can drain in time.
+      retrySchedule: ['60s'],
+      drainTimeoutSeconds: 1,
+    });
+    expect(result.drained).toBe(false);
+    expect(result.jobs).toBe(500);
+    expect(formatBacklog(result).join('\n')).toContain('drain:   NOT ALL delivered');
+  }, 60_000);
+
+  it("finds the latest of a million arrival times (spread into Math.max, they overflow the stack)", () => {
+    const arrivals = new Map<string, number>();
+    for (let index = 0; index < 1_000_000; index += 1) arrivals.set(`cb_${index}`, 1_000 + ((index * 7919) % 1_000_000));
+    expect(maxOf(arrivals.values())).toBe(1_000 + 999_999);
+  });
+
+  it("the healthy target's trickle counts what the store refuses while Redis is gone, never throws, and stops before the store closes", async () => {
+    const own = await startRedisServer({ appendfsync: 'everysec' });
+    const store = CallbackStore.open(testConfig({ redisUrl: own.url }), silentLogger);
+    try {
+      const trickle = probeTrickle({ store, intervalMs: 20, runId: 'trickle', phase: () => 'drain' });
+      await expect.poll(() => trickle.sent.size, { timeout: 10_000 }).toBeGreaterThan(3);
+      await own.kill();
+      await expect.poll(() => trickle.refused(), { timeout: 15_000 }).toBeGreaterThan(1);
+      // stop() resolves when the loop has ended (a rejected write would have failed this test as
+      // an unhandled rejection), so the store can close under it.
+      await trickle.stop();
+    } finally {
+      await store.close();
+      await own.stop();
+    }
+  }, 60_000);
 });

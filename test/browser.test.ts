@@ -13,11 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium } from 'playwright-core';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { callbackFields, JsonNumber, signedBody } from '../src/cli/simulate-callbacks.js';
+import { callbackFields, jsonNumber, signedBody } from '../src/cli/simulate-callbacks.js';
 import { startAdmin, type AdminHandle } from '../src/ops/admin.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../src/receive/server.js';
-import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
+import { queueOptions } from '../src/store/queues.js';
+import { deliveryQueueName } from '../src/shared/names.js';
 import { startWorkers, type WorkersHandle } from '../src/cli/worker-role.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable, openBrowser, type BrowserSession } from './helpers/chromium.js';
 import { useTestRedis } from './helpers/redis.js';
@@ -64,7 +65,7 @@ describe.skipIf(!chromiumAvailable)('Bull Board in headless Chromium', () => {
     workers = await startWorkers(config, { logger: silentLogger });
 
     // As ZEGO might write it: spaces after commas, a UInt64 number, non-ASCII text.
-    const fields = { ...callbackFields('mix_stop', APP_ID, 'browser', 0), channel_id: 'salle-é-☃', room_session_id: new JsonNumber(UINT64) };
+    const fields = { ...callbackFields('mix_stop', APP_ID, 'browser', 0), channel_id: 'salle-é-☃', room_session_id: jsonNumber(UINT64) };
     const sent = Buffer.from(signedBody(fields, SECRET).replaceAll(',"', ', "'), 'utf8');
     const answer = await fetch(`http://127.0.0.1:${receiver.port}/zego/callback`, {
       method: 'POST',

@@ -3,7 +3,7 @@
  * check-config's report and warnings, simulate against real HTTP servers (ZEGO's signature and
  * retry schedule), and replay of a real dead letter.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,8 @@ import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { verifyZegoSignature } from '../src/receive/signature.js';
 import { parseConfig } from '../src/config/load.js';
-import { deliveryQueueName, queueOptions } from '../src/store/queues.js';
+import { queueOptions } from '../src/store/queues.js';
+import { deliveryQueueName } from '../src/shared/names.js';
 import { runCli } from './helpers/cli.js';
 import { freePort, useTestRedis } from './helpers/redis.js';
 import { APP_ID, SECRET, testConfigObject } from './helpers/config.js';
@@ -39,6 +40,14 @@ describe('help and exit codes', () => {
       expect(help.code, command).toBe(0);
       expect(help.stdout).toContain(`Usage: zego-relay ${command}`);
       expect(help.stdout).toContain('Exit codes');
+    }
+  });
+
+  it('prints the version of package.json with --version and -v', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const result = await runCli([flag]);
+      expect(result, flag).toMatchObject({ code: 0, stdout: `zego-relay ${version}\n` });
     }
   });
 

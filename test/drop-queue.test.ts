@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { dropQueueCommand } from '../src/cli/drop-queue.js';
 import { breakerKey } from '../src/deliver/breaker-store.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { deliveryQueueName, queuePrefix } from '../src/store/queues.js';
+import { deliveryQueueName, queuePrefix } from '../src/shared/names.js';
 import { useTestRedis } from './helpers/redis.js';
 import { routerHarness } from './helpers/router.js';
 

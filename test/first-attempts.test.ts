@@ -17,7 +17,7 @@ import { startReceiver } from '../src/receive/server.js';
 import { SWITCH_SEEN_WITHIN_MS } from '../src/route/target-lanes.js';
 import { deliveries } from '../src/shared/metrics.js';
 import { intakePendingCount } from '../src/store/intake-stats.js';
-import { deliveryQueueName } from '../src/store/queues.js';
+import { deliveryQueueName } from '../src/shared/names.js';
 import type { TargetInput } from './helpers/config.js';
 import { deliveryFixtures, recordingLogger } from './helpers/delivery.js';
 import { orderViolations, recordingTarget, sendKeyed } from './helpers/ordering.js';

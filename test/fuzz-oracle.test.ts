@@ -5,8 +5,10 @@
  *   - timestamp, nonce, signature or appid changed: never 200, each refused with its own code,
  *     unless it is ZEGO's legitimate re-send (fresh timestamp and nonce, signed with the app's
  *     secret), which is a duplicate with the same id;
- *   - an identity field changed: with the captured (timestamp, nonce, signature) it is
+ *   - an identity field changed or dropped: with the captured (timestamp, nonce, signature) it is
  *     replayed_nonce; freshly signed it is a new callback with a different id;
+ *   - a re-send's own fresh triple is bound too: on a forged body it is replayed_nonce, on the
+ *     re-sent body again a duplicate;
  *   - anything else changed (another field, a new field, the spacing and key order, the encoding):
  *     the same callback, so a duplicate with the same id, whichever triple it comes with.
  * At the end the intake holds exactly the bodies that were answered 200 and not duplicate.
@@ -76,6 +78,9 @@ const text = (value: string | Raw) => (typeof value === 'string' ? value : value
 interface Kind {
   event: string;
   identity: readonly string[];
+  /** Identity fields the event is refused without (400 invalid_payload), as ZEGO documents them. */
+  required?: readonly string[];
+  /** A fresh callback, unique by `unique` even without any one of its identity fields. */
   fields: (unique: string) => Fields;
 }
 
@@ -83,24 +88,25 @@ const KINDS: readonly Kind[] = [
   {
     event: 'mix_stop',
     identity: ['task_id', 'seq'],
+    required: ['task_id', 'seq'],
     fields: (unique) => ({ appid: APP_ID, event: 'mix_stop', task_id: `task-${unique}`, seq: '7', channel_id: 'room-1', mix_url: 'rtmp://h/a' }),
   },
   {
     event: 'room_create',
     identity: ['room_session_id'],
     // A bare 64-bit number: its digits, not a rounded JS number, identify it.
-    fields: (unique) => ({ appid: APP_ID, event: 'room_create', room_session_id: { raw: `60857913368${BigInt(`0x${unique.slice(0, 7)}`)}` }, room_id: 'r1' }),
+    fields: (unique) => ({ appid: APP_ID, event: 'room_create', room_session_id: { raw: `60857913368${BigInt(`0x${unique.slice(0, 7)}`)}` }, room_id: `r-${unique}` }),
   },
   {
     event: 'stream_create',
     identity: ['stream_sid', 'stream_seq'],
-    fields: (unique) => ({ appid: APP_ID, event: 'stream_create', stream_sid: `sid-${unique}`, stream_seq: '3', stream_alias: 's1' }),
+    fields: (unique) => ({ appid: APP_ID, event: 'stream_create', stream_sid: `sid-${unique}`, stream_seq: '3', stream_alias: `s-${unique}` }),
   },
   {
     // Not in ZEGO's table: identified by every field but the per-send ones.
     event: 'custom_report',
-    identity: ['note', 'count'],
-    fields: (unique) => ({ appid: APP_ID, event: 'custom_report', note: `n-${unique}`, count: { raw: '12' } }),
+    identity: ['note', 'count', 'report_id'],
+    fields: (unique) => ({ appid: APP_ID, event: 'custom_report', note: `n-${unique}`, count: { raw: '12' }, report_id: unique }),
   },
 ];
 
@@ -139,11 +145,15 @@ type Change =
   | { kind: 'signature'; signature: string }
   | { kind: 'appid'; appId: string }
   | { kind: 'identity'; which: number; suffix: string }
+  | { kind: 'drop-identity'; which: number }
+  | { kind: 'resend-triple'; skewSeconds: number; which: number; suffix: string }
   | { kind: 'other-field'; name: string; value: string }
   | { kind: 'reformat' };
 
 /** Non-empty, at most 255 bytes, any printable text: a valid value of a string field. */
 const fieldText = fc.string({ minLength: 1, maxLength: 40 });
+/** Appended to an identity field's value: another callback. */
+const identitySuffix = fc.string({ minLength: 1, maxLength: 8, unit: fc.constantFrom(...'0123456789abc') });
 const nonZeroShift = (max: number) => fc.integer({ min: 1, max }).chain((size) => fc.constantFrom(size, -size));
 
 const changes: fc.Arbitrary<Change> = fc.oneof(
@@ -156,8 +166,10 @@ const changes: fc.Arbitrary<Change> = fc.oneof(
   fc.oneof(fieldText, fc.stringMatching(/^[0-9a-fA-F]{40}$/)).map((signature) => ({ kind: 'signature' as const, signature })),
   fc.oneof(fc.constantFrom(TWIN_APP_ID, OTHER_APP_ID, '999999', `${APP_ID}0`), fc.bigInt({ min: 1n, max: 10n ** 20n - 1n }).map(String))
     .map((appId) => ({ kind: 'appid' as const, appId })),
-  { weight: 2, arbitrary: fc.tuple(fc.nat(), fc.string({ minLength: 1, maxLength: 8, unit: fc.constantFrom(...'0123456789abc') }))
-    .map(([which, suffix]) => ({ kind: 'identity' as const, which, suffix })) },
+  { weight: 2, arbitrary: fc.tuple(fc.nat(), identitySuffix).map(([which, suffix]) => ({ kind: 'identity' as const, which, suffix })) },
+  fc.nat().map((which) => ({ kind: 'drop-identity' as const, which })),
+  fc.tuple(fc.integer({ min: -60, max: 60 }), fc.nat(), identitySuffix)
+    .map(([skewSeconds, which, suffix]) => ({ kind: 'resend-triple' as const, skewSeconds, which, suffix })),
   fc.tuple(fc.constantFrom('channel_id', 'mix_url', 'room_id', 'stream_alias', 'extra', 'Extra_Field'), fieldText)
     .map(([name, value]) => ({ kind: 'other-field' as const, name, value })),
   fc.constant({ kind: 'reformat' as const }),
@@ -199,6 +211,13 @@ function codeForApp(appId: string): string {
   return 'unknown_app';
 }
 
+/** `fields` with the identity field number `which` (of the kind's) given another value. */
+function withChangedIdentity(kind: Kind, fields: Fields, which: number, suffix: string): Fields {
+  const name = kind.identity[which % kind.identity.length]!;
+  const value = fields[name]!;
+  return { ...fields, [name]: typeof value === 'string' ? `${value}${suffix}` : { raw: `${value.raw}${suffix.replace(/\D/g, '') || '1'}` } };
+}
+
 async function checkChange(kind: Kind, original: Fields, id: string, change: Change, encoding: Encoding): Promise<void> {
   const unsigned = withoutTriple(original);
   switch (change.kind) {
@@ -223,9 +242,7 @@ async function checkChange(kind: Kind, original: Fields, id: string, change: Cha
       fc.pre(change.appId !== APP_ID);
       return expectRefused(await post({ ...original, appid: change.appId }, encoding), codeForApp(change.appId));
     case 'identity': {
-      const name = kind.identity[change.which % kind.identity.length]!;
-      const value = original[name]!;
-      const changed = { ...unsigned, [name]: typeof value === 'string' ? `${value}${change.suffix}` : { raw: `${value.raw}${change.suffix.replace(/\D/g, '') || '1'}` } };
+      const changed = withChangedIdentity(kind, unsigned, change.which, change.suffix);
       // With the captured triple: a forged callback riding on a genuine signature.
       expectRefused(await post(withTriple(changed, original), encoding), 'replayed_nonce');
       // Freshly signed: another callback.
@@ -233,6 +250,33 @@ async function checkChange(kind: Kind, original: Fields, id: string, change: Cha
       const newId = expectStored(await post(again, encoding), encoding === 'json' ? jsonBody(again) : '');
       expect(newId).not.toBe(id);
       return;
+    }
+    case 'drop-identity': {
+      const name = kind.identity[change.which % kind.identity.length]!;
+      const { [name]: _dropped, ...dropped } = unsigned;
+      if (kind.required?.includes(name)) {
+        // Refused before anything is bound or stored, with either triple; the original is untouched.
+        for (const body of [withTriple(dropped, original), resend(dropped)]) {
+          const answer = await post(body, encoding);
+          expect(answer, JSON.stringify(answer.body)).toMatchObject({ status: 400, body: { ok: false, error: { code: 'invalid_payload' } } });
+        }
+        return expectDuplicateOf(await post(original, encoding), id);
+      }
+      // Without one of its identity fields the callback is identified by its whole body: another one.
+      expectRefused(await post(withTriple(dropped, original), encoding), 'replayed_nonce');
+      const again = resend(dropped);
+      const newId = expectStored(await post(again, encoding), encoding === 'json' ? jsonBody(again) : '');
+      expect(newId).not.toBe(id);
+      return;
+    }
+    case 'resend-triple': {
+      // ZEGO's re-send is a duplicate, and its fresh triple is bound to this callback as well:
+      // left unbound, it could carry a forged body (the signature covers no body field).
+      const again = resend(unsigned, SECRET, change.skewSeconds);
+      expectDuplicateOf(await post(again, encoding), id);
+      const forged = withChangedIdentity(kind, unsigned, change.which, change.suffix);
+      expectRefused(await post(withTriple(forged, again), encoding), 'replayed_nonce');
+      return expectDuplicateOf(await post(again, encoding === 'json' ? 'form' : 'json'), id);
     }
     case 'other-field': {
       fc.pre(!kind.identity.includes(change.name) && text(unsigned[change.name] ?? '') !== change.value);
@@ -273,7 +317,7 @@ describe('fuzzing the meaning of the answers', () => {
       { numRuns: 250 },
     );
     // Every kind of change was tried, often enough to mean something.
-    for (const kind of ['exact-retry', 'resend', 'timestamp', 'stale-timestamp', 'nonce', 'signature', 'appid', 'identity', 'other-field', 'reformat']) {
+    for (const kind of ['exact-retry', 'resend', 'timestamp', 'stale-timestamp', 'nonce', 'signature', 'appid', 'identity', 'drop-identity', 'resend-triple', 'other-field', 'reformat']) {
       expect(seen.get(kind) ?? 0, kind).toBeGreaterThan(5);
     }
     // The intake holds exactly what was answered as new, each JSON body byte for byte.

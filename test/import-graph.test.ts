@@ -2,9 +2,11 @@
  * The folder graph of src/ and workers/ (README.md#architecture) stays without cycles: a folder
  * may use the folders below it, never one that uses it back. Type-only imports count too.
  */
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { describeCycle, findCycle, folderGraph, projectImports, type FolderGraph } from './helpers/import-graph.js';
+import { describeCycle, findCycle, folderGraph, projectImports, sourceFiles, type FolderGraph } from './helpers/import-graph.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const edges = projectImports(ROOT, ['src', 'workers']);
@@ -33,6 +35,16 @@ describe('the folder graph', () => {
   it('src/lib and src/shared import nothing else of the project', () => {
     expect(importsOf('src/lib')).toEqual([]);
     expect(importsOf('src/shared')).toEqual([]);
+  });
+});
+
+describe('one import path per name', () => {
+  it('no file of src/ or workers/ re-exports what another file of the project exports', () => {
+    const reExporting = ['src', 'workers']
+      .flatMap((directory) => sourceFiles(join(ROOT, directory)))
+      .filter((file) => /^export\s+(type\s+)?(\*|\{[^}]*\})\s+from\s+'\./m.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(ROOT, file));
+    expect(reExporting).toEqual([]);
   });
 });
 

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { intakePendingCount } from '../src/store/intake-stats.js';
-import { deliveryQueueName } from '../src/store/queues.js';
+import { deliveryQueueName } from '../src/shared/names.js';
 import { useTestRedis } from './helpers/redis.js';
 import { routerHarness } from './helpers/router.js';
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { callbackFields, jsonBody, signedBody, signFields, SIMULATED_EVENTS } from '../src/cli/simulate-callbacks.js';
 import { HttpError } from '../src/errors.js';
 import { authenticate, secretsByApp } from '../src/receive/authenticate.js';
 import { decodeBody } from '../src/receive/payload.js';
@@ -74,5 +75,29 @@ describe('authenticate: unknown app, then signature, then timestamp', () => {
     const stale = "401 stale_timestamp: the timestamp is more than 300 s away from the relay's clock";
     expect(verdict('1', NOW_SECONDS - 301)).toBe(stale);
     expect(verdict('1', NOW_SECONDS + 301)).toBe(stale);
+  });
+});
+
+describe('the signed-body builder shared by `zego-relay simulate` and the tests', () => {
+  const apps = () => secretsByApp([{ appId: '111111', callbackSecrets: ['sim-secret'] }]);
+  const authenticated = (text: string) => {
+    authenticate(validateCallback(decodeBody(text), { allowUnknownEvents: true }), { secretsByApp: apps(), toleranceSeconds: 300, now: Date.now() });
+    return true;
+  };
+
+  it.each(SIMULATED_EVENTS)('signs a simulated %s so that the receiver authenticates it', (event) => {
+    expect(authenticated(signedBody(callbackFields(event, '111111', 'run1', 0), 'sim-secret'))).toBe(true);
+  });
+
+  it('writes the timestamp as a JSON number when the appid is one (room_create), and signs its digits', () => {
+    const text = signedBody(callbackFields('room_create', '111111', 'run1', 0), 'sim-secret', 1_700_000_000_500);
+    expect(text).toMatch(/"appid":111111,.*"timestamp":1700000000,/);
+    expect(() => authenticate(validateCallback(decodeBody(text), { allowUnknownEvents: true }), { secretsByApp: apps(), toleranceSeconds: 300, now: 1_700_000_000_000 })).not.toThrow();
+  });
+
+  it('takes a given timestamp, nonce and field spelling, and signs exactly those', () => {
+    const fields = signFields({ AppId: '111111', Event: 'mix_stop', task_id: 't', seq: '1' }, 'sim-secret', { timestamp: '1700000000', nonce: '123412', pascalCase: true });
+    expect(fields).toMatchObject({ Timestamp: '1700000000', Nonce: '123412', Signature: zegoSignature('sim-secret', '1700000000', '123412') });
+    expect(jsonBody(fields)).toBe(`{"AppId":"111111","Event":"mix_stop","task_id":"t","seq":"1","Timestamp":"1700000000","Nonce":"123412","Signature":"${zegoSignature('sim-secret', '1700000000', '123412')}"}`);
   });
 });

@@ -22,5 +22,8 @@ export function backlogFigures(result: BacklogResult): SectionFigures[] {
   ];
   const notes = result.probesMissing > 0 ? [`${result.probesMissing} healthy-target callbacks never arrived.`] : [];
   if (!result.drained) notes.push('The backlog did not drain within the time limit.');
+  if (result.probesRefused + result.enqueueRetries > 0) {
+    notes.push(`Redis was too busy to confirm ${result.probesRefused} healthy-target callbacks and ${result.enqueueRetries} backlog writes within the store's deadline (the backlog writes were made again).`);
+  }
   return [{ id: 'backlog', title: 'Backlog', rows, notes }];
 }

@@ -8,7 +8,7 @@
  */
 import { parseConfig } from '../../src/config/load.js';
 import { readTracingSettings } from '../../src/config/tracing.js';
-import { RELAY_VERSION } from '../../src/deliver/user-agent.js';
+import { RELAY_VERSION } from '../../src/shared/version.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { startReceiver } from '../../src/receive/server.js';
 import { startTracing } from '../../src/trace/tracing.js';

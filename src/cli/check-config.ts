@@ -4,12 +4,11 @@
  * warns about doubtful settings. Never prints a secret. Exit 0 valid (even with warnings), 1 invalid.
  * An unreachable Redis is reported, not a failure: the file may be checked away from production.
  */
-import { ConfigError } from '../errors.js';
-import { loadConfig, resolveConfigPath, type RelayConfig, type Target } from '../config/load.js';
+import { resolveConfigPath, type RelayConfig, type Target } from '../config/load.js';
 import { formatDuration, formatSize } from '../config/units.js';
 import { bullBoardAccess } from '../ops/admin-credentials.js';
 import { intakeKeys } from '../shared/names.js';
-import { ExitCode, parseOptions, say, type Command } from './command.js';
+import { ExitCode, loadCommandConfig, parseOptions, say, type Command } from './command.js';
 import { configWarnings, routingTable } from './config-warnings.js';
 import { describeRedis } from '../config/redis-topology.js';
 import { describeRedisError } from '../store/redis-outage.js';
@@ -39,15 +38,8 @@ export const checkConfigCommand: Command = {
   async run(argv, io) {
     const options = parseOptions('check-config', argv, { config: { type: 'string' }, offline: { type: 'boolean' } });
     const path = resolveConfigPath(options.config as string | undefined, io.env);
-    let config: RelayConfig;
-    try {
-      config = loadConfig({ path, env: io.env });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      say(io.stderr, error.message);
-      say(io.stderr, 'Fix the values named above, then run check-config again.');
-      return ExitCode.failure;
-    }
+    const config = loadCommandConfig('check-config', options.config, io, 'Fix the values named above, then run check-config again.');
+    if (!config) return ExitCode.failure;
     const probe: { report?: TopologyReport; error?: unknown } = options.offline
       ? {}
       : await probeTopology(config.redis, { intakeStreams: intakeStreams(config) }).then((report) => ({ report }), (error: unknown) => ({ error }));

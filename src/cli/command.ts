@@ -1,10 +1,11 @@
 /**
  * What every `zego-relay` command shares: its shape, the exit codes scripts rely on, the usage
- * error, and option parsing with `--help`.
+ * error, option parsing with `--help`, and loading the config (or saying why it is invalid).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Environment } from '../config/env-substitution.js';
-import type { RelayConfig } from '../config/load.js';
+import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 
 /** Exit codes, documented in `zego-relay --help`. */
@@ -76,4 +77,20 @@ export function positiveInteger(name: string, value: string | undefined, fallbac
 /** Writes a line. */
 export function say(stream: NodeJS.WritableStream, text = ''): void {
   stream.write(`${text}\n`);
+}
+
+/**
+ * The config named by `--config` (else RELAY_CONFIG, else config/relay.yaml), or undefined after
+ * writing `zego-relay COMMAND: <what is wrong>` and `advice` on stderr: the caller then exits
+ * with ExitCode.failure. Errors other than an invalid or unreadable config are thrown.
+ */
+export function loadCommandConfig(command: string, configOption: unknown, io: CommandIo, advice?: string): RelayConfig | undefined {
+  try {
+    return loadConfig({ path: resolveConfigPath(configOption as string | undefined, io.env), env: io.env });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    say(io.stderr, `zego-relay ${command}: ${error.message}`);
+    if (advice) say(io.stderr, advice);
+    return undefined;
+  }
 }

@@ -3,14 +3,10 @@
  * newest first, the same list as `GET /admin/api/targets/NAME/deliveries`. A delivery the router
  * made on its first attempt leaves no job in Bull Board; this is where it shows.
  */
-import { ConfigError } from '../errors.js';
-import { loadConfig, resolveConfigPath } from '../config/load.js';
-import { describeRedis } from '../config/redis-topology.js';
 import { recentDeliveries, type RecordedDelivery } from '../deliver/delivery-record.js';
 import { DEFAULT_DELIVERIES_LIMIT, MAX_DELIVERIES_LIMIT, parseDeliveriesLimit } from '../ops/admin-deliveries.js';
-import { pingWithin } from '../store/ready.js';
-import { createProducerConnection } from '../store/redis.js';
 import { ExitCode, parseOptions, say, UsageError, type Command } from './command.js';
+import { readFromRedis } from './redis-read.js';
 
 const help = `Usage: zego-relay deliveries --target NAME [--limit N] [--json] [--config FILE]
 
@@ -31,9 +27,6 @@ Options:
 Exit codes: 0 listed (also when nothing was delivered yet), 1 failed (invalid config, unknown
 target, Redis unreachable), 2 usage error.`;
 
-/** How long the command waits for Redis to answer. */
-const CONNECT_TIMEOUT_MS = 5_000;
-
 export const deliveriesCommand: Command = {
   name: 'deliveries',
   summary: "list a target's latest deliveries (also those that left no job)",
@@ -46,35 +39,22 @@ export const deliveriesCommand: Command = {
     if (limit === undefined) {
       throw new UsageError(`--limit must be a whole number from 1 to ${MAX_DELIVERIES_LIMIT}, got "${String(values.limit)}"`, 'deliveries');
     }
-    let config;
-    try {
-      config = loadConfig({ path: resolveConfigPath(values.config as string | undefined, io.env), env: io.env });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      say(io.stderr, `zego-relay deliveries: ${error.message}`);
-      return ExitCode.failure;
-    }
-    if (!config.targets.some((candidate) => candidate.name === target)) {
-      const known = config.targets.map((candidate) => candidate.name);
-      say(io.stderr, `zego-relay deliveries: no target named "${target}" in the configuration (targets: ${known.length > 0 ? known.join(', ') : 'none'})`);
-      return ExitCode.failure;
-    }
-    const connection = createProducerConnection(config.redis, 'deliveries-cli');
-    connection.on('error', () => {});
-    try {
-      let deliveries: RecordedDelivery[] | undefined;
-      if (await pingWithin(connection, CONNECT_TIMEOUT_MS)) deliveries = await recentDeliveries(connection, config.redis.prefix, target, limit).catch(() => undefined);
-      if (!deliveries) {
-        say(io.stderr, `zego-relay deliveries: Redis (${describeRedis(config.redis)}) did not answer; check that it runs (REDIS_URL, redis.url)`);
-        return ExitCode.failure;
-      }
-      if (values.json) say(io.stdout, JSON.stringify(deliveries, null, 2));
-      else if (deliveries.length === 0) say(io.stdout, `no delivery to ${target} is recorded`);
-      else for (const delivery of deliveries) say(io.stdout, describeDelivery(delivery));
-      return ExitCode.ok;
-    } finally {
-      connection.disconnect();
-    }
+    const deliveries = await readFromRedis(
+      'deliveries',
+      values.config as string | undefined,
+      io,
+      (redis, config) => recentDeliveries(redis, config.redis.prefix, target, limit),
+      (config) => {
+        if (config.targets.some((candidate) => candidate.name === target)) return undefined;
+        const known = config.targets.map((candidate) => candidate.name);
+        return `no target named "${target}" in the configuration (targets: ${known.length > 0 ? known.join(', ') : 'none'})`;
+      },
+    );
+    if (!deliveries) return ExitCode.failure;
+    if (values.json) say(io.stdout, JSON.stringify(deliveries, null, 2));
+    else if (deliveries.length === 0) say(io.stdout, `no delivery to ${target} is recorded`);
+    else for (const delivery of deliveries) say(io.stdout, describeDelivery(delivery));
+    return ExitCode.ok;
   },
 };
 

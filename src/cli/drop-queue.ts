@@ -2,10 +2,9 @@
  * `zego-relay drop-queue --target NAME [--yes]`: what Redis still holds of a target removed from
  * the configuration (deliveries waiting for it, its dead letters), and deleting it with --yes.
  */
-import { ConfigError, UnavailableError } from '../errors.js';
-import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { UnavailableError } from '../errors.js';
 import { dropTargetQueue, QUEUE_CONTENT_STATES, TargetStillConfiguredError, type QueueContents } from '../deliver/drop-queue.js';
-import { ExitCode, parseOptions, say, UsageError, type Command } from './command.js';
+import { ExitCode, loadCommandConfig, parseOptions, say, UsageError, type Command } from './command.js';
 
 const help = `Usage: zego-relay drop-queue --target NAME [--yes] [--config FILE]
 
@@ -33,8 +32,9 @@ export const dropQueueCommand: Command = {
     const target = values.target as string | undefined;
     if (!target) throw new UsageError('--target NAME is required (see zego-relay drop-queue --help)', 'drop-queue');
     const drop = values.yes === true;
+    const config = loadCommandConfig('drop-queue', values.config, io);
+    if (!config) return ExitCode.failure;
     try {
-      const config = loadConfig({ path: resolveConfigPath(values.config as string | undefined, io.env), env: io.env });
       const contents = await dropTargetQueue(config, target, drop);
       const total = QUEUE_CONTENT_STATES.reduce((sum, state) => sum + contents[state], 0);
       say(io.stdout, `queue of target ${target}: ${describeContents(contents)}`);
@@ -43,7 +43,7 @@ export const dropQueueCommand: Command = {
       else say(io.stdout, 'nothing to delete');
       return ExitCode.ok;
     } catch (error) {
-      if (error instanceof ConfigError || error instanceof TargetStillConfiguredError || error instanceof UnavailableError) {
+      if (error instanceof TargetStillConfiguredError || error instanceof UnavailableError) {
         say(io.stderr, `zego-relay drop-queue: ${error.message}`);
         return ExitCode.failure;
       }

@@ -5,7 +5,7 @@
  * signal forces the exit at once.
  */
 import type { RelayConfig } from '../config/load.js';
-import { RELAY_VERSION } from '../deliver/user-agent.js';
+import { RELAY_VERSION } from '../shared/version.js';
 import type { Logger } from '../lib/logger.js';
 import { startTracing } from '../trace/tracing.js';
 import { ExitCode } from './command.js';

@@ -5,6 +5,7 @@
  */
 import { chooseLogFormat, createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../lib/logger.js';
 import { maskUrlCredentials } from '../lib/redact.js';
+import { RELAY_VERSION } from '../shared/version.js';
 import { checkConfigCommand } from './check-config.js';
 import { deliveriesCommand } from './deliveries.js';
 import { ExitCode, say, UsageError, type Command, type CommandIo } from './command.js';
@@ -45,8 +46,7 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
     return name === undefined ? ExitCode.usage : ExitCode.ok;
   }
   if (name === '--version' || name === '-v') {
-    const { USER_AGENT } = await import('../deliver/user-agent.js');
-    say(io.stdout, USER_AGENT.replace('/', ' '));
+    say(io.stdout, `zego-relay ${RELAY_VERSION}`);
     return ExitCode.ok;
   }
   const command = COMMANDS.find((candidate) => candidate.name === name);

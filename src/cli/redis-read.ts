@@ -1,13 +1,12 @@
 /**
- * What the listing commands (`rejected`, `poisoned`) share: load the config, read from its Redis
+ * What the listing commands (`rejected`, `poisoned`, `deliveries`) share: load the config, read from its Redis
  * within a deadline, and on failure say why on stderr.
  */
-import { ConfigError } from '../errors.js';
-import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
+import type { RelayConfig } from '../config/load.js';
 import { describeRedis } from '../config/redis-topology.js';
 import { pingWithin } from '../store/ready.js';
 import { createProducerConnection, type RedisConnection } from '../store/redis.js';
-import { say, type CommandIo } from './command.js';
+import { loadCommandConfig, say, type CommandIo } from './command.js';
 
 /** How long a command waits for Redis to answer. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -18,13 +17,14 @@ export async function readFromRedis<T>(
   configFlag: string | undefined,
   io: CommandIo,
   read: (redis: RedisConnection, config: RelayConfig) => Promise<T>,
+  /** What makes the command refuse this config before it reads (e.g. an unknown target), in words. */
+  refuse: (config: RelayConfig) => string | undefined = () => undefined,
 ): Promise<T | undefined> {
-  let config: RelayConfig;
-  try {
-    config = loadConfig({ path: resolveConfigPath(configFlag, io.env), env: io.env });
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    say(io.stderr, `zego-relay ${command}: ${error.message}`);
+  const config = loadCommandConfig(command, configFlag, io);
+  if (!config) return undefined;
+  const refusal = refuse(config);
+  if (refusal !== undefined) {
+    say(io.stderr, `zego-relay ${command}: ${refusal}`);
     return undefined;
   }
   const connection = createProducerConnection(config.redis, `${command}-cli`);

@@ -2,11 +2,10 @@
  * `zego-relay replay --target NAME [--since 24h] [--limit N]`: re-queues a target's dead letters
  * (most recently failed first) with a fresh retry schedule, and prints how many.
  */
-import { ConfigError, UnavailableError } from '../errors.js';
-import { loadConfig, resolveConfigPath } from '../config/load.js';
+import { UnavailableError } from '../errors.js';
 import { parseDuration } from '../config/units.js';
 import { replayDeadLetters, UnknownTargetError } from '../deliver/replay.js';
-import { ExitCode, parseOptions, positiveInteger, say, UsageError, type Command } from './command.js';
+import { ExitCode, loadCommandConfig, parseOptions, positiveInteger, say, UsageError, type Command } from './command.js';
 
 const help = `Usage: zego-relay replay --target NAME [--since DURATION] [--limit N] [--config FILE]
 
@@ -42,9 +41,10 @@ export const replayCommand: Command = {
     }
     const limit = values.limit === undefined ? undefined : positiveInteger('limit', values.limit as string, 1, 'replay');
 
+    const config = loadCommandConfig('replay', values.config, io);
+    if (!config) return ExitCode.failure;
     let replayed = 0;
     try {
-      const config = loadConfig({ path: resolveConfigPath(values.config as string | undefined, io.env), env: io.env });
       replayed = await replayDeadLetters({ config, target, sinceMs, limit, onReplayed: (count) => (replayed = count) });
       say(io.stdout, `re-queued ${replayed} dead letter${replayed === 1 ? '' : 's'} of target ${target}`);
       return ExitCode.ok;
@@ -54,7 +54,7 @@ export const replayCommand: Command = {
         say(io.stderr, `zego-relay replay: ${error.message}: check that Redis runs (REDIS_URL, redis.url), then run the same command again to re-queue the rest`);
         return ExitCode.failure;
       }
-      if (error instanceof ConfigError || error instanceof UnknownTargetError) {
+      if (error instanceof UnknownTargetError) {
         say(io.stderr, `zego-relay replay: ${error.message}`);
         return ExitCode.failure;
       }

@@ -8,12 +8,15 @@
 import { randomBytes } from 'node:crypto';
 import { zegoSignature } from '../receive/signature.js';
 
-/** A JSON number written as its digits (may exceed 2^53). */
-export class JsonNumber {
-  constructor(readonly digits: string) {}
+/** A JSON value written into the body as this text, verbatim (a number above 2^53 keeps its digits). */
+export interface RawJson {
+  readonly raw: string;
 }
 
-export type CallbackFields = Record<string, string | JsonNumber>;
+/** A JSON number written as its digits (may exceed 2^53). */
+export const jsonNumber = (digits: string): RawJson => ({ raw: digits });
+
+export type CallbackFields = Record<string, string | RawJson>;
 
 /** Events whose identity fields and numeric types the simulator knows; others get a generic body. */
 export const SIMULATED_EVENTS = [
@@ -47,9 +50,9 @@ export function callbackFields(event: string, appId: string, runId: string, inde
     case 'room_create':
     case 'room_close':
       return {
-        appid: new JsonNumber(appId), event, room_id: room,
+        appid: jsonNumber(appId), event, room_id: room,
         // Above 2^53 on purpose: a relay that parses it as a JS number would change its digits.
-        room_session_id: new JsonNumber((9_007_199_254_740_993n + BigInt(Date.now()) * 1000n + BigInt(index)).toString()),
+        room_session_id: jsonNumber((9_007_199_254_740_993n + BigInt(Date.now()) * 1000n + BigInt(index)).toString()),
       };
     case 'record':
       return {
@@ -66,22 +69,42 @@ export function freshNonce(): string {
   return BigInt.asUintN(63, randomBytes(8).readBigUInt64BE()).toString();
 }
 
+export interface SignOptions {
+  /** Unix seconds. @defaultValue now */
+  readonly timestamp?: string | RawJson;
+  /** @defaultValue a fresh one (freshNonce) */
+  readonly nonce?: string | RawJson;
+  /** Name the three fields `Timestamp`, `Nonce`, `Signature`, as some ZEGO products do. @defaultValue false */
+  readonly pascalCase?: boolean;
+}
+
+/**
+ * `fields` plus timestamp, nonce and the signature ZEGO computes over their exact text
+ * (receive/signature.ts). Each may be given, so a test can re-use or break exactly one of them.
+ */
+export function signFields(fields: CallbackFields, secret: string, options: SignOptions = {}): CallbackFields {
+  const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
+  const nonce = options.nonce ?? freshNonce();
+  const text = (value: string | RawJson) => (typeof value === 'string' ? value : value.raw);
+  const signature = zegoSignature(secret, text(timestamp), text(nonce));
+  const names = options.pascalCase ? ['Timestamp', 'Nonce', 'Signature'] : ['timestamp', 'nonce', 'signature'];
+  return { ...fields, [names[0]!]: timestamp, [names[1]!]: nonce, [names[2]!]: signature };
+}
+
+/** The JSON text of `fields`, RawJson values written as they are. */
+export function jsonBody(fields: CallbackFields): string {
+  const members = Object.entries(fields).map(
+    ([key, value]) => `${JSON.stringify(key)}:${typeof value === 'string' ? JSON.stringify(value) : value.raw}`,
+  );
+  return `{${members.join(',')}}`;
+}
+
 /**
  * The JSON body of one try: the fields plus a fresh timestamp, nonce and signature. The
  * timestamp is a JSON number when the event's appid is (room_create, room_close), like ZEGO.
  */
 export function signedBody(fields: CallbackFields, secret: string, nowMs = Date.now()): string {
   const timestamp = String(Math.floor(nowMs / 1000));
-  const nonce = freshNonce();
-  const numeric = fields.appid instanceof JsonNumber;
-  const all: CallbackFields = {
-    ...fields,
-    timestamp: numeric ? new JsonNumber(timestamp) : timestamp,
-    nonce,
-    signature: zegoSignature(secret, timestamp, nonce),
-  };
-  const members = Object.entries(all).map(
-    ([key, value]) => `${JSON.stringify(key)}:${value instanceof JsonNumber ? value.digits : JSON.stringify(value)}`,
-  );
-  return `{${members.join(',')}}`;
+  const numeric = typeof fields.appid === 'object';
+  return jsonBody(signFields(fields, secret, { timestamp: numeric ? jsonNumber(timestamp) : timestamp }));
 }

@@ -7,7 +7,7 @@
 import { DEVELOPMENT_SECRET, type RelayConfig } from '../config/load.js';
 import { describeRedis } from '../config/redis-topology.js';
 import { maskUrlCredentials } from '../lib/redact.js';
-import { USER_AGENT } from '../deliver/user-agent.js';
+import { RELAY_VERSION } from '../shared/version.js';
 import type { AdminCredentials } from '../ops/admin-credentials.js';
 import { BULL_BOARD_PATH } from '../ops/bull-board.js';
 import { displayUrl } from '../lib/redact.js';
@@ -50,7 +50,7 @@ function bullBoardLine(adminUrl: string, credentials: AdminCredentials | undefin
 /** The lines of the start-up banner. */
 export function startBanner(facts: BannerFacts): string[] {
   const { config } = facts;
-  const lines = [`${USER_AGENT} running: role ${facts.role}, mode ${config.mode}, config ${config.source}`];
+  const lines = [`zego-relay/${RELAY_VERSION} running: role ${facts.role}, mode ${config.mode}, config ${config.source}`];
   if (facts.receiverPort !== undefined) lines.push(`  callbacks  POST ${callbackUrl(config, facts.receiverPort)}  (give this URL, behind HTTPS, to ZEGO)`);
   lines.push(`  admin      ${facts.adminUrl}/metrics · /healthz · /readyz`);
   lines.push(`  bull board ${bullBoardLine(facts.adminUrl, facts.credentials)}`);

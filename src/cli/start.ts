@@ -4,15 +4,14 @@
  * (metrics and health). Shutdown order: stop taking callbacks, let deliveries in flight finish
  * (bounded by delivery.shutdownTimeout), close the admin listener, stop a private Redis last.
  */
-import { ConfigError } from '../errors.js';
 import { maskUrlCredentials } from '../lib/redact.js';
-import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
+import type { RelayConfig } from '../config/load.js';
 import { startAdmin } from '../ops/admin.js';
 import { runAdminCredentials } from '../ops/admin-credentials.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureRedis, RedisServerMissingError } from '../dev/private-redis.js';
 import { startReceiver, type ReceiverHandle } from '../receive/server.js';
-import { ExitCode, parseOptions, say, UsageError, type Command, type CommandIo } from './command.js';
+import { ExitCode, loadCommandConfig, parseOptions, say, UsageError, type Command, type CommandIo } from './command.js';
 import { configWarnings } from './config-warnings.js';
 import { runUntilStopped, type Lifecycle } from './lifecycle.js';
 import { startBanner, type Role } from './start-banner.js';
@@ -59,14 +58,8 @@ export const startCommand: Command = {
     const role = (values.role ?? 'all') as Role;
     if (!ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}, got "${String(values.role)}"`, 'start');
 
-    let config: RelayConfig;
-    try {
-      config = loadConfig({ path: resolveConfigPath(values.config as string | undefined, io.env), env: io.env });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      say(io.stderr, `zego-relay start: ${error.message}\nFix the values named above (zego-relay check-config helps), then start again.`);
-      return ExitCode.failure;
-    }
+    const config = loadCommandConfig('start', values.config, io, 'Fix the values named above (zego-relay check-config helps), then start again.');
+    if (!config) return ExitCode.failure;
     return runRelay(role, config, io);
   },
 };

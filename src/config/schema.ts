@@ -6,29 +6,8 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { integer } from './primitives.js';
+import { duration, integer, size } from './primitives.js';
 import { redisSchema } from './redis-schema.js';
-import { parseDuration, parseSize } from './units.js';
-
-/** A duration: milliseconds as a number, or `500ms`, `5s`, `5m`, `2h`, `3d`. */
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use milliseconds or 500ms, 5s, 5m, 2h, 3d)` });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-/** A size: bytes as a number, or `512b`, `256kb`, `1mb`, `1gb`. */
-const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (bytes === undefined || bytes === 0) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (use bytes or 512b, 256kb, 1mb, 1gb)` });
-    return z.NEVER;
-  }
-  return bytes;
-});
 
 const boolean = z.preprocess(
   (value) => (value === 'true' ? true : value === 'false' ? false : value),

@@ -8,7 +8,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import got, { type Response } from 'got';
 import type { RelayConfig, Target } from '../config/load.js';
 import type { DeliveryError } from '../errors.js';
-import type { DeliveryJobData } from '../store/queues.js';
+import type { DeliveryJobData } from '../shared/names.js';
 import { traceAttempts } from '../trace/attempt-span.js';
 import type { TraceHeaders } from '../trace/context-field.js';
 import { attemptHeaders } from './headers.js';

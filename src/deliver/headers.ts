@@ -3,7 +3,7 @@
  * Pure: the attempt number and the clock come in, so tests can check every byte.
  */
 import type { Target } from '../config/load.js';
-import type { DeliveryJobData } from '../store/queues.js';
+import type { DeliveryJobData } from '../shared/names.js';
 import type { TraceHeaders } from '../trace/context-field.js';
 import { signWebhook } from './sign.js';
 import { USER_AGENT } from './user-agent.js';

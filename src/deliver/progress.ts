@@ -5,7 +5,7 @@
  * back by anyone (Bull Board's retry button, `replay`) is recognised from this data alone.
  */
 import { UnrecoverableError } from 'bullmq';
-import type { DeliveryJobData } from '../store/queues.js';
+import type { DeliveryJobData } from '../shared/names.js';
 
 /** What the worker adds to a delivery job's data. Absent on a job the router has just queued. */
 export interface DeliveryProgress {

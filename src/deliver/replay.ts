@@ -5,7 +5,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
-import type { DeliveryJobData } from '../store/queues.js';
+import type { DeliveryJobData } from '../shared/names.js';
 import { withTargetQueue } from './target-queue.js';
 
 /** `replay` named a target the configuration does not have. */

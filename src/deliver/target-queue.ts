@@ -7,7 +7,8 @@ import { Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { describeRedis } from '../config/redis-topology.js';
 import { UnavailableError } from '../errors.js';
-import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../store/queues.js';
+import { queueOptions } from '../store/queues.js';
+import { deliveryQueueName, type DeliveryJobData } from '../shared/names.js';
 import { readyWithin } from '../store/ready.js';
 import { createProducerConnection, type RedisConnection } from '../store/redis.js';
 

@@ -1,13 +1,15 @@
 /**
- * The unrouted queue's worker. A callback that matched no target is stored there by the receiver
- * (and counted); this worker only marks it completed, so it stays visible in Bull Board (with its
- * body) within retention.unroutedAge and retention.unroutedCount (job-options.ts) and is then
- * trimmed, instead of waiting in Redis forever.
+ * The unrouted queue's worker. The receiver stores every genuine callback in the intake; the router
+ * (route/router.ts) queues one that matched no target in the unrouted queue and counts it
+ * (zego_relay_callbacks_unrouted_total). This worker delivers nothing: it only marks the job
+ * completed, so it stays visible in Bull Board (with its body) within retention.unroutedAge and
+ * retention.unroutedCount (job-options.ts) and is then trimmed, instead of waiting in Redis forever.
  */
 import { Worker } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import type { Logger } from '../lib/logger.js';
-import { UNROUTED_QUEUE, queueOptions, type DeliveryJobData } from '../store/queues.js';
+import { queueOptions } from '../store/queues.js';
+import { UNROUTED_QUEUE, type DeliveryJobData } from '../shared/names.js';
 import { createWorkerConnection } from '../store/redis.js';
 import { workerOutageLog } from '../store/redis-outage.js';
 

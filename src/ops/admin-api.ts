@@ -10,7 +10,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import { parseDuration } from '../config/units.js';
+import { duration } from '../config/primitives.js';
 import { requeueDeadLetters } from '../deliver/replay.js';
 import { HttpError, UnavailableError } from '../errors.js';
 import { errorMiddleware } from '../receive/error-middleware.js';
@@ -33,15 +33,7 @@ const BODY_LIMIT_BYTES = 16 * 1024;
 
 const replayBody = z.strictObject({
   /** Only dead letters that failed within this duration before now (`24h`, or ms). */
-  since: z.union([z.string(), z.number()]).optional().transform((value, ctx) => {
-    if (value === undefined) return undefined;
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use 500ms, 5s, 5m, 2h, 3d)` });
-      return z.NEVER;
-    }
-    return ms;
-  }),
+  since: duration.optional(),
   /** At most this many, the most recently failed first. */
   limit: z.number().int().min(1).max(1_000_000).optional(),
 });

@@ -9,7 +9,7 @@ import type { Target } from '../config/load.js';
 import { displayUrl } from '../lib/redact.js';
 import type { BreakerStore } from '../deliver/breaker-store.js';
 import type { GateStats, KeyGate } from '../deliver/key-gate.js';
-import type { DeliveryJobData } from '../store/queues.js';
+import type { DeliveryJobData } from '../shared/names.js';
 
 /** `paused` by an operator wins over `open`: it is the one that needs a person to end it. */
 export type TargetState = 'delivering' | 'paused' | 'open';

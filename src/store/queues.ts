@@ -7,8 +7,6 @@ import type { RelayConfig } from '../config/load.js';
 import { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from '../shared/names.js';
 import type { RedisConnection } from './redis.js';
 
-export { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from '../shared/names.js';
-
 /** The options of one queue, for a Queue or a Worker: its own prefix (hash tag) and the connection. */
 export function queueOptions(config: RelayConfig, queueName: string, connection: RedisConnection): QueueOptions {
   return { connection, prefix: queuePrefix(config.redis.prefix, queueName) };

@@ -14,9 +14,9 @@ import { startReceiver, type ReceiverHandle } from '../../src/receive/server.js'
 import { callbackId } from '../../src/receive/callback-id.js';
 import { decodeBody } from '../../src/receive/payload.js';
 import { validateCallback } from '../../src/receive/validate.js';
-import { intakeKeys, shardOf } from '../../src/shared/names.js';
+import { intakeKeys, shardOf, deliveryQueueName, type DeliveryJobData } from '../../src/shared/names.js';
 import { intakePendingCount } from '../../src/store/intake-stats.js';
-import { deliveryQueueName, queueOptions, type DeliveryJobData } from '../../src/store/queues.js';
+import { queueOptions } from '../../src/store/queues.js';
 import { createProducerConnection } from '../../src/store/redis.js';
 import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../bench/lib/redis-topologies.js';

@@ -8,12 +8,20 @@ import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { vi } from 'vitest';
 import type { RelayConfig } from '../../src/config/load.js';
-import { deliveryQueueName, queueOptions } from '../../src/store/queues.js';
+import { queueOptions } from '../../src/store/queues.js';
+import { deliveryQueueName, type DeliveryJobData } from '../../src/shared/names.js';
 import { createWorkerConnection } from '../../src/store/redis.js';
 import { callback } from './delivery.js';
 
+export interface DeadLetterOptions {
+  /** Added to each one's data (an ordered target's `order` tag). */
+  data?: (index: number) => Partial<DeliveryJobData>;
+  /** Made while the queue has waiting jobs (a replay under way): each is added LIFO, so it is taken next. */
+  whileWaiting?: boolean;
+}
+
 /** `count` dead letters of `target` that failed at `failedAt` (ms since the epoch); their callback ids. */
-export async function deadLettersAt(config: RelayConfig, target: string, failedAt: number, count: number): Promise<string[]> {
+export async function deadLettersAt(config: RelayConfig, target: string, failedAt: number, count: number, options: DeadLetterOptions = {}): Promise<string[]> {
   const connection = createWorkerConnection(config.redis, 'test-dead-letters');
   const name = deliveryQueueName(target);
   const queue = new Queue(name, queueOptions(config, name, connection));
@@ -21,8 +29,8 @@ export async function deadLettersAt(config: RelayConfig, target: string, failedA
   const ids: string[] = [];
   try {
     for (let index = 0; index < count; index += 1) {
-      const data = callback();
-      await queue.add(data.event, data, { jobId: data.callbackId });
+      const data = callback(options.data?.(index));
+      await queue.add(data.event, data, { jobId: data.callbackId, ...(options.whileWaiting ? { lifo: true } : {}) });
       const token = randomUUID();
       const job = await worker.getNextJob(token, { block: false });
       if (job?.id !== data.callbackId) throw new Error(`deadLettersAt: expected job ${data.callbackId} next, got ${job?.id}`);

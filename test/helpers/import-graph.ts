@@ -14,7 +14,8 @@ export interface ImportEdge {
   readonly to: string;
 }
 
-function sourceFiles(directory: string): string[] {
+/** Every .ts file under `directory`. */
+export function sourceFiles(directory: string): string[] {
   return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
     const path = join(directory, entry.name);
     if (entry.isDirectory()) return sourceFiles(path);

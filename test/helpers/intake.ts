@@ -1,9 +1,8 @@
 /** Reading what the receiver wrote to the intake log, for tests that check what was stored. */
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../../src/config/load.js';
-import { intakeKeys } from '../../src/shared/names.js';
+import { intakeKeys, type DeliveryJobData } from '../../src/shared/names.js';
 import { parseEntry, type RawEntry } from '../../src/route/intake-entry.js';
-import type { DeliveryJobData } from '../../src/store/queues.js';
 
 /** Every callback in the intake log (every shard), in stream order per shard. */
 export async function intakeCallbacks(redis: Redis, config: Pick<RelayConfig, 'redis' | 'intake'>): Promise<DeliveryJobData[]> {

@@ -13,8 +13,8 @@ import { silentLogger } from '../../src/lib/logger.js';
 import { startRouter } from '../../src/route/router.js';
 import { CallbackStore } from '../../src/store/callback-store.js';
 import { intakePendingCount } from '../../src/store/intake-stats.js';
-import { ROUTER_GROUP, intakeKeys } from '../../src/shared/names.js';
-import { queueOptions, type DeliveryJobData } from '../../src/store/queues.js';
+import { ROUTER_GROUP, intakeKeys, type DeliveryJobData } from '../../src/shared/names.js';
+import { queueOptions } from '../../src/store/queues.js';
 import type { TestRedis } from './redis.js';
 import { APP_ID, parseTestConfig, testConfigObject, type TargetInput } from './config.js';
 

@@ -3,24 +3,19 @@
  * callback and breaks exactly one thing. The app and secret are the test config's (config.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { zegoSignature } from '../../src/receive/signature.js';
+import { jsonBody, signFields, type CallbackFields, type RawJson, type SignOptions as ZegoSignOptions } from '../../src/cli/simulate-callbacks.js';
 import { APP_ID, SECRET } from './config.js';
 
+export { jsonBody };
+
 /** A JSON value written verbatim into the body (e.g. a 64-bit number `{ raw: '6085791336856668982' }`). */
-export interface Raw {
-  raw: string;
-}
+export type Raw = RawJson;
 
-export type Fields = Record<string, string | Raw>;
+export type Fields = CallbackFields;
 
-export interface SignOptions {
+export interface SignOptions extends ZegoSignOptions {
+  /** @defaultValue the test config's SECRET */
   secret?: string;
-  /** Unix seconds; default now. */
-  timestamp?: string | Raw;
-  /** Default: a fresh random nonce. */
-  nonce?: string | Raw;
-  /** Common field spelling. */
-  pascalCase?: boolean;
 }
 
 /** ZEGO's documented mix_stop example, with a unique task id. */
@@ -38,24 +33,9 @@ export function mixStopFields(overrides: Fields = {}): Fields {
   };
 }
 
-/** Adds timestamp, nonce and a valid signature (over their exact text) to `fields`. */
+/** Adds timestamp, nonce and a valid signature (over their exact text) to `fields`, as the simulator does. */
 export function sign(fields: Fields, options: SignOptions = {}): Fields {
-  const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
-  const nonce = options.nonce ?? String(Math.floor(Math.random() * 1e15));
-  const text = (value: string | Raw) => (typeof value === 'string' ? value : value.raw);
-  const signature = zegoSignature(options.secret ?? SECRET, text(timestamp), text(nonce));
-  const names = options.pascalCase
-    ? { timestamp: 'Timestamp', nonce: 'Nonce', signature: 'Signature' }
-    : { timestamp: 'timestamp', nonce: 'nonce', signature: 'signature' };
-  return { ...fields, [names.timestamp]: timestamp, [names.nonce]: nonce, [names.signature]: signature };
-}
-
-/** The JSON text of `fields`; Raw values are written as they are. */
-export function jsonBody(fields: Fields): string {
-  const members = Object.entries(fields).map(
-    ([key, value]) => `${JSON.stringify(key)}:${typeof value === 'string' ? JSON.stringify(value) : value.raw}`,
-  );
-  return `{${members.join(',')}}`;
+  return signFields(fields, options.secret ?? SECRET, options);
 }
 
 /** The form encoding of `fields` (Raw values as their text). */

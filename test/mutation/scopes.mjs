@@ -53,6 +53,19 @@ export const SCOPES = {
       'test/trace-context.test.ts',
     ],
   },
+  // What a delivery keeps in Redis besides its job: the breaker (the shared state and each worker
+  // process's view of it), the attempt record in the job's data, and replaying dead letters. Their
+  // fast tests only: test/breaker.test.ts waits for real retries through real workers (seconds per
+  // test) and stays in `npm test`.
+  'deliver-state': {
+    mutate: ['src/deliver/{breaker,breaker-store,progress,replay}.ts'],
+    tests: [
+      'test/breaker-store.test.ts',
+      'test/deliver-progress.test.ts',
+      'test/replay.test.ts',
+      'test/deliver-shutdown.test.ts',
+    ],
+  },
   route: {
     mutate: ['src/route/{match,intake-entry}.ts'],
     tests: ['test/route.test.ts', 'test/intake-entry.test.ts', 'test/router.test.ts', 'test/trace-context.test.ts'],
