@@ -1,9 +1,10 @@
 // @ts-check
 /**
  * StrykerJS for one scope at a time (test/mutation/scopes.mjs); run through `npm run test:mutation`
- * (test/mutation/run.mjs), which sets MUTATION_SCOPE. Incremental: the result of the last run is
- * kept in test/mutation/incremental-<scope>.json (committed), so a run only re-tests the mutants
- * whose code or covering tests changed.
+ * (test/mutation/run.mjs), which sets MUTATION_SCOPE. Incremental: the result of the last run on
+ * this machine is kept in reports/mutation/incremental-<scope>.json (not committed: it is a cache,
+ * and a score worth quoting comes from a `--force` run), so a run only re-tests the mutants whose
+ * code or covering tests changed.
  */
 import { currentScope } from './test/mutation/scopes.mjs';
 
@@ -19,7 +20,7 @@ export default {
   // Two cores, and the tests start Redis servers of their own.
   concurrency: 2,
   incremental: true,
-  incrementalFile: `test/mutation/incremental-${scope.name}.json`,
+  incrementalFile: `reports/mutation/incremental-${scope.name}.json`,
   // A mutant that makes a test wait (a retry never scheduled, a timeout never hit) is a timeout,
   // which counts as detected; the limit is the unmutated test's time x factor + this. Kept short:
   // a receiver's tests answer in milliseconds, and every hung mutant costs this much.

@@ -7,7 +7,7 @@
  *
  * While down, the target refuses connections and the relay retries the whole backlog against it
  * on a short schedule (1 s .. 10 s): the worst case for the relay's CPU, and so for the healthy
- * target's latency. `backlog(ctx)` / `backlogSection` are bench/run.ts's; test/backlog.test.ts runs
+ * target's latency. `backlog(ctx)` / `backlogSection` are bench/run.ts's; test/system/backlog.test.ts runs
  * `runBacklog` scaled down.
  */
 import { randomUUID } from 'node:crypto';
@@ -21,7 +21,7 @@ import { Redis } from 'ioredis';
 import { callbackFields, signedBody } from '../src/cli/simulate-callbacks.js';
 import { parseConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { CallbackStore } from '../src/store/callback-store.js';
+import { CallbackStore } from '../src/intake/callback-store.js';
 import { startRelayCli, type RelayCli } from './lib/relay-cli.js';
 import type { BenchContext, BenchSection } from './lib/section.js';
 

@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config/load.js';
 import { RELAY_VERSION } from '../src/shared/version.js';
 import { createLogger } from '../src/lib/logger.js';
 import { startReceiver } from '../src/receive/server.js';
-import { startWorkers } from '../src/cli/worker-role.js';
+import { startWorkers } from '../workers/role.js';
 import { startTracing } from '../src/trace/tracing.js';
 
 const config = loadConfig({ path: process.argv[2] });

@@ -1,7 +1,7 @@
 /**
  * The benchmark's report: every section's figures as markdown tables, the goal checks in one
  * summary, machine facts and method, poured into the prose template bench/BENCHMARKS.template.md.
- * Everything here but `machineFacts` is pure (test/bench-report.test.ts); bench/run.ts prints the
+ * Everything here but `machineFacts` is pure (test/unit/bench-report.test.ts); bench/run.ts prints the
  * tables and writes docs/BENCHMARKS.md.
  */
 import { readFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * The few named errors of zego-relay. HTTP errors carry their status, a stable `code` (the
- * table in docs/PROTOCOL.md#the-receiver) and whether their message may be shown; one middleware (receive/error-middleware.ts)
+ * table in docs/PROTOCOL.md#the-receiver) and whether their message may be shown; one middleware (src/http/error-middleware.ts)
  * writes every error response. Delivery errors say whether a retry can help.
  */
 

@@ -1,12 +1,12 @@
 /**
  * The bare worker process: `node dist/workers/main.js [--config FILE]`. The worker role
- * (src/cli/worker-role.ts) with no admin listener and no private Redis, started and stopped by the
+ * (workers/role.ts) with no admin listener and no private Redis, started and stopped by the
  * same lifecycle as `zego-relay start --role worker`: SIGTERM/SIGINT close it gracefully (bounded
  * by delivery.shutdownTimeout) before it exits. The crash tests kill and signal this process.
  * src/ never imports this folder: it is an entry point, like bin/.
  */
-import { runUntilStopped } from '../src/cli/lifecycle.js';
-import { startWorkers } from '../src/cli/worker-role.js';
+import { runUntilStopped } from '../src/process/lifecycle.js';
+import { startWorkers } from './role.js';
 import { loadConfig, type RelayConfig } from '../src/config/load.js';
 import { createLogger } from '../src/lib/logger.js';
 

@@ -6,15 +6,17 @@
  */
 import { resolveConfigPath, type RelayConfig, type Target } from '../config/load.js';
 import { formatDuration, formatSize } from '../config/units.js';
-import { bullBoardAccess } from '../ops/admin-credentials.js';
+import { bullBoardAccess } from '../admin/credentials.js';
 import { intakeKeys } from '../shared/names.js';
-import { ExitCode, loadCommandConfig, parseOptions, say, type Command } from './command.js';
-import { configWarnings, routingTable } from './config-warnings.js';
+import { loadCommandConfig, parseOptions, say, type Command } from './command.js';
+import { ExitCode } from '../process/exit-code.js';
+import { configWarnings, routingTable } from '../process/config-warnings.js';
 import { describeRedis } from '../config/redis-topology.js';
-import { describeRedisError } from '../store/redis-outage.js';
-import { formatTopology, probeTopology, topologyWarnings, type TopologyReport } from '../store/redis-topology-probe.js';
+import { describeRedisError } from '../redis/outage.js';
+import { formatTopology, probeTopology, topologyWarnings, type TopologyReport } from '../redis/topology-probe.js';
 import { displayUrl } from '../lib/redact.js';
-import { formatSchedule, reachableHost } from './show.js';
+import { reachableHost } from '../lib/reachable-host.js';
+import { formatSchedule } from './show.js';
 
 const help = `Usage: zego-relay check-config [--config FILE] [--offline]
 

@@ -7,16 +7,7 @@ import type { Environment } from '../config/env-substitution.js';
 import { loadConfig, resolveConfigPath, type RelayConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
-
-/** Exit codes, documented in `zego-relay --help`. */
-export const ExitCode = {
-  /** Done: the relay stopped cleanly, the config is valid, every callback was acknowledged. */
-  ok: 0,
-  /** Failed: invalid config, Redis missing, a callback never acknowledged, a replay that failed. */
-  failure: 1,
-  /** The command line itself is wrong (unknown command or option, missing value). */
-  usage: 2,
-} as const;
+import { ExitCode } from '../process/exit-code.js';
 
 /** Where a command writes and what environment it sees (tests pass their own). */
 export interface CommandIo {

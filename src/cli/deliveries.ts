@@ -3,9 +3,10 @@
  * newest first, the same list as `GET /admin/api/targets/NAME/deliveries`. A delivery the router
  * made on its first attempt leaves no job in Bull Board; this is where it shows.
  */
-import { recentDeliveries, type RecordedDelivery } from '../deliver/delivery-record.js';
-import { DEFAULT_DELIVERIES_LIMIT, MAX_DELIVERIES_LIMIT, parseDeliveriesLimit } from '../ops/admin-deliveries.js';
-import { ExitCode, parseOptions, say, UsageError, type Command } from './command.js';
+import { recentDeliveries, type RecordedDelivery } from '../targets/delivery-record.js';
+import { DEFAULT_DELIVERIES_LIMIT, MAX_DELIVERIES_LIMIT, parseDeliveriesLimit } from '../admin/deliveries.js';
+import { parseOptions, say, UsageError, type Command } from './command.js';
+import { ExitCode } from '../process/exit-code.js';
 import { readFromRedis } from './redis-read.js';
 
 const help = `Usage: zego-relay deliveries --target NAME [--limit N] [--json] [--config FILE]

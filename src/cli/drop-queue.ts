@@ -3,8 +3,9 @@
  * the configuration (deliveries waiting for it, its dead letters), and deleting it with --yes.
  */
 import { UnavailableError } from '../errors.js';
-import { dropTargetQueue, QUEUE_CONTENT_STATES, TargetStillConfiguredError, type QueueContents } from '../deliver/drop-queue.js';
-import { ExitCode, loadCommandConfig, parseOptions, say, UsageError, type Command } from './command.js';
+import { dropTargetQueue, QUEUE_CONTENT_STATES, TargetStillConfiguredError, type QueueContents } from '../targets/drop-queue.js';
+import { loadCommandConfig, parseOptions, say, UsageError, type Command } from './command.js';
+import { ExitCode } from '../process/exit-code.js';
 
 const help = `Usage: zego-relay drop-queue --target NAME [--yes] [--config FILE]
 

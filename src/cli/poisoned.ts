@@ -1,10 +1,11 @@
 /**
  * `zego-relay poisoned [--limit N] [--json]`: the intake entries a router could not route and set
- * aside, newest first (store/poisoned-entries.ts). Every value printed is escaped: whoever wrote
+ * aside, newest first (src/intake/poisoned-entries.ts). Every value printed is escaped: whoever wrote
  * such an entry chose its bytes.
  */
-import { listPoisoned, POISONED_MAX_ENTRIES, type PoisonedEntry } from '../store/poisoned-entries.js';
-import { ExitCode, parseOptions, positiveInteger, say, UsageError, type Command } from './command.js';
+import { listPoisoned, POISONED_MAX_ENTRIES, type PoisonedEntry } from '../intake/poisoned-entries.js';
+import { parseOptions, positiveInteger, say, UsageError, type Command } from './command.js';
+import { ExitCode } from '../process/exit-code.js';
 import { readFromRedis } from './redis-read.js';
 import { printable } from './show.js';
 

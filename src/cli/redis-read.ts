@@ -4,8 +4,8 @@
  */
 import type { RelayConfig } from '../config/load.js';
 import { describeRedis } from '../config/redis-topology.js';
-import { pingWithin } from '../store/ready.js';
-import { createProducerConnection, type RedisConnection } from '../store/redis.js';
+import { pingWithin } from '../redis/ready.js';
+import { createProducerConnection, type RedisConnection } from '../redis/connection.js';
 import { loadCommandConfig, say, type CommandIo } from './command.js';
 
 /** How long a command waits for Redis to answer. */

@@ -3,9 +3,10 @@
  * first, the same list as `GET /admin/api/rejected`. Everything printed that a sender chose (body,
  * content type) is escaped, so a crafted body cannot drive the operator's terminal.
  */
-import { DEFAULT_REJECTED_LIMIT, parseRejectedLimit } from '../ops/admin-rejected.js';
-import { listRejected, REJECTED_MAX_SAMPLES, type RejectedSample } from '../store/rejected-log.js';
-import { ExitCode, parseOptions, say, UsageError, type Command } from './command.js';
+import { DEFAULT_REJECTED_LIMIT, parseRejectedLimit } from '../rejected/admin-route.js';
+import { listRejected, REJECTED_MAX_SAMPLES, type RejectedSample } from '../rejected/log.js';
+import { parseOptions, say, UsageError, type Command } from './command.js';
+import { ExitCode } from '../process/exit-code.js';
 import { readFromRedis } from './redis-read.js';
 import { printable } from './show.js';
 

@@ -4,8 +4,9 @@
  */
 import { UnavailableError } from '../errors.js';
 import { parseDuration } from '../config/units.js';
-import { replayDeadLetters, UnknownTargetError } from '../deliver/replay.js';
-import { ExitCode, loadCommandConfig, parseOptions, positiveInteger, say, UsageError, type Command } from './command.js';
+import { replayDeadLetters, UnknownTargetError } from '../targets/replay.js';
+import { loadCommandConfig, parseOptions, positiveInteger, say, UsageError, type Command } from './command.js';
+import { ExitCode } from '../process/exit-code.js';
 
 const help = `Usage: zego-relay replay --target NAME [--since DURATION] [--limit N] [--config FILE]
 

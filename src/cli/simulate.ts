@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { got } from 'got';
 import { parseDuration } from '../config/units.js';
-import { ExitCode, parseOptions, positiveInteger, say, UsageError, type Command, type CommandIo } from './command.js';
+import { parseOptions, positiveInteger, say, UsageError, type Command, type CommandIo } from './command.js';
+import { ExitCode } from '../process/exit-code.js';
 import { formatMs, percentile } from './latency.js';
 import { callbackFields, signedBody, SIMULATED_EVENTS } from './simulate-callbacks.js';
 

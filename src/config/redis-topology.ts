@@ -1,6 +1,6 @@
 /**
  * Turns the validated `redis:` section into the settings every Redis connection is built from
- * (store/redis.ts): the topology with parsed host/port pairs, the data nodes' credentials, and the
+ * (src/redis/connection.ts): the topology with parsed host/port pairs, the data nodes' credentials, and the
  * TLS files' contents, read here once at start-up. Returns problems instead of throwing, each naming
  * the config path at fault, so loadConfig reports them with the rest.
  */

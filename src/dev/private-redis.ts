@@ -19,7 +19,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import type { RelayConfig } from '../config/load.js';
 import { describeRedis, type RedisSettings } from '../config/redis-topology.js';
-import { closeConnection, createProducerConnection } from '../store/redis.js';
+import { closeConnection, createProducerConnection } from '../redis/connection.js';
 import type { Environment } from '../config/env-substitution.js';
 import type { Logger } from '../lib/logger.js';
 import { startRedisServer, type RedisServer } from './redis-process.js';

@@ -4,16 +4,16 @@
  */
 import Router from '@koa/router';
 import Koa from 'koa';
-import type { RedisConnection } from '../store/redis.js';
+import type { RedisConnection } from '../redis/connection.js';
 import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
-import { healthRoutes } from './health.js';
+import { healthRoutes } from '../http/health.js';
 import type { Logger } from '../lib/logger.js';
 import type { SpoolStatus } from '../spool/spool.js';
 import { callbackHandler, type IntakeStore } from './callback-handler.js';
-import { closeUnreadBodies } from './close-unread.js';
-import { errorMiddleware } from './error-middleware.js';
-import { Rejections } from './rejections.js';
+import { closeUnreadBodies } from '../http/close-unread.js';
+import { errorMiddleware } from '../http/error-middleware.js';
+import { Rejections } from '../rejected/rejections.js';
 
 export interface ReceiverDeps {
   config: RelayConfig;

@@ -12,19 +12,19 @@ import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 import { callbacksReceived, eventLabel } from '../shared/metrics.js';
-import type { CallbackToStore } from '../store/callback-store.js';
+import type { CallbackToStore } from '../intake/callback-store.js';
 import type { IntakeOutcome } from '../spool/spooling-store.js';
 import { startCallbackSpan } from '../trace/callback-span.js';
 import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';
 import { decodeBody, type DecodedBody } from './payload.js';
 import { replayKeyOf } from './signature.js';
-import { BodyTooLargeError, callbackText, readCallbackBody } from './read-body.js';
-import { signatureValues, type RejectedRequest } from './rejection-sample.js';
-import type { Rejections } from './rejections.js';
+import { BodyTooLargeError, callbackText, readCallbackBody } from '../http/read-body.js';
+import { signatureValues, type RejectedRequest } from '../rejected/sample.js';
+import type { Rejections } from '../rejected/rejections.js';
 import { validateCallback, type Callback } from './validate.js';
 
-/** Where an authenticated callback goes: Redis (store/callback-store.ts), or the spool behind it (spool/spooling-store.ts). */
+/** Where an authenticated callback goes: Redis (src/intake/callback-store.ts), or the spool behind it (spool/spooling-store.ts). */
 export interface IntakeStore {
   store(callback: CallbackToStore, receivedAt: number): Promise<IntakeOutcome>;
 }

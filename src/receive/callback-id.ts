@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { COMMON_FIELDS, IDENTITY_FIELDS, PER_SEND_FIELDS } from '../shared/events.js';
-import { canonicalJson } from './raw-json.js';
+import { canonicalJson } from '../lib/raw-json.js';
 import type { FieldValue } from './payload.js';
 import type { Callback } from './validate.js';
 

@@ -7,7 +7,7 @@
  * a JSON number keeps its source digits.
  */
 import { HttpError } from '../errors.js';
-import { topLevelMembers } from './raw-json.js';
+import { topLevelMembers } from '../lib/raw-json.js';
 import { SCALAR_FIELDS } from '../shared/events.js';
 import { urlDecode } from './url-encoding.js';
 

@@ -7,19 +7,19 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RelayConfig } from '../config/load.js';
-import { closeServer } from '../lib/close-server.js';
+import { closeServer } from '../http/close-server.js';
 import type { Logger } from '../lib/logger.js';
-import { CallbackStore } from '../store/callback-store.js';
-import { RejectedLog } from '../store/rejected-log.js';
-import { checkRedisSettings } from '../store/redis-check.js';
-import { createProducerConnection } from '../store/redis.js';
+import { CallbackStore } from '../intake/callback-store.js';
+import { RejectedLog } from '../rejected/log.js';
+import { checkRedisSettings } from '../redis/check.js';
+import { createProducerConnection } from '../redis/connection.js';
 import { SpoolDrain } from '../spool/drain.js';
 import type { SpooledCallback } from '../spool/record.js';
 import { Spool, type SpoolStatus } from '../spool/spool.js';
 import { SpoolingStore } from '../spool/spooling-store.js';
 import { createReceiverApp } from './app.js';
-import type { RejectedRequest } from './rejection-sample.js';
-import { Rejections } from './rejections.js';
+import type { RejectedRequest } from '../rejected/sample.js';
+import { Rejections } from '../rejected/rejections.js';
 
 export interface ReceiverHandle {
   server: Server;

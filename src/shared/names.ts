@@ -17,9 +17,9 @@
  *                                   is part of the intake call; on a cluster it is bound by a call of
  *                                   its own first (callback-store.ts says why that is safe).
  *   {PREFIX:deliver-NAME}:deliver-NAME:...   BullMQ's keys of target NAME's queue
- *   {PREFIX:deliver-NAME}:ordering:...       the key gate of an ordered target (deliver/key-gate-scripts.ts)
+ *   {PREFIX:deliver-NAME}:ordering:...       the key gate of an ordered target (src/targets/key-gate-scripts.ts)
  *   {PREFIX:deliver-NAME}:delivered          the latest deliveries to target NAME (a capped Stream,
- *                                            deliver/delivery-record.ts)
+ *                                            src/targets/delivery-record.ts)
  *   {PREFIX:unrouted}:unrouted:...           callbacks that matched no target
  *   {PREFIX:rejected}                         the latest rejected requests (a capped list)
  *   {PREFIX:poisoned}                         intake entries a router could not route (a capped list)
@@ -121,10 +121,10 @@ export interface DeliveryJobData {
   order?: OrderTag;
 }
 
-/** Where an ordered delivery stands in its key's order (deliver/key-gate.ts). */
+/** Where an ordered delivery stands in its key's order (src/targets/key-gate.ts). */
 export interface OrderTag {
   /** The key, shown in Bull Board: `APPID/FIELD=VALUE`. */
   key: string;
-  /** Its position when the router queued it (deliver/order-position.ts). */
+  /** Its position when the router queued it (src/targets/order-position.ts). */
   at: string;
 }

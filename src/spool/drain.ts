@@ -15,10 +15,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../lib/logger.js';
-import type { CallbackToStore, StoreOutcome } from '../store/callback-store.js';
-import { readyWithin } from '../store/ready.js';
-import type { RedisConnection } from '../store/redis.js';
-import { describeRedisError } from '../store/redis-outage.js';
+import type { CallbackToStore, StoreOutcome } from '../intake/callback-store.js';
+import { readyWithin } from '../redis/ready.js';
+import type { RedisConnection } from '../redis/connection.js';
+import { describeRedisError } from '../redis/outage.js';
 import type { SpooledCallback } from './record.js';
 import type { Spool } from './spool.js';
 

@@ -9,7 +9,7 @@
  * damaged bytes.
  */
 import { crc32 } from 'node:zlib';
-import type { CallbackToStore } from '../store/callback-store.js';
+import type { CallbackToStore } from '../intake/callback-store.js';
 
 const MAGIC = Buffer.from('ZRS1', 'latin1');
 /** Magic, length and checksum. */

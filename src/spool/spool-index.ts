@@ -1,14 +1,14 @@
 /**
  * What the spool holds, by callback id and by replay key, so that while Redis is away a re-send of
  * a spooled callback is answered `duplicate` and a replay key that comes back with another
- * callback is refused, as the intake script would (store/intake-script.ts). Pure, in memory;
+ * callback is refused, as the intake script would (src/intake/script.ts). Pure, in memory;
  * rebuilt from the spool's files at start-up.
  *
  * It knows only what the spool holds: a callback stored in Redis before the outage and re-sent
  * during it is spooled again (the drain then finds it a duplicate), and a replay of a key bound in
  * Redis shows only at drain time.
  */
-import type { CallbackToStore } from '../store/callback-store.js';
+import type { CallbackToStore } from '../intake/callback-store.js';
 
 /**
  * The value the replay defence binds to the first callback it came with: the one place that says

@@ -14,7 +14,7 @@ import type { RelayConfig } from '../config/load.js';
 import { UnavailableError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
 import { spoolBytes, spoolCallbacks, spooledTotal } from '../shared/metrics.js';
-import type { CallbackToStore } from '../store/callback-store.js';
+import type { CallbackToStore } from '../intake/callback-store.js';
 import { AppendLog } from './append-log.js';
 import { SpoolDirectoryBusyError, lockSpoolDirectory, type SpoolLock } from './lock.js';
 import { decodeRecord, encodeRecord, type SpooledCallback } from './record.js';

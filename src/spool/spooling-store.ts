@@ -3,7 +3,7 @@
  * and to the spool when Redis cannot confirm it (down, refusing, too slow) or must not get it yet.
  */
 import { UnavailableError } from '../errors.js';
-import type { CallbackStore, CallbackToStore, StoreOutcome } from '../store/callback-store.js';
+import type { CallbackStore, CallbackToStore, StoreOutcome } from '../intake/callback-store.js';
 import type { Spool } from './spool.js';
 
 /** What the receiver answers from: Redis's verdict, or `spooled` (fsynced in the spool, 200). */

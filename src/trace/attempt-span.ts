@@ -2,7 +2,7 @@
  * A CLIENT span per delivery attempt, under the callback's trace (its context field), in whichever
  * process makes the attempt and however long after the callback; the target's request carries the
  * attempt span's `traceparent` (and `tracestate`). Wraps a target's client once, where the client
- * is made (deliver/attempt.ts), so every caller of an attempt gets it.
+ * is made (workers/deliver/attempt.ts), so every caller of an attempt gets it.
  */
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
@@ -21,7 +21,7 @@ export interface AttemptData {
   readonly traceContext?: string | undefined;
 }
 
-/** What an attempt reports (deliver/attempt.ts's AttemptResult). */
+/** What an attempt reports (workers/deliver/attempt.ts's AttemptResult). */
 export interface AttemptReport {
   readonly status?: number | undefined;
   readonly error?: { readonly message: string; readonly retryable: boolean } | undefined;

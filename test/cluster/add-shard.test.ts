@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/lib/logger.js';
 import { startReceiver } from '../../src/receive/server.js';
-import { startWorkers } from '../../src/cli/worker-role.js';
+import { startWorkers } from '../../workers/role.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer, type TargetServer } from '../helpers/targets.js';
 import { callbackKey } from '../helpers/zego-sender.js';

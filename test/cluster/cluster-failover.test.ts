@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startReceiver } from '../../src/receive/server.js';
 import { intakeKeys } from '../../src/shared/names.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { startWorkers } from '../../src/cli/worker-role.js';
+import { startWorkers } from '../../workers/role.js';
 import { runThroughFailover, type FailoverReport } from '../helpers/failover.js';
 import { capturingLogger } from '../helpers/log-capture.js';
 import { startRedisCluster } from '../../bench/lib/redis-topologies.js';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../../src/receive/server.js';
-import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
+import { startWorkers, type WorkersHandle } from '../../workers/role.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../bench/lib/redis-topologies.js';
 import { testConfig } from '../helpers/config.js';
 import { allDelivered, orderViolations, recordingTarget, sendKeyed, unreliable, type RecordingTarget } from '../helpers/ordering.js';

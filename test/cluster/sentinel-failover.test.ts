@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/lib/logger.js';
 import { startReceiver } from '../../src/receive/server.js';
-import { startWorkers } from '../../src/cli/worker-role.js';
+import { startWorkers } from '../../workers/role.js';
 import { runThroughFailover } from '../helpers/failover.js';
 import { capturingLogger } from '../helpers/log-capture.js';
 import { startSentinelSetup } from '../../bench/lib/redis-topologies.js';

@@ -3,7 +3,7 @@
  * callback sent to both receivers at once is stored once and delivered once; a nonce captured from
  * one receiver's traffic and replayed with another body through the other is refused, whichever
  * shard the forged callback's id falls on, and nothing of the forged body is stored, queued or
- * delivered (the signature is bound before the append: test/receive-cluster-order.test.ts runs the
+ * delivered (the signature is bound before the append: test/integration/receive-cluster-order.test.ts runs the
  * same order in npm test).
  */
 import { Queue } from 'bullmq';
@@ -15,10 +15,10 @@ import { callbackId } from '../../src/receive/callback-id.js';
 import { decodeBody } from '../../src/receive/payload.js';
 import { validateCallback } from '../../src/receive/validate.js';
 import { intakeKeys, shardOf, deliveryQueueName, type DeliveryJobData } from '../../src/shared/names.js';
-import { intakePendingCount } from '../../src/store/intake-stats.js';
-import { queueOptions } from '../../src/store/queues.js';
-import { createProducerConnection } from '../../src/store/redis.js';
-import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
+import { intakePendingCount } from '../../src/intake/stats.js';
+import { queueOptions } from '../../src/redis/queues.js';
+import { createProducerConnection } from '../../src/redis/connection.js';
+import { startWorkers, type WorkersHandle } from '../../workers/role.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../bench/lib/redis-topologies.js';
 import { ok, startTargetServer, type TargetServer } from '../helpers/targets.js';
 import { callbackKey } from '../helpers/zego-sender.js';

@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { vi } from 'vitest';
 import type { RelayConfig } from '../../src/config/load.js';
-import { queueOptions } from '../../src/store/queues.js';
+import { queueOptions } from '../../src/redis/queues.js';
 import { deliveryQueueName, type DeliveryJobData } from '../../src/shared/names.js';
-import { createWorkerConnection } from '../../src/store/redis.js';
+import { createWorkerConnection } from '../../src/redis/connection.js';
 import { callback } from './delivery.js';
 
 export interface DeadLetterOptions {

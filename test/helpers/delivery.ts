@@ -7,15 +7,15 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import type { RelayConfig } from '../../src/config/load.js';
-import { deliveryJobOptions } from '../../src/deliver/job-options.js';
+import { deliveryJobOptions } from '../../workers/route/job-options.js';
 import { silentLogger, type Logger } from '../../src/lib/logger.js';
-import { openQueues } from '../../src/store/queues.js';
+import { openQueues } from '../../src/redis/queues.js';
 import type { DeliveryJobData } from '../../src/shared/names.js';
-import { startWorkers, type WorkersHandle } from '../../src/cli/worker-role.js';
+import { startWorkers, type WorkersHandle } from '../../workers/role.js';
 import { APP_ID, parseTestConfig, testConfigObject, type TestConfigOptions } from './config.js';
 import type { TestRedis } from './redis.js';
 import { startTargetServer, type TargetServer } from './targets.js';
-import { createWorkerConnection, type RedisConnection } from '../../src/store/redis.js';
+import { createWorkerConnection, type RedisConnection } from '../../src/redis/connection.js';
 
 /** The test config for delivery tests: a target retries every 30 ms, three times, unless it brings its own `retry`. */
 export function deliveryConfigObject(options: TestConfigOptions): Record<string, unknown> {

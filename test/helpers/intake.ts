@@ -2,7 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { RelayConfig } from '../../src/config/load.js';
 import { intakeKeys, type DeliveryJobData } from '../../src/shared/names.js';
-import { parseEntry, type RawEntry } from '../../src/route/intake-entry.js';
+import { parseEntry, type RawEntry } from '../../workers/route/intake-entry.js';
 
 /** Every callback in the intake log (every shard), in stream order per shard. */
 export async function intakeCallbacks(redis: Redis, config: Pick<RelayConfig, 'redis' | 'intake'>): Promise<DeliveryJobData[]> {

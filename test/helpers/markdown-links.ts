@@ -3,7 +3,7 @@
  * which of them point nowhere: a file that does not exist, or an anchor no heading of the target
  * page makes. Anchors follow GitHub's rules for headings: the heading's text (inline code, links
  * and emphasis reduced to their text), lower case, punctuation dropped except `-` and `_`, each
- * space a `-`, and `-1`, `-2`, ... for a repeated heading. Used by test/docs-links.test.ts.
+ * space a `-`, and `-1`, `-2`, ... for a repeated heading. Used by test/unit/docs-links.test.ts.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
@@ -92,7 +92,7 @@ export function codeCitations(from: string, text: string): DocLink[] {
   return citations;
 }
 
-/** The folders whose files the pages name in code spans (`test/receive.test.ts`, `src/spool/`). */
+/** The folders whose files the pages name in code spans (`test/integration/receive.test.ts`, `src/spool/`). */
 const REPOSITORY_FOLDERS = ['src', 'test', 'bench', 'scripts', 'deploy', 'config', 'workers', 'bin', 'docs'];
 
 /**

@@ -10,11 +10,11 @@ import { Queue } from 'bullmq';
 import { afterAll, expect } from 'vitest';
 import type { RelayConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { startRouter } from '../../src/route/router.js';
-import { CallbackStore } from '../../src/store/callback-store.js';
-import { intakePendingCount } from '../../src/store/intake-stats.js';
+import { startRouter } from '../../workers/route/router.js';
+import { CallbackStore } from '../../src/intake/callback-store.js';
+import { intakePendingCount } from '../../src/intake/stats.js';
 import { ROUTER_GROUP, intakeKeys, type DeliveryJobData } from '../../src/shared/names.js';
-import { queueOptions } from '../../src/store/queues.js';
+import { queueOptions } from '../../src/redis/queues.js';
 import type { TestRedis } from './redis.js';
 import { APP_ID, parseTestConfig, testConfigObject, type TargetInput } from './config.js';
 

@@ -15,78 +15,78 @@ export const SCOPES = {
       'src/shared/events.ts',
     ],
     tests: [
-      'test/receive-payload.test.ts',
-      'test/receive-identity.test.ts',
-      'test/receive-rejections.test.ts',
-      'test/receive-validate.test.ts',
-      'test/signature.test.ts',
-      'test/receive-shapes.test.ts',
-      'test/fuzz-oracle.test.ts',
+      'test/unit/receive-payload.test.ts',
+      'test/unit/receive-identity.test.ts',
+      'test/unit/receive-rejections.test.ts',
+      'test/unit/receive-validate.test.ts',
+      'test/unit/signature.test.ts',
+      'test/integration/receive-shapes.test.ts',
+      'test/integration/fuzz-oracle.test.ts',
     ],
   },
   'receive-http': {
     folder: 'receive',
     mutate: ['src/receive/{app,callback-handler,read-body,close-unread,error-middleware,health,rejections,server}.ts'],
     tests: [
-      'test/receive-rejections.test.ts',
-      'test/receive.test.ts',
-      'test/receive-shapes.test.ts',
-      'test/receive-hardening.test.ts',
-      'test/receive-endless.test.ts',
-      'test/receive-end-to-end.test.ts',
-      'test/receive-http.test.ts',
-      'test/receive-body.test.ts',
-      'test/receive-validate.test.ts',
+      'test/unit/receive-rejections.test.ts',
+      'test/integration/receive.test.ts',
+      'test/integration/receive-shapes.test.ts',
+      'test/integration/receive-hardening.test.ts',
+      'test/integration/receive-endless.test.ts',
+      'test/integration/receive-end-to-end.test.ts',
+      'test/integration/receive-http.test.ts',
+      'test/unit/receive-body.test.ts',
+      'test/unit/receive-validate.test.ts',
     ],
   },
   deliver: {
     mutate: ['src/deliver/{outcome,backoff,sign,headers,attempt}.ts'],
-    // test/deliver.test.ts and deliver-isolation.test.ts wait for real retries (seconds per test):
+    // test/integration/deliver.test.ts and deliver-isolation.test.ts wait for real retries (seconds per test):
     // every mutant of attempt.ts would run them all. The attempt, its headers and its outcome are
     // covered by the faster files below; those two stay in `npm test`.
     tests: [
-      'test/backoff.test.ts',
-      'test/deliver-sign.test.ts',
-      'test/deliver-outcome.test.ts',
-      'test/deliver-attempt.test.ts',
-      'test/receive-end-to-end.test.ts',
-      'test/trace-context.test.ts',
+      'test/unit/backoff.test.ts',
+      'test/unit/deliver-sign.test.ts',
+      'test/unit/deliver-outcome.test.ts',
+      'test/integration/deliver-attempt.test.ts',
+      'test/integration/receive-end-to-end.test.ts',
+      'test/unit/trace-context.test.ts',
     ],
   },
   // What a delivery keeps in Redis besides its job: the breaker (the shared state and each worker
   // process's view of it), the attempt record in the job's data, and replaying dead letters. Their
-  // fast tests only: test/breaker.test.ts waits for real retries through real workers (seconds per
+  // fast tests only: test/integration/breaker.test.ts waits for real retries through real workers (seconds per
   // test) and stays in `npm test`.
   'deliver-state': {
     mutate: ['src/deliver/{breaker,breaker-store,progress,replay}.ts'],
     tests: [
-      'test/breaker-store.test.ts',
-      'test/deliver-progress.test.ts',
-      'test/replay.test.ts',
-      'test/deliver-shutdown.test.ts',
+      'test/integration/breaker-store.test.ts',
+      'test/unit/deliver-progress.test.ts',
+      'test/integration/replay.test.ts',
+      'test/integration/deliver-shutdown.test.ts',
     ],
   },
   route: {
     mutate: ['src/route/{match,intake-entry}.ts'],
-    tests: ['test/route.test.ts', 'test/intake-entry.test.ts', 'test/router.test.ts', 'test/trace-context.test.ts'],
+    tests: ['test/unit/route.test.ts', 'test/unit/intake-entry.test.ts', 'test/integration/router.test.ts', 'test/unit/trace-context.test.ts'],
   },
   config: {
     mutate: ['src/config/**/*.ts'],
     // config-security.test.ts is in the system tier for its two CLI tests, skipped here.
-    tests: ['test/config.test.ts', 'test/config-details.test.ts', 'test/config-redis.test.ts', 'test/config-security.test.ts', 'test/trace-context.test.ts'],
+    tests: ['test/unit/config.test.ts', 'test/unit/config-details.test.ts', 'test/unit/config-redis.test.ts', 'test/system/config-security.test.ts', 'test/unit/trace-context.test.ts'],
   },
   store: {
     mutate: ['src/store/{callback-store,intake-script,intake-call}.ts', 'src/shared/names.ts'],
     // The outage tests (seconds each) belong here: answering 503 in time is the store's deadline.
     tests: [
-      'test/intake-entry.test.ts',
-      'test/intake-verdict.test.ts',
-      'test/store.test.ts',
-      'test/wait-replicas.test.ts',
-      'test/store-connection.test.ts',
-      'test/receive.test.ts',
-      'test/receive-outage.test.ts',
-      'test/fuzz-oracle.test.ts',
+      'test/unit/intake-entry.test.ts',
+      'test/unit/intake-verdict.test.ts',
+      'test/integration/store.test.ts',
+      'test/integration/wait-replicas.test.ts',
+      'test/integration/store-connection.test.ts',
+      'test/integration/receive.test.ts',
+      'test/integration/receive-outage.test.ts',
+      'test/integration/fuzz-oracle.test.ts',
     ],
   },
 };
