@@ -7,13 +7,14 @@
  * Board's pause button, so the two always agree; it lives in Redis, so it holds across worker
  * restarts, and no probe ever ends it.
  */
+import type { IncomingMessage } from 'node:http';
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { duration } from '../config/primitives.js';
 import { requeueDeadLetters } from '../targets/replay.js';
 import { HttpError, UnavailableError } from '../errors.js';
-import { errorMiddleware } from '../http/error-middleware.js';
+import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import type { Logger } from '../lib/logger.js';
 import { targetStatus, type WatchedTarget } from './target-status.js';
 import { withTimeout } from '../lib/with-timeout.js';
@@ -52,7 +53,7 @@ export interface AdminApiOptions {
   readonly deliveries: Middleware;
 }
 
-/** The API's routes (mounted at /admin/api) with its own error middleware in front. */
+/** The API's routes (mounted at /admin/api); the admin app's error middleware answers their errors. */
 export function adminApi(options: AdminApiOptions): Middleware {
   const { targets, logger } = options;
   const router = new Router({ prefix: ADMIN_API_PATH });
@@ -112,14 +113,12 @@ export function adminApi(options: AdminApiOptions): Middleware {
     methodNotAllowed: () => new HttpError(405, 'method_not_allowed', 'method not allowed on this path'),
     notImplemented: () => new HttpError(405, 'method_not_allowed', 'method not allowed on this path'),
   }) as unknown as Middleware;
-  const errors = errorMiddleware(logger);
   // The API ends here: a path it does not know is its own 404, not another middleware's.
-  return (ctx) =>
-    errors(ctx, async () => {
-      ctx.set('Cache-Control', 'no-store');
-      await routes(ctx, () => methods(ctx, async () => {}));
-      if (ctx.body === undefined) throw new HttpError(404, 'not_found', `no admin API at ${ctx.path}`);
-    });
+  return async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    await routes(ctx, () => methods(ctx, async () => {}));
+    if (ctx.body === undefined) throw new HttpError(404, 'not_found', `no admin API at ${ctx.path}`);
+  };
 }
 
 /** Redis work bounded in time; a failure or timeout is 503 `unavailable`, never a hang. */
@@ -132,16 +131,15 @@ async function redisWork<T>(work: Promise<T>, timeoutMs = REDIS_TIMEOUT_MS): Pro
   }
 }
 
-/** The request's JSON object; an empty body is `{}`. 400 `invalid_body` for anything else. */
-async function readJson(request: NodeJS.ReadableStream, contentType: string): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT_BYTES) throw new HttpError(400, 'invalid_body', `the body is larger than ${BODY_LIMIT_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
+/** The request's JSON object; an empty body is `{}`. 400 `invalid_body` for anything else, a body too large included. */
+async function readJson(request: IncomingMessage, contentType: string): Promise<unknown> {
+  let bytes: Buffer;
+  try {
+    bytes = await readBody(request, BODY_LIMIT_BYTES);
+  } catch (error) {
+    throw error instanceof BodyTooLargeError ? new HttpError(400, 'invalid_body', error.message) : error;
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+  const text = bytes.toString('utf8').trim();
   if (text === '') return {};
   if (contentType && !/^application\/json\b/i.test(contentType)) throw new HttpError(400, 'invalid_body', 'send JSON (content-type: application/json)');
   let value: unknown;

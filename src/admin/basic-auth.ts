@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
+import { HttpError } from '../errors.js';
 import type { AdminState } from './audit.js';
 
 export interface BasicAuthOptions {
@@ -32,7 +33,8 @@ export function parseBasicAuthorization(header: string | undefined): { username:
 
 /**
  * A Koa middleware that lets a request through only with the configured credentials; anything
- * else gets 401 with `WWW-Authenticate` so browsers show their login prompt.
+ * else gets 401 with `WWW-Authenticate` so browsers show their login prompt (the error middleware,
+ * src/http/error-middleware.ts, writes the body).
  */
 export function basicAuth(options: BasicAuthOptions): Middleware {
   const challenge = `Basic realm="${(options.realm ?? 'zego-relay admin').replace(/"/g, '')}", charset="UTF-8"`;
@@ -46,9 +48,8 @@ export function basicAuth(options: BasicAuthOptions): Middleware {
       await next();
       return;
     }
-    ctx.status = 401;
     ctx.set('WWW-Authenticate', challenge);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { ok: false, error: { code: 'unauthorized', message: 'admin credentials required (admin.username / admin.password)' } };
+    throw new HttpError(401, 'unauthorized', 'admin credentials required (admin.username / admin.password)');
   };
 }

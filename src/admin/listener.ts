@@ -3,8 +3,9 @@
  * Board under `/admin/queues` and the admin API under `/admin/api` behind basic auth (404 without
  * credentials: see admin-credentials.ts), `/healthz` and `/readyz`, and in development mode the
  * demo sink. None of this is on the public listener. In front of every route: an unread body is
- * not read on after the answer (close-unread.ts), no answer may be framed (framing.ts), every
- * state-changing request is audited (audit.ts), a loopback listener answers only loopback Host
+ * not read on after the answer (close-unread.ts), no answer may be framed (framing.ts), one
+ * middleware writes every error body (src/http/error-middleware.ts), every state-changing request
+ * is audited (audit.ts), a loopback listener answers only loopback Host
  * names (host-check.ts, DNS rebinding), and cross-site requests that could change something are
  * refused (cross-site.ts).
  */
@@ -28,6 +29,7 @@ import { auditAdminWrites } from './audit.js';
 import { forbidFraming } from '../http/framing.js';
 import { refuseForeignHost } from './host-check.js';
 import { closeUnreadBodies } from '../http/close-unread.js';
+import { errorMiddleware } from '../http/error-middleware.js';
 import { basicAuth } from './basic-auth.js';
 import { BULL_BOARD_PATH, bullBoardMiddleware } from './bull-board.js';
 import { refuseCrossSite } from './cross-site.js';
@@ -93,6 +95,8 @@ export async function startAdmin(config: RelayConfig, options: AdminOptions): Pr
   // A request answered before its body ended must not keep the listener reading it.
   app.use(closeUnreadBodies());
   app.use(forbidFraming());
+  // Every guard, route and the admin API throw their errors (errors.ts) for this one to answer.
+  app.use(errorMiddleware(logger, { leaveKoaClientErrors: true }));
   app.use(auditAdminWrites(logger, { exceptPath: config.mode === 'development' ? DEMO_SINK_PATH : undefined }));
   if (isLoopback(config.admin.host)) app.use(refuseForeignHost(config.admin.allowedHosts));
   // A page on another site must not use the operator's cached login (CSRF), whatever follows.

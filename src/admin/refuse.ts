@@ -1,9 +1,9 @@
 /** The admin listener's guards answer what they refuse the same way: 403 `forbidden`, never cached. */
 import type { Context } from 'koa';
-import type { ErrorBody } from '../http/error-middleware.js';
+import { HttpError } from '../errors.js';
 
-export function refuse(ctx: Context, message: string): void {
-  ctx.status = 403;
+/** Throws the refusal for the error middleware (src/http/error-middleware.ts) to answer. */
+export function refuse(ctx: Context, message: string): never {
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = { ok: false, error: { code: 'forbidden', message } } satisfies ErrorBody;
+  throw new HttpError(403, 'forbidden', message);
 }

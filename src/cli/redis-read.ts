@@ -28,7 +28,6 @@ export async function readFromRedis<T>(
     return undefined;
   }
   const connection = createProducerConnection(config.redis, `${command}-cli`);
-  connection.on('error', () => {});
   try {
     if (await pingWithin(connection, CONNECT_TIMEOUT_MS)) {
       const result = await read(connection, config).then((value) => ({ value }), () => undefined);

@@ -6,6 +6,7 @@
  */
 import type { Context } from 'koa';
 import type { Logger } from '../lib/logger.js';
+import { readBody } from '../http/read-body.js';
 
 /** Where the demo target POSTs. */
 export const DEMO_SINK_PATH = '/demo/sink';
@@ -13,14 +14,10 @@ export const DEMO_SINK_PATH = '/demo/sink';
 /** The demo sink reads at most this much of a delivery. */
 const DEMO_SINK_BODY_LIMIT = 256 * 1024;
 
-/** Logs one delivery and answers 204; 413 when the body is larger than the demo limit. */
+/** Logs one delivery and answers 204; 413 (thrown, for the error middleware) when the body is larger than the demo limit. */
 export function demoSinkHandler(logger: Logger): (ctx: Context) => Promise<void> {
   return async (ctx) => {
-    const body = await readBody(ctx, DEMO_SINK_BODY_LIMIT);
-    if (body === undefined) {
-      ctx.status = 413;
-      return;
-    }
+    const body = (await readBody(ctx.req, DEMO_SINK_BODY_LIMIT)).toString('utf8');
     logger.info(
       {
         demoSink: {
@@ -44,15 +41,4 @@ function parseOrKeep(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-async function readBody(ctx: Context, limit: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -101,7 +101,6 @@ export async function redisAnswers(settings: RedisSettings, timeoutMs = 1_000): 
     name: 'probe',
     overrides: { lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null },
   });
-  client.on('error', () => {});
   try {
     await client.connect();
     return (await client.ping()) === 'PONG';

@@ -16,6 +16,7 @@ import { intakePendingCount } from '../intake/stats.js';
 import { pingWithin } from '../redis/ready.js';
 import { redisUp } from '../shared/metrics.js';
 import { withTimeout } from '../lib/with-timeout.js';
+import { errorBody } from './error-middleware.js';
 
 export interface HealthOptions {
   /** The loaded configuration: holding one means it validated. */
@@ -44,14 +45,14 @@ export function healthRoutes(router: Router, options: HealthOptions): Router {
     ctx.set('Cache-Control', 'no-store');
     ctx.status = ready ? 200 : 503;
     if (!options.detailed) {
-      ctx.body = ready ? { ok: true } : { ok: false, error: { code: 'unavailable', message: 'not ready' } };
+      ctx.body = ready ? { ok: true } : errorBody('unavailable', 'not ready');
       return;
     }
     const spooled = spool ? { spooled: spool.callbacks } : {};
     if (!redisAnswers) {
       ctx.body = ready
         ? { ok: true, redis: 'down', config: options.config.source, ...spooled }
-        : { ok: false, error: { code: 'unavailable', message: spool ? 'Redis does not answer and the spool takes no more callbacks' : 'Redis does not answer' }, ...spooled };
+        : { ...errorBody('unavailable', spool ? 'Redis does not answer and the spool takes no more callbacks' : 'Redis does not answer'), ...spooled };
       return;
     }
     // The callbacks acknowledged to ZEGO and not yet routed: a number that keeps growing means no

@@ -44,10 +44,11 @@ export function isAcceptedContentType(contentType: string | undefined): boolean 
 }
 
 /**
- * Reads the request body: 413 (BodyTooLargeError) beyond `limit` bytes, announced or actual.
- * Any declared type is read, so a refused one (415) still shows in the rejected log.
+ * Reads a request body, the one reader of both listeners: 413 (BodyTooLargeError) beyond `limit`
+ * bytes, announced or actual. Any declared type is read, so a refused callback (415) still shows
+ * in the rejected log.
  */
-export async function readCallbackBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   const announced = Number(request.headers['content-length']);
   if (Number.isFinite(announced) && announced > limit) throw new BodyTooLargeError(limit, Buffer.alloc(0), announced);
   return collect(request, limit);

@@ -17,7 +17,7 @@ import { IntakeCaller } from './call.js';
 import { APPEND, BIND_NONCE, INTAKE, intakeVerdict, type StoreOutcome } from './script.js';
 import { intakeKeys, replayKey, shardOf } from '../shared/names.js';
 import { readyWithin } from '../redis/ready.js';
-import { PRODUCER_COMMAND_TIMEOUT_MS, createProducerConnection, type RedisConnection } from '../redis/connection.js';
+import { PRODUCER_COMMAND_TIMEOUT_MS, closeConnection, createProducerConnection, type RedisConnection } from '../redis/connection.js';
 import { outageLog } from '../redis/outage.js';
 
 /** What the receiver knows about a callback when it stores it. */
@@ -59,8 +59,6 @@ export class CallbackStore {
     this.dedupeSeconds = Math.max(1, Math.ceil(config.zego.dedupeWindow / 1000));
     this.separateNonce = config.redis.topology.kind === 'cluster';
     this.caller = new IntakeCaller(connection, config.redis.waitReplicas, this.separateNonce ? [BIND_NONCE, APPEND] : [INTAKE]);
-    // The connection's outage log (redis-outage.ts, set by open()) reports Redis going away once.
-    connection.on('error', () => {});
   }
 
   /** A store on a new producer connection. */
@@ -90,11 +88,7 @@ export class CallbackStore {
   }
 
   async close(): Promise<void> {
-    try {
-      await this.connection.quit();
-    } catch {
-      this.connection.disconnect();
-    }
+    await closeConnection(this.connection);
   }
 
   private async write(callback: CallbackToStore, receivedAt: number, deadline: number): Promise<StoreOutcome> {

@@ -19,7 +19,7 @@ import { authenticate, secretsByApp } from './authenticate.js';
 import { callbackId } from './callback-id.js';
 import { decodeBody, type DecodedBody } from './payload.js';
 import { replayKeyOf } from './signature.js';
-import { BodyTooLargeError, callbackText, readCallbackBody } from '../http/read-body.js';
+import { BodyTooLargeError, callbackText, readBody } from '../http/read-body.js';
 import { signatureValues, type RejectedRequest } from '../rejected/sample.js';
 import type { Rejections } from '../rejected/rejections.js';
 import { validateCallback, type Callback } from './validate.js';
@@ -68,7 +68,7 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
     let body: Buffer | undefined;
     let decoded: DecodedBody | undefined;
     try {
-      body = await readCallbackBody(ctx.req, bodyLimit);
+      body = await readBody(ctx.req, bodyLimit);
       decoded = decodeBody(callbackText(body, ctx.get('content-type') || undefined));
       callback = validateCallback(decoded, validation);
       const receivedAt = now();

@@ -12,7 +12,7 @@ import type { Logger } from '../lib/logger.js';
 import { CallbackStore } from '../intake/callback-store.js';
 import { RejectedLog } from '../rejected/log.js';
 import { checkRedisSettings } from '../redis/check.js';
-import { createProducerConnection } from '../redis/connection.js';
+import { closeConnection, createProducerConnection } from '../redis/connection.js';
 import { SpoolDrain } from '../spool/drain.js';
 import type { SpooledCallback } from '../spool/record.js';
 import { Spool, type SpoolStatus } from '../spool/spool.js';
@@ -62,7 +62,6 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
   // writes, and its failures (logged once by RejectedLog) never affect them. Samples may wait for
   // it to connect (a start-up is no outage), each at most the command timeout, at most 64 at once.
   const rejectedConnection = createProducerConnection(config.redis, { name: 'rejected-log', overrides: { enableOfflineQueue: true } });
-  rejectedConnection.on('error', () => {});
   const rejections = new Rejections(new RejectedLog(rejectedConnection, config.redis.prefix, logger), logger);
   const now = options.now ?? Date.now;
   const drain = spool && new SpoolDrain(spool, store, { logger: logger.child({ component: 'spool' }), onReplayed: (spooled) => rejections.report(replayedAtDrain(spooled, now())) });
@@ -96,7 +95,7 @@ export async function startReceiver(config: RelayConfig, options: ReceiverOption
       await spool?.close();
       // The refusals of the last minute not yet summarised would otherwise never be logged.
       rejections.flush();
-      await rejectedConnection.quit().catch(() => rejectedConnection.disconnect());
+      await closeConnection(rejectedConnection);
       await store.close();
     })();
     return closing;

@@ -12,6 +12,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisSettings } from '../config/redis-topology.js';
+import { withTimeout } from '../lib/with-timeout.js';
 import type { RedisOutageLog } from './outage.js';
 
 /** Any connection the factory builds: the rest of the code uses what both have in common. */
@@ -52,13 +53,30 @@ export function createWorkerConnection(settings: RedisSettings, purpose: Connect
   });
 }
 
-/** Closes a connection politely (QUIT), or cuts it when Redis does not answer. */
-export async function closeConnection(connection: RedisConnection): Promise<void> {
+/** How long closeConnection waits for QUIT's answer before it cuts the connection. */
+export const QUIT_TIMEOUT_MS = 2_000;
+
+/**
+ * Closes a connection politely (QUIT: replies in flight still arrive), or cuts it when Redis does
+ * not answer QUIT within `timeoutMs` (a worker connection would otherwise wait for Redis forever).
+ * Never throws.
+ */
+export async function closeConnection(connection: RedisConnection, timeoutMs = QUIT_TIMEOUT_MS): Promise<void> {
   try {
-    await connection.quit();
+    await withTimeout(connection.quit(), timeoutMs, () => new Error(`Redis did not answer QUIT within ${timeoutMs} ms`));
   } catch {
     connection.disconnect();
   }
+}
+
+/**
+ * Every connection gets an error listener at birth: without one ioredis prints each failed
+ * reconnect as "Unhandled error event" on stderr, outside the JSON logs. Whoever cares reports
+ * the trouble with a listener of its own (the outage log, /readyz, the caller's error).
+ */
+function withErrorListener<T extends RedisConnection>(connection: T): T {
+  connection.on('error', () => {});
+  return connection;
 }
 
 function resolvePurpose(purpose: ConnectionPurpose | string): ConnectionPurpose {
@@ -107,7 +125,7 @@ function connect(settings: RedisSettings, purpose: ConnectionPurpose, kind: Redi
     connection = new Redis({ ...options, host: topology.node.host, port: topology.node.port, db: topology.db });
   }
   purpose.outage?.track(connection);
-  return connection;
+  return withErrorListener(connection);
 }
 
 /** A connection to one Sentinel of `settings` (its password and TLS), for reading what it knows. */
@@ -116,7 +134,7 @@ export function createSentinelConnection(settings: RedisSettings, index: number,
   if (topology.kind !== 'sentinel') throw new Error('not a Sentinel configuration');
   const node = topology.sentinels[index];
   if (!node) throw new Error(`no Sentinel number ${index}`);
-  return new Redis({
+  return withErrorListener(new Redis({
     host: node.host,
     port: node.port,
     connectionName: 'zego-relay:sentinel-probe',
@@ -127,5 +145,5 @@ export function createSentinelConnection(settings: RedisSettings, index: number,
     commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS,
     connectTimeout: 2_000,
     ...overrides,
-  });
+  }));
 }

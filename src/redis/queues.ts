@@ -5,7 +5,7 @@
 import { Queue, type QueueOptions } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import { UNROUTED_QUEUE, deliveryQueueName, queuePrefix, type DeliveryJobData } from '../shared/names.js';
-import type { RedisConnection } from './connection.js';
+import { closeConnection, type RedisConnection } from './connection.js';
 
 /** The options of one queue, for a Queue or a Worker: its own prefix (hash tag) and the connection. */
 export function queueOptions(config: RelayConfig, queueName: string, connection: RedisConnection): QueueOptions {
@@ -36,6 +36,6 @@ export function openQueues(config: RelayConfig, connection: RedisConnection): Ma
  */
 export async function closeQueues(queues: ReadonlyMap<string, Queue>, connection: RedisConnection, how: 'quit' | 'disconnect'): Promise<void> {
   await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
-  if (how === 'quit') await connection.quit().catch(() => connection.disconnect());
+  if (how === 'quit') await closeConnection(connection);
   else connection.disconnect();
 }

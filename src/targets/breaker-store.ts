@@ -7,8 +7,9 @@
  * The key carries a hash tag per target (`{prefix:deliver-NAME}:breaker`): each script touches
  * one key, so the layout is ready for Redis Cluster.
  */
+import { readyWithin } from '../redis/ready.js';
+import { PRODUCER_COMMAND_TIMEOUT_MS, type RedisConnection } from '../redis/connection.js';
 import { once } from 'node:events';
-import type { RedisConnection } from '../redis/connection.js';
 import type { BreakerPolicy } from '../config/load.js';
 import { targetTag } from '../shared/names.js';
 
@@ -104,7 +105,6 @@ function withCommands(connection: RedisConnection): RedisConnection & BreakerCom
 /** One target's breaker state in Redis. */
 export class BreakerStore {
   private readonly redis: RedisConnection & BreakerCommands;
-  private connecting: Promise<void> | undefined;
   readonly key: string;
 
   constructor(connection: RedisConnection, prefix: string, targetName: string) {
@@ -113,18 +113,12 @@ export class BreakerStore {
   }
 
   /**
-   * Waits for a connection that is still connecting (a fail-fast connection would refuse the
-   * command outright right after start-up). Callers bound the wait; one listener per store.
+   * Waits a while for a connection that is still connecting (a fail-fast connection would refuse
+   * the command outright right after start-up). When it is not ready by then, or reports an error
+   * first, the command goes ahead and fails (or waits, on a worker connection) as it would.
    */
   private async connected(): Promise<void> {
-    if (this.redis.status === 'ready') return;
-    this.connecting ??= once(this.redis, 'ready').then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => {
-      this.connecting = undefined;
-    });
-    await this.connecting;
+    await readyWithin(this.redis, PRODUCER_COMMAND_TIMEOUT_MS).catch(() => {});
   }
 
   async recordFailure(policy: BreakerPolicy, error: string): Promise<FailureVerdict> {

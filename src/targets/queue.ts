@@ -26,7 +26,6 @@ export async function withTargetQueue<T>(
   work: (queue: Queue<DeliveryJobData>, connection: RedisConnection) => Promise<T>,
 ): Promise<T> {
   const connection = createProducerConnection(config.redis, purpose);
-  connection.on('error', () => {});
   const name = deliveryQueueName(target);
   const queue = new Queue<DeliveryJobData>(name, queueOptions(config, name, connection));
   queue.on('error', () => {});

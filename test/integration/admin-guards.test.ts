@@ -169,8 +169,10 @@ describe('a body that never ends, sent to the admin listener', () => {
     ['401 without credentials', '/admin/api/targets/billing/pause', '', '401'],
     ['403 for a refused Bull Board write', `${BOARD}/add`, `Authorization: ${AUTHORIZATION}\r\n`, '403'],
     ['404 elsewhere', '/nowhere', '', '404'],
-  ])('is answered (%s) and the connection closed: the listener reads a bounded amount', async (_name, path, headers, status) => {
-    const { admin: handle } = await admin();
+    ['400 for an admin API body past its limit', '/admin/api/targets/billing/pause', `Authorization: ${AUTHORIZATION}\r\n`, '400'],
+    ['413 for a demo sink delivery past its limit', '/demo/sink', '', '413', 'development'],
+  ])('is answered (%s) and the connection closed: the listener reads a bounded amount', async (_name, path, headers, status, mode?: string) => {
+    const { admin: handle } = await admin(mode === 'development' ? { mode: 'development' } : {});
     const upload = await endlessUpload(handle.port, path, 'application/json', budget, headers);
     expect(upload.response.startsWith(`HTTP/1.1 ${status}`), upload.response.slice(0, 80)).toBe(true);
     expect(upload.response.toLowerCase()).toContain('connection: close');

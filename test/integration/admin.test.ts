@@ -104,6 +104,8 @@ describe('/admin/queues (Bull Board)', () => {
       const anonymous = await fetch(`${admin.url}/admin/queues`);
       expect(anonymous.status).toBe(401);
       expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm="/);
+      expect(anonymous.headers.get('cache-control')).toBe('no-store');
+      expect(await anonymous.json()).toEqual({ ok: false, error: { code: 'unauthorized', message: 'admin credentials required (admin.username / admin.password)' } });
       for (const [user, password] of [['ops', 'wrong'], ['admin', PASSWORD], ['ops', `${PASSWORD} `]] as const) {
         expect((await fetch(`${admin.url}/admin/queues`, { headers: { authorization: basic(user, password) } })).status).toBe(401);
       }
@@ -168,12 +170,28 @@ describe('/admin/queues (Bull Board)', () => {
   });
 });
 
+describe('errors the admin listener leaves to Koa', () => {
+  it("answers a body Bull Board's own parser refuses with its 4xx, not as a bug of ours (500)", async () => {
+    const config = testConfig({ redisUrl: redis.url, adminPassword: PASSWORD });
+    await withAdmin(config, async (admin) => {
+      const response = await fetch(`${admin.url}/admin/queues/api/queues/deliver-billing/pause`, {
+        method: 'PUT', headers: { authorization: basic('ops', PASSWORD), 'content-type': 'application/json' }, body: '{not json',
+      });
+      expect(response.status).toBe(400);
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+    });
+  });
+});
+
 describe('POST /demo/sink', () => {
   it('answers 204 in development mode and does not exist in production', async () => {
     const development = testConfig({ redisUrl: redis.url, mode: 'development' });
     await withAdmin(development, async (admin) => {
       const response = await fetch(`${admin.url}/demo/sink`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event":"mix_stop"}' });
       expect(response.status).toBe(204);
+      const tooLarge = await fetch(`${admin.url}/demo/sink`, { method: 'POST', body: 'x'.repeat(256 * 1024 + 1) });
+      expect(tooLarge.status).toBe(413);
+      expect(await tooLarge.json()).toEqual({ ok: false, error: { code: 'payload_too_large', message: `the body is larger than ${256 * 1024} bytes` } });
     });
     const production = testConfig({ redisUrl: redis.url, mode: 'production' });
     await withAdmin(production, async (admin) => {

@@ -11,7 +11,9 @@ export const SCOPES = {
   'receive-parse': {
     folder: 'receive',
     mutate: [
-      'src/receive/{raw-json,payload,validate,callback-id,url-encoding,signature,authenticate,rejection-digest,rejection-sample}.ts',
+      'src/receive/{payload,validate,callback-id,url-encoding,signature,authenticate}.ts',
+      'src/lib/raw-json.ts',
+      'src/rejected/{digest,sample}.ts',
       'src/shared/events.ts',
     ],
     tests: [
@@ -26,7 +28,7 @@ export const SCOPES = {
   },
   'receive-http': {
     folder: 'receive',
-    mutate: ['src/receive/{app,callback-handler,read-body,close-unread,error-middleware,health,rejections,server}.ts'],
+    mutate: ['src/receive/{app,callback-handler,server}.ts', 'src/http/{read-body,close-unread,error-middleware,health}.ts', 'src/rejected/rejections.ts'],
     tests: [
       'test/unit/receive-rejections.test.ts',
       'test/integration/receive.test.ts',
@@ -40,7 +42,7 @@ export const SCOPES = {
     ],
   },
   deliver: {
-    mutate: ['src/deliver/{outcome,backoff,sign,headers,attempt}.ts'],
+    mutate: ['workers/deliver/{outcome,backoff,sign,headers,attempt}.ts'],
     // test/integration/deliver.test.ts and deliver-isolation.test.ts wait for real retries (seconds per test):
     // every mutant of attempt.ts would run them all. The attempt, its headers and its outcome are
     // covered by the faster files below; those two stay in `npm test`.
@@ -58,7 +60,7 @@ export const SCOPES = {
   // fast tests only: test/integration/breaker.test.ts waits for real retries through real workers (seconds per
   // test) and stays in `npm test`.
   'deliver-state': {
-    mutate: ['src/deliver/{breaker,breaker-store,progress,replay}.ts'],
+    mutate: ['workers/deliver/{breaker,progress}.ts', 'src/targets/{breaker-store,replay}.ts'],
     tests: [
       'test/integration/breaker-store.test.ts',
       'test/unit/deliver-progress.test.ts',
@@ -67,7 +69,7 @@ export const SCOPES = {
     ],
   },
   route: {
-    mutate: ['src/route/{match,intake-entry}.ts'],
+    mutate: ['src/targets/match.ts', 'workers/route/intake-entry.ts'],
     tests: ['test/unit/route.test.ts', 'test/unit/intake-entry.test.ts', 'test/integration/router.test.ts', 'test/unit/trace-context.test.ts'],
   },
   config: {
@@ -75,8 +77,8 @@ export const SCOPES = {
     // config-security.test.ts is in the system tier for its two CLI tests, skipped here.
     tests: ['test/unit/config.test.ts', 'test/unit/config-details.test.ts', 'test/unit/config-redis.test.ts', 'test/system/config-security.test.ts', 'test/unit/trace-context.test.ts'],
   },
-  store: {
-    mutate: ['src/store/{callback-store,intake-script,intake-call}.ts', 'src/shared/names.ts'],
+  intake: {
+    mutate: ['src/intake/{callback-store,script,call}.ts', 'src/shared/names.ts'],
     // The outage tests (seconds each) belong here: answering 503 in time is the store's deadline.
     tests: [
       'test/unit/intake-entry.test.ts',

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { HttpError } from '../../src/errors.js';
-import { BodyTooLargeError, readCallbackBody } from '../../src/http/read-body.js';
+import { BodyTooLargeError, readBody } from '../../src/http/read-body.js';
 
 const EVENTS = ['data', 'end', 'error', 'aborted'] as const;
 
@@ -29,23 +29,23 @@ async function refusal(reading: Promise<unknown>): Promise<HttpError> {
   return error;
 }
 
-describe('readCallbackBody', () => {
+describe('readBody', () => {
   it('returns a body of exactly the limit, read in several chunks, whole and in order', async () => {
     const stream = request(['{"a":', '"bc"', '}']);
-    const body = await readCallbackBody(stream, 10);
+    const body = await readBody(stream, 10);
     expect(body.toString('utf8')).toBe('{"a":"bc"}');
     expect(listeners(stream)).toEqual([0, 0, 0, 0]);
   });
 
   it('returns an empty body as an empty buffer', async () => {
-    const body = await readCallbackBody(request([]), 10);
+    const body = await readBody(request([]), 10);
     expect(Buffer.isBuffer(body)).toBe(true);
     expect(body.length).toBe(0);
   });
 
   it('refuses one byte more than the limit with 413, keeping what was read before the chunk that passed it', async () => {
     const stream = request(['12345', '678901'], {}, true);
-    const error = await refusal(readCallbackBody(stream, 10));
+    const error = await refusal(readBody(stream, 10));
     expect(error).toBeInstanceOf(BodyTooLargeError);
     expect(error).toMatchObject({ status: 413, code: 'payload_too_large', message: 'the body is larger than 10 bytes', name: 'BodyTooLargeError', size: 11 });
     expect((error as BodyTooLargeError).received.toString('utf8')).toBe('12345');
@@ -57,20 +57,20 @@ describe('readCallbackBody', () => {
   it('refuses at once, reading nothing, when Content-Length announces more than the limit', async () => {
     // The stream holds far less than it announces: the announcement alone is refused.
     const stream = request(['{}'], { 'content-length': '2000' });
-    const error = await refusal(readCallbackBody(stream, 100));
+    const error = await refusal(readBody(stream, 100));
     expect(error).toMatchObject({ status: 413, message: 'the body is larger than 100 bytes', size: 2000 });
     expect((error as BodyTooLargeError).received.length).toBe(0);
     expect(stream.listenerCount('data')).toBe(0);
   });
 
   it('reads a body whose Content-Length is exactly the limit', async () => {
-    const body = await readCallbackBody(request(['1234567890'], { 'content-length': '10' }), 10);
+    const body = await readBody(request(['1234567890'], { 'content-length': '10' }), 10);
     expect(body.toString('utf8')).toBe('1234567890');
   });
 
   it('answers 400 invalid_body, naming the cause, when the stream fails', async () => {
     const stream = request(['{"a"'], {}, true);
-    const reading = readCallbackBody(stream, 100);
+    const reading = readBody(stream, 100);
     stream.destroy(new Error('socket hang up'));
     const error = await refusal(reading);
     expect(error).toMatchObject({ status: 400, code: 'invalid_body', message: 'the body could not be read (socket hang up)' });
@@ -79,7 +79,7 @@ describe('readCallbackBody', () => {
 
   it('answers 400 invalid_body when the client aborts the request', async () => {
     const stream = request(['{"a"'], {}, true);
-    const reading = readCallbackBody(stream, 100);
+    const reading = readBody(stream, 100);
     stream.emit('aborted');
     const error = await refusal(reading);
     expect(error).toMatchObject({ status: 400, code: 'invalid_body', message: 'the body could not be read (the client aborted the request)' });
