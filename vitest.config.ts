@@ -21,6 +21,7 @@ const UNIT = [
   'test/config-redis.test.ts',
   'test/config-warnings.test.ts',
   'test/config.test.ts',
+  'test/deliver-decision.test.ts',
   'test/deliver-outcome.test.ts',
   'test/deliver-progress.test.ts',
   'test/deliver-sign.test.ts',

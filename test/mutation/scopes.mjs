@@ -40,12 +40,13 @@ export const SCOPES = {
     ],
   },
   deliver: {
-    mutate: ['src/deliver/{outcome,backoff,sign,headers,attempt}.ts'],
+    mutate: ['src/deliver/{outcome,backoff,sign,headers,attempt,decision}.ts'],
     // test/deliver.test.ts and deliver-isolation.test.ts wait for real retries (seconds per test):
     // every mutant of attempt.ts would run them all. The attempt, its headers and its outcome are
     // covered by the faster files below; those two stay in `npm test`.
     tests: [
       'test/backoff.test.ts',
+      'test/deliver-decision.test.ts',
       'test/deliver-sign.test.ts',
       'test/deliver-outcome.test.ts',
       'test/deliver-attempt.test.ts',
