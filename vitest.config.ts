@@ -37,6 +37,7 @@ const UNIT = [
   'test/ordering-key.test.ts',
   'test/receive-body.test.ts',
   'test/receive-identity.test.ts',
+  'test/receive-outcome.test.ts',
   'test/receive-payload.test.ts',
   'test/receive-rejections.test.ts',
   'test/receive-validate.test.ts',

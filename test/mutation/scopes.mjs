@@ -26,8 +26,9 @@ export const SCOPES = {
   },
   'receive-http': {
     folder: 'receive',
-    mutate: ['src/receive/{app,callback-handler,read-body,close-unread,error-middleware,health,rejections,server}.ts'],
+    mutate: ['src/receive/{app,callback-handler,book-outcome,read-body,close-unread,error-middleware,health,rejections,server}.ts'],
     tests: [
+      'test/receive-outcome.test.ts',
       'test/receive-rejections.test.ts',
       'test/receive.test.ts',
       'test/receive-shapes.test.ts',
