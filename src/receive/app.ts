@@ -2,6 +2,7 @@
  * The public listener's Koa app: the callback path, /healthz and /readyz, and the 404/405
  * answers for everything else (docs/PROTOCOL.md#the-receiver). Tests drive it through `app.callback()`.
  */
+import { performance } from 'node:perf_hooks';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { RedisConnection } from '../redis/connection.js';
@@ -10,6 +11,7 @@ import { HttpError } from '../errors.js';
 import { healthRoutes } from '../http/health.js';
 import type { Logger } from '../lib/logger.js';
 import type { SpoolStatus } from '../spool/spool.js';
+import { bookOutcome, outcomeOfError } from './book-outcome.js';
 import { callbackHandler, type IntakeStore } from './callback-handler.js';
 import { closeUnreadBodies } from '../http/close-unread.js';
 import { errorMiddleware } from '../http/error-middleware.js';
@@ -44,10 +46,11 @@ export function createReceiverApp(deps: ReceiverDeps): Koa {
   const router = new Router({ sensitive: true, strict: true });
   router.post(config.server.callbackPath, callbackHandler({ config, store: deps.store, logger, rejections, now }));
   router.all(config.server.callbackPath, (ctx) => {
+    const started = performance.now();
     ctx.set('Allow', 'POST');
     const error = new HttpError(405, 'method_not_allowed', 'only POST is allowed here');
-    const { status, code, message } = error;
-    rejections.report({ status, code, message, contentType: ctx.get('content-type') || undefined, body: Buffer.alloc(0), at: now() });
+    const outcome = outcomeOfError(error, ({ status, code, message }) => ({ status, code, message, contentType: ctx.get('content-type') || undefined, body: Buffer.alloc(0), at: now() }));
+    bookOutcome({ logger, rejections }, outcome, { authenticated: false }, performance.now() - started);
     throw error;
   });
   healthRoutes(router, { config, redis: deps.redis, detailed: false, ...(deps.spool ? { spool: deps.spool } : {}) });

@@ -1,21 +1,19 @@
 /**
  * `POST server.callbackPath`: read, decode, validate, authenticate, identify, store, answer, in
  * that order (each step is cheaper than the next; nothing touches Redis before the 401 checks).
- * Every request is counted in callbacksReceived; a refused one (4xx) is also booked by Rejections
- * (counted by reason, sampled, summarised once a minute). An accepted callback is logged on one
- * info line; a refused one only at debug level, since a flood of bad requests must not flood the
- * log (the summary, the metric and the rejected list say what an operator needs).
+ * Every request ends in one typed outcome (accepted, refused, failed), booked in one place
+ * (book-outcome.ts): the metric, the log line and, for a refusal, the rejected list.
  */
 import { performance } from 'node:perf_hooks';
 import type { Middleware } from 'koa';
 import type { RelayConfig } from '../config/load.js';
 import { HttpError } from '../errors.js';
 import type { Logger } from '../lib/logger.js';
-import { callbacksReceived, eventLabel } from '../shared/metrics.js';
 import type { CallbackToStore } from '../intake/callback-store.js';
 import type { IntakeOutcome } from '../spool/spooling-store.js';
 import { startCallbackSpan } from '../trace/callback-span.js';
 import { authenticate, secretsByApp } from './authenticate.js';
+import { accepted, bookOutcome, outcomeOfError, type AcceptedAs } from './book-outcome.js';
 import { callbackId } from './callback-id.js';
 import { decodeBody, type DecodedBody } from './payload.js';
 import { replayKeyOf } from './signature.js';
@@ -58,59 +56,48 @@ export function callbackHandler(deps: CallbackHandlerDeps): Middleware {
     const started = performance.now();
     // Undefined while tracing is off: then nothing below records or adds anything.
     const span = startCallbackSpan(ctx.req, config.server.callbackPath);
-    let callback: Callback | undefined;
-    // Set once the signature verified: only then may the sender's event name become a label.
-    let authenticated = false;
-    let id: string | undefined;
-    let outcome = 'internal_error';
-    let status = 500;
-    let failure: unknown;
-    let body: Buffer | undefined;
-    let decoded: DecodedBody | undefined;
-    try {
-      body = await readBody(ctx.req, bodyLimit);
-      decoded = decodeBody(callbackText(body, ctx.get('content-type') || undefined));
-      callback = validateCallback(decoded, validation);
+    const contentType = ctx.get('content-type') || undefined;
+    // What the steps learnt before they ended: the log line's fields and the rejected sample's.
+    const seen: Seen = { authenticated: false };
+
+    /** The steps, in order; each records in `seen` what it learnt. Throws an HttpError to refuse. */
+    const receive = async (): Promise<{ id: string; as: AcceptedAs }> => {
+      seen.body = await readBody(ctx.req, bodyLimit);
+      seen.decoded = decodeBody(callbackText(seen.body, contentType));
+      const callback = (seen.callback = validateCallback(seen.decoded, validation));
       const receivedAt = now();
       authenticate(callback, { secretsByApp: secrets, toleranceSeconds, now: receivedAt });
-      authenticated = true;
-      id = callbackId(callback);
+      seen.authenticated = true;
+      const id = (seen.id = callbackId(callback));
       const toStore = { callbackId: id, event: callback.event, appId: callback.appId, replayKey: replayKeyOf(callback.signature), body: callback.forwardBody, ...span?.stored };
       const stored = await (span ? span.storing(() => store.store(toStore, receivedAt)) : store.store(toStore, receivedAt));
       if (stored === 'replayed') {
         throw new HttpError(401, 'replayed_nonce', 'this nonce was already used with a different callback');
       }
-      outcome = stored;
-      status = 200;
-      ctx.body = (stored === 'spooled' ? { ok: true, id, duplicate: false, spooled: true } : { ok: true, id, duplicate: stored === 'duplicate' }) satisfies StoredBody;
-    } catch (error) {
-      failure = error;
-      if (error instanceof HttpError) {
-        outcome = error.code;
-        status = error.status;
-      }
-      throw error;
-    } finally {
-      callbacksReceived.inc({ event: eventLabel(authenticated ? callback?.event : undefined), outcome });
-      const line = {
-        callbackId: id,
-        event: callback?.event,
-        appId: callback?.appId,
-        outcome,
-        status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
-        ...span?.logFields,
-      };
-      span?.end(line, failure);
-      if (status >= 500) logger.warn({ ...line, err: causeOf(failure) }, 'callback not stored');
-      else if (status === 200) logger.info(line, 'callback accepted');
-      else {
-        logger.debug(line, 'callback rejected');
-        // A 4xx status was set from the HttpError that was thrown.
-        rejections.report(rejectedRequest(failure as HttpError, body, ctx.get('content-type') || undefined, now(), decoded));
-      }
-    }
+      return { id, as: stored };
+    };
+
+    const outcome = await receive().then(
+      ({ id, as }) => {
+        ctx.body = (as === 'spooled' ? { ok: true, id, duplicate: false, spooled: true } : { ok: true, id, duplicate: as === 'duplicate' }) satisfies StoredBody;
+        return accepted(as);
+      },
+      (error: unknown) => outcomeOfError(error, (refusal) => rejectedRequest(refusal, seen.body, contentType, now(), seen.decoded)),
+    );
+    const { callback } = seen;
+    bookOutcome({ logger, rejections }, outcome, { callbackId: seen.id, event: callback?.event, appId: callback?.appId, authenticated: seen.authenticated }, performance.now() - started, span);
+    // The error middleware writes the error body.
+    if (outcome.kind !== 'accepted') throw outcome.error;
   };
+}
+
+/** What the handler's steps learnt of a request, as far as they got. */
+interface Seen {
+  body?: Buffer;
+  decoded?: DecodedBody;
+  callback?: Callback;
+  authenticated: boolean;
+  id?: string;
 }
 
 /**
@@ -122,9 +109,4 @@ function rejectedRequest(error: HttpError, body: Buffer | undefined, contentType
   if (error instanceof BodyTooLargeError) return { status, code, message, contentType, body: error.received, size: error.size, at };
   const signatures = decoded ? signatureValues(decoded.fields) : [];
   return { status, code, message, contentType, body: body ?? Buffer.alloc(0), at, signatures };
-}
-
-/** What to log about a 5xx: the underlying Redis error rather than our generic wrapper. */
-function causeOf(error: unknown): unknown {
-  return error instanceof Error && error.cause !== undefined ? error.cause : error;
 }

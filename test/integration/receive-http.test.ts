@@ -201,11 +201,15 @@ describe('booking refusals', () => {
 describe('the receiver app: other methods and paths', () => {
   it('answers another method on the callback path 405 with Allow: POST, and books it', async () => {
     const relay = await serve(standInStore(() => 'stored'));
+    const before = await received('none', 'method_not_allowed');
     const response = await relay.send(relay.callbackPath, { method: 'PUT', body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('POST');
     expect(response.body).toEqual({ ok: false, error: { code: 'method_not_allowed', message: 'only POST is allowed here' } });
     expect(relay.samples).toMatchObject([{ status: 405, code: 'method_not_allowed', contentType: 'application/x-www-form-urlencoded', size: 0 }]);
+    // Booked like every refusal: counted, and one debug line.
+    expect(await received('none', 'method_not_allowed')).toBe(before + 1);
+    expect(handlerLines(relay.lines)).toMatchObject([{ level: 20, msg: 'callback rejected', outcome: 'method_not_allowed', status: 405 }]);
   });
 
   it('books a 405 without a declared type as such', async () => {

@@ -28,8 +28,9 @@ export const SCOPES = {
   },
   'receive-http': {
     folder: 'receive',
-    mutate: ['src/receive/{app,callback-handler,server}.ts', 'src/http/{read-body,close-unread,error-middleware,health}.ts', 'src/rejected/rejections.ts'],
+    mutate: ['src/receive/{app,callback-handler,book-outcome,server}.ts', 'src/http/{read-body,close-unread,error-middleware,health}.ts', 'src/rejected/rejections.ts'],
     tests: [
+      'test/unit/receive-outcome.test.ts',
       'test/unit/receive-rejections.test.ts',
       'test/integration/receive.test.ts',
       'test/integration/receive-shapes.test.ts',
@@ -42,12 +43,13 @@ export const SCOPES = {
     ],
   },
   deliver: {
-    mutate: ['workers/deliver/{outcome,backoff,sign,headers,attempt}.ts'],
+    mutate: ['workers/deliver/{outcome,backoff,sign,headers,attempt,decision}.ts'],
     // test/integration/deliver.test.ts and deliver-isolation.test.ts wait for real retries (seconds per test):
     // every mutant of attempt.ts would run them all. The attempt, its headers and its outcome are
     // covered by the faster files below; those two stay in `npm test`.
     tests: [
       'test/unit/backoff.test.ts',
+      'test/unit/deliver-decision.test.ts',
       'test/unit/deliver-sign.test.ts',
       'test/unit/deliver-outcome.test.ts',
       'test/integration/deliver-attempt.test.ts',

@@ -1,49 +1,16 @@
 /**
- * The router's first attempts, as pure decisions: what follows an attempt (workers/deliver/first-attempt.ts),
+ * The router's first attempts, as pure decisions: the job an attempt still running at the deadline
+ * is handed to (workers/deliver/first-attempt.ts; what follows an answer is in test/unit/deliver-decision.test.ts),
  * a target's health as one router sees it (workers/route/first-attempt-health.ts), and the slots that keep
  * first attempts within a target's concurrency (workers/route/target-lanes.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { DeliveryError } from '../../src/errors.js';
-import { firstAttemptVerdict, handoffDelay, HANDOFF_MARGIN_MS, countsForBreaker } from '../../workers/deliver/first-attempt.js';
+import { handoffDelay, HANDOFF_MARGIN_MS } from '../../workers/deliver/first-attempt.js';
 import { FIRST_PAUSE_MS, FirstAttemptHealth, MAX_PAUSE_MS, STOP_AFTER } from '../../workers/route/first-attempt-health.js';
 import { AttemptSlots } from '../../workers/route/target-lanes.js';
 
 const retry = { schedule: [5_000, 300_000], jitter: 0.2 };
 const middle = () => 0.5;
-const failed = (status: number, retryAfterMs?: number) => ({ error: new DeliveryError(`target answered ${status}`, status !== 410, status, retryAfterMs) });
-const noAnswer = { error: new DeliveryError('no answer within 2000 ms (timeout)', true) };
-
-describe('firstAttemptVerdict', () => {
-  it.each([
-    // title, result, breaker verdict, schedule, expected
-    ['a 2xx: no job', {}, undefined, retry.schedule, { kind: 'delivered' }],
-    ['a 500: a job that waits for retry 1', failed(500), 'spent', retry.schedule, { kind: 'retry', delayMs: 5_000 }],
-    ['no answer: the same', noAnswer, 'spent', retry.schedule, { kind: 'retry', delayMs: 5_000 }],
-    ['a 500 without a breaker: the same', failed(500), undefined, retry.schedule, { kind: 'retry', delayMs: 5_000 }],
-    ['a 503 asking 60 s: Retry-After honoured', failed(503, 60_000), 'spent', retry.schedule, { kind: 'retry', delayMs: 60_000 }],
-    ['a 429 asking 1 s: the schedule is the floor', failed(429, 1_000), 'spent', retry.schedule, { kind: 'retry', delayMs: 5_000 }],
-    ['a 410: dead at once', failed(410), undefined, retry.schedule, { kind: 'dead', error: 'target answered 410' }],
-    ['a 500 with no retry planned: dead', failed(500), 'spent', [], { kind: 'dead', error: 'target answered 500' }],
-    ['a 500 while the breaker is open: held, not spent', failed(500), 'held', retry.schedule, { kind: 'held' }],
-    ['the 500 that opened the breaker: held', failed(500), 'opened', retry.schedule, { kind: 'held' }],
-    ['held wins over an empty schedule: the attempt is not spent', failed(500), 'held', [], { kind: 'held' }],
-  ] as const)('%s', (_title, result, breaker, schedule, expected) => {
-    expect(firstAttemptVerdict({ result, breaker, retry: { schedule, jitter: 0.2 }, random: middle })).toEqual(expected);
-  });
-
-  it('spreads retry 1 by the jitter', () => {
-    expect(firstAttemptVerdict({ result: failed(500), retry, random: () => 0 })).toEqual({ kind: 'retry', delayMs: 4_000 });
-    expect(firstAttemptVerdict({ result: failed(500), retry, random: () => 0.999999 })).toEqual({ kind: 'retry', delayMs: 6_000 });
-  });
-
-  it('asks the breaker about retryable failures only, as the worker does', () => {
-    expect(countsForBreaker({})).toBe(false);
-    expect(countsForBreaker(failed(410))).toBe(false);
-    expect(countsForBreaker(failed(500))).toBe(true);
-    expect(countsForBreaker(noAnswer)).toBe(true);
-  });
-});
 
 describe('handoffDelay', () => {
   it('waits until the attempt must have ended, then retry 1', () => {

@@ -23,9 +23,9 @@ import { deliveryQueueName } from '../../src/shared/names.js';
 import { traceLogFields } from '../../src/trace/log-fields.js';
 import { createTargetClient, type AttemptResult, type TargetClient } from './attempt.js';
 import { attemptLine, jobLogLine } from './attempt-log.js';
-import { retryDelay } from './backoff.js';
 import { TargetBreaker } from './breaker.js';
 import { BreakerStore } from '../../src/targets/breaker-store.js';
+import { countsForBreaker, decideDelivery } from './decision.js';
 import { DeliveryRecorder } from '../../src/targets/delivery-record.js';
 import { startGateReconciler } from './gate-reconciler.js';
 import { KeyGate, gateSettings } from '../../src/targets/key-gate.js';
@@ -105,13 +105,13 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     throw Worker.RateLimitError();
   };
 
-  const deadLetter = async (job: Job<TrackedDeliveryData>, attempt: number, result: AttemptResult & { error: Error }): Promise<never> => {
+  const deadLetter = async (job: Job<TrackedDeliveryData>, attempt: number, result: AttemptResult & { error: Error }, reason: string): Promise<never> => {
     deliveries.inc({ target: target.name, outcome: 'dead' });
     const line = attemptLine(job.data, attempt, result, 'dead');
     log.error(line, 'delivery failed; dead-lettered');
     // Marked first, so a retry from Bull Board or `replay` is recognised and starts afresh.
     await Promise.all([jobLog(job, attempt, result), job.updateData(asDeadLetter(job.data, attempt))]);
-    throw new DeadLetterError(result.error.message);
+    throw new DeadLetterError(reason);
   };
 
   const processor = async (job: Job<TrackedDeliveryData>, token?: string) => {
@@ -128,46 +128,36 @@ export function startDeliveryWorker(target: Target, config: RelayConfig, logger:
     const attempt = nextAttempt(job.data);
     const result = await client.attempt(job.data, attempt);
     deliveryDuration.observe({ target: target.name }, result.durationMs / 1000);
+    const shuttingDown = forcedShutdown;
+    const verdict = breaker && countsForBreaker(result, shuttingDown) ? await breaker.failed(result.error!.message) : undefined;
+    const decision = decideDelivery({ result, attempt, breaker: verdict, retry: target.retry, shuttingDown, random: Math.random });
 
-    if (!result.error) {
-      deliveries.inc({ target: target.name, outcome: 'delivered' });
-      log.info(attemptLine(job.data, attempt, result, 'delivered'), 'delivered');
-      recorder.add(target.name, { callbackId: job.data.callbackId, event: job.data.event, attempt, status: result.status!, durationMs: result.durationMs, by: 'worker' });
-      // A probe that closed the breaker ends the hold at once for every worker process.
-      if (breaker && (await breaker.delivered())) await queue.removeRateLimitKey();
-      return { status: result.status, attempt };
+    switch (decision.kind) {
+      case 'delivered':
+        deliveries.inc({ target: target.name, outcome: 'delivered' });
+        log.info(attemptLine(job.data, attempt, result, 'delivered'), 'delivered');
+        recorder.add(target.name, { callbackId: job.data.callbackId, event: job.data.event, attempt, status: result.status!, durationMs: result.durationMs, by: 'worker' });
+        // A probe that closed the breaker ends the hold at once for every worker process.
+        if (breaker && (await breaker.delivered())) await queue.removeRateLimitKey();
+        return { status: result.status, attempt };
+      case 'interrupted':
+        log.warn(attemptLine(job.data, attempt, result, 'interrupted'), 'delivery interrupted by shutdown; put back');
+        return putBack(job, token);
+      case 'held':
+        deliveries.inc({ target: target.name, outcome: 'retry' });
+        // Debug only: the breaker logs its opening and each change of a failing probe's error once.
+        log.debug(attemptLine(job.data, attempt, result, 'held'), 'delivery failed while the breaker is open; held, no attempt spent');
+        if (decision.opened && breaker) await queue.rateLimit(Math.min(breaker.policy.probeInterval, HOLD_RECHECK_MS));
+        return putBack(job, token);
+      case 'dead':
+        return deadLetter(job, attempt, { ...result, error: result.error! }, decision.reason);
+      case 'retry':
+        deliveries.inc({ target: target.name, outcome: 'retry' });
+        log.warn(attemptLine(job.data, attempt, result, 'retry'), 'delivery failed; will retry');
+        await Promise.all([jobLog(job, attempt, { ...result, error: result.error! }), job.updateData(afterFailedAttempt(job.data, attempt))]);
+        await job.moveToDelayed(Date.now() + decision.delayMs, token);
+        throw new DelayedError();
     }
-    const failed = { ...result, error: result.error };
-    if (forcedShutdown && result.status === undefined) {
-      // Our own shutdown cut the request: not the target's fault, so no attempt is used up.
-      log.warn(attemptLine(job.data, attempt, result, 'interrupted'), 'delivery interrupted by shutdown; put back');
-      return putBack(job, token);
-    }
-    // A never-retried answer (410) says nothing about the target's health: the breaker ignores it.
-    if (!result.error.retryable) return deadLetter(job, attempt, failed);
-
-    const verdict = breaker ? await breaker.failed(result.error.message) : 'spent';
-    if (breaker && verdict !== 'spent') {
-      deliveries.inc({ target: target.name, outcome: 'retry' });
-      // Debug only: the breaker logs its opening and each change of a failing probe's error once.
-      log.debug(attemptLine(job.data, attempt, result, 'held'), 'delivery failed while the breaker is open; held, no attempt spent');
-      if (verdict === 'opened') await queue.rateLimit(Math.min(breaker.policy.probeInterval, HOLD_RECHECK_MS));
-      return putBack(job, token);
-    }
-    if (attempt > target.retry.schedule.length) return deadLetter(job, attempt, failed);
-
-    deliveries.inc({ target: target.name, outcome: 'retry' });
-    log.warn(attemptLine(job.data, attempt, result, 'retry'), 'delivery failed; will retry');
-    await Promise.all([jobLog(job, attempt, failed), job.updateData(afterFailedAttempt(job.data, attempt))]);
-    const delay = retryDelay({
-      retryNumber: attempt,
-      schedule: target.retry.schedule,
-      jitter: target.retry.jitter,
-      ...(result.error.retryAfterMs !== undefined ? { retryAfterMs: result.error.retryAfterMs } : {}),
-      random: Math.random,
-    });
-    await job.moveToDelayed(Date.now() + delay, token);
-    throw new DelayedError();
   };
 
   const worker = new Worker<TrackedDeliveryData>(queueName, processor, {

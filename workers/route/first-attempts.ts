@@ -2,7 +2,7 @@
  * The router's first attempts (docs/RELIABILITY.md, "First attempts by the router"): for a batch's
  * deliveries to targets that allow it, the router POSTs the first attempt itself instead of queueing
  * a job, so a delivery the target takes at once costs no BullMQ job. What did not deliver becomes a
- * job that goes on where a worker's first attempt would have left it (workers/deliver/first-attempt.ts).
+ * job that goes on where a worker's first attempt would have left it (workers/deliver/decision.ts, workers/deliver/first-attempt.ts).
  *
  * The batch waits for its attempts only until `intake.firstAttemptDeadline`: an attempt still
  * running then is handed to a job that counts it and waits past the attempt's timeout; its answer,
@@ -17,7 +17,8 @@ import type { RelayConfig } from '../../src/config/load.js';
 import type { AttemptHandle, AttemptResult, TargetClient } from '../deliver/attempt.js';
 import { attemptLine, jobLogLine } from '../deliver/attempt-log.js';
 import type { DeliveryRecorder } from '../../src/targets/delivery-record.js';
-import { countsForBreaker, firstAttemptVerdict, handoffDelay, type FirstAttemptVerdict } from '../deliver/first-attempt.js';
+import { countsForBreaker, decideDelivery, type DeliveryDecision } from '../deliver/decision.js';
+import { handoffDelay } from '../deliver/first-attempt.js';
 import { afterFailedAttempt, deadOnFirstAttempt } from '../deliver/progress.js';
 import type { Logger } from '../../src/lib/logger.js';
 import type { DeliveryJobData } from '../../src/shared/names.js';
@@ -176,15 +177,27 @@ export class FirstAttempts {
       };
       const answered = async (started: Started, result: AttemptResult) => {
         const { lane, delivery } = started;
-        const verdict = await this.settle(lane, delivery, result);
+        // Only attempts handed to a job are cut by our shutdown (close), never these.
+        const decision = await this.settle(lane, delivery, result, false);
         lane.ended(result.error?.retryable ? 'failed' : 'ok', false);
         const { data } = delivery;
-        if (verdict.kind === 'retry') asJob(delivery, afterFailedAttempt(data, 1), { delay: verdict.delayMs }, jobLogLine(1, { ...result, error: result.error! }));
-        // The breaker holds the job; the attempt was not spent.
-        if (verdict.kind === 'held') asJob(delivery);
-        if (verdict.kind === 'dead') asJob(delivery, deadOnFirstAttempt(data, verdict.error), {}, jobLogLine(1, { ...result, error: result.error! }));
-        if (data.order && verdict.kind === 'delivered') deliveredHeads.push(delivery);
-        if (data.order && verdict.kind === 'retry') retryingHeads.push(delivery);
+        switch (decision.kind) {
+          case 'delivered':
+            if (data.order) deliveredHeads.push(delivery);
+            break;
+          case 'retry':
+            asJob(delivery, afterFailedAttempt(data, 1), { delay: decision.delayMs }, jobLogLine(1, { ...result, error: result.error! }));
+            if (data.order) retryingHeads.push(delivery);
+            break;
+          // The breaker holds the job (a cut attempt would go back the same way): not spent.
+          case 'held':
+          case 'interrupted':
+            asJob(delivery);
+            break;
+          case 'dead':
+            asJob(delivery, deadOnFirstAttempt(data, decision.reason), {}, jobLogLine(1, { ...result, error: result.error! }));
+            break;
+        }
       };
       const start = (lane: TargetLane, delivery: FirstAttemptDelivery, probe: boolean) => {
         const started: Started = { lane, delivery, at: performance.now(), handle: {}, handedOff: false, judged: false };
@@ -246,14 +259,18 @@ export class FirstAttempts {
     this.late.add(tracked);
   }
 
-  /** Logs, counts and tells the breaker about an attempt (as the worker does); decides what follows. */
-  private async settle(lane: TargetLane, delivery: FirstAttemptDelivery, result: AttemptResult): Promise<FirstAttemptVerdict> {
+  /**
+   * Tells the breaker about an attempt, decides what follows (workers/deliver/decision.ts, as the worker
+   * does), then logs and counts it. `shuttingDown`: our own shutdown is cutting the attempts.
+   */
+  private async settle(lane: TargetLane, delivery: FirstAttemptDelivery, result: AttemptResult, shuttingDown: boolean): Promise<DeliveryDecision> {
     const { target, log } = lane;
-    lane.metrics.duration.observe(result.durationMs / 1000);
-    const breaker = lane.breaker && countsForBreaker(result) ? await lane.breaker.failed(result.error!.message).catch(() => 'spent' as const) : undefined;
-    const verdict = firstAttemptVerdict({ result, breaker, retry: target.retry, random: Math.random });
+    const breaker = lane.breaker && countsForBreaker(result, shuttingDown) ? await lane.breaker.failed(result.error!.message).catch(() => 'spent' as const) : undefined;
+    const decision = decideDelivery({ result, attempt: 1, breaker, retry: target.retry, shuttingDown, random: Math.random });
+    // An attempt our shutdown cut says nothing about the target: not timed.
+    if (decision.kind !== 'interrupted') lane.metrics.duration.observe(result.durationMs / 1000);
     const { data } = delivery;
-    switch (verdict.kind) {
+    switch (decision.kind) {
       case 'delivered':
         lane.metrics.outcome.delivered.inc();
         log.info(attemptLine(data, 1, result, 'delivered'), 'delivered');
@@ -273,8 +290,11 @@ export class FirstAttempts {
         lane.metrics.outcome.dead.inc();
         log.error(attemptLine(data, 1, result, 'dead'), 'delivery failed; dead-lettered');
         break;
+      case 'interrupted':
+        log.warn(attemptLine(data, 1, result, 'interrupted'), 'delivery interrupted by shutdown; put back');
+        break;
     }
-    return verdict;
+    return decision;
   }
 
   /**
@@ -283,10 +303,9 @@ export class FirstAttempts {
    * may then get the delivery twice (at-least-once).
    */
   private async answeredLate(lane: TargetLane, delivery: FirstAttemptDelivery, result: AttemptResult, queued: Promise<unknown>, judge: LateJudgement): Promise<void> {
+    const verdict = await this.settle(lane, delivery, result, this.closing);
     // Cut by our own shutdown: not the target's doing. The job goes back to waiting, unspent.
-    const interrupted = this.closing && result.status === undefined;
-    const verdict: FirstAttemptVerdict = interrupted ? { kind: 'held' } : await this.settle(lane, delivery, result);
-    if (interrupted) lane.log.warn(attemptLine(delivery.data, 1, result, 'interrupted'), 'delivery interrupted by shutdown; put back');
+    const interrupted = verdict.kind === 'interrupted';
     const late = result.durationMs > this.options.config.intake.firstAttemptDeadline * LATE_FRACTION;
     if (judge !== 'told' && !interrupted) lane.ended(result.error?.retryable ? 'failed' : late ? 'late' : 'ok', judge === 'probe');
     try {
@@ -309,7 +328,7 @@ export class FirstAttempts {
     }
     if (result.error && !interrupted) await job.log(jobLogLine(1, { ...result, error: result.error })).catch(() => {});
     if (verdict.kind === 'retry') return job.changeDelay(verdict.delayMs);
-    await job.updateData(verdict.kind === 'dead' ? deadOnFirstAttempt(delivery.data, verdict.error) : delivery.data);
+    await job.updateData(verdict.kind === 'dead' ? deadOnFirstAttempt(delivery.data, verdict.reason) : delivery.data);
     await job.changeDelay(0);
   }
 }
