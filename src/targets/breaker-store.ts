@@ -9,6 +9,7 @@
  */
 import { readyWithin } from '../redis/ready.js';
 import { PRODUCER_COMMAND_TIMEOUT_MS, type RedisConnection } from '../redis/connection.js';
+import { withScripts } from '../redis/scripts.js';
 import { once } from 'node:events';
 import type { BreakerPolicy } from '../config/load.js';
 import { targetTag } from '../shared/names.js';
@@ -91,16 +92,9 @@ interface BreakerCommands {
   zegoRelayBreakerAdmit(key: string, probeInterval: number): Promise<[number, number]>;
 }
 
-/** Defines the scripts on a connection once (ioredis loads them with EVALSHA, EVAL on NOSCRIPT). */
-function withCommands(connection: RedisConnection): RedisConnection & BreakerCommands {
-  const commands = connection as RedisConnection & Partial<BreakerCommands>;
-  if (!commands.zegoRelayBreakerFailure) {
-    connection.defineCommand('zegoRelayBreakerFailure', { numberOfKeys: 1, lua: RECORD_FAILURE });
-    connection.defineCommand('zegoRelayBreakerSuccess', { numberOfKeys: 1, lua: RECORD_SUCCESS });
-    connection.defineCommand('zegoRelayBreakerAdmit', { numberOfKeys: 1, lua: ADMIT });
-  }
-  return commands as RedisConnection & BreakerCommands;
-}
+/** Our scripts as commands of the connection (defined once per connection). */
+const withCommands = (connection: RedisConnection) =>
+  withScripts<BreakerCommands>(connection, { zegoRelayBreakerFailure: RECORD_FAILURE, zegoRelayBreakerSuccess: RECORD_SUCCESS, zegoRelayBreakerAdmit: ADMIT });
 
 /** One target's breaker state in Redis. */
 export class BreakerStore {

@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { Job, type Queue } from 'bullmq';
 import type { RelayConfig } from '../config/load.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { withScripts } from '../redis/scripts.js';
 import { targetTag } from '../shared/names.js';
 import { ADMIT, ADVANCE, ENTER, FINISH, REENTER } from './key-gate-scripts.js';
 
@@ -95,18 +96,9 @@ interface GateCommands {
   zegoRelayGateReenter(heads: string, ...args: (string | number)[]): Promise<string | null>;
 }
 
-/** Defines the scripts on a connection once (ioredis runs them with EVALSHA, EVAL on NOSCRIPT). */
-function withCommands(connection: RedisConnection): RedisConnection & GateCommands {
-  const commands = connection as RedisConnection & Partial<GateCommands>;
-  if (!commands.zegoRelayGateEnter) {
-    connection.defineCommand('zegoRelayGateEnter', { numberOfKeys: 1, lua: ENTER });
-    connection.defineCommand('zegoRelayGateAdvance', { numberOfKeys: 1, lua: ADVANCE });
-    connection.defineCommand('zegoRelayGateAdmit', { numberOfKeys: 1, lua: ADMIT });
-    connection.defineCommand('zegoRelayGateFinish', { numberOfKeys: 1, lua: FINISH });
-    connection.defineCommand('zegoRelayGateReenter', { numberOfKeys: 1, lua: REENTER });
-  }
-  return commands as RedisConnection & GateCommands;
-}
+/** Our scripts as commands of the connection (defined once per connection). */
+const withCommands = (connection: RedisConnection) =>
+  withScripts<GateCommands>(connection, { zegoRelayGateEnter: ENTER, zegoRelayGateAdvance: ADVANCE, zegoRelayGateAdmit: ADMIT, zegoRelayGateFinish: FINISH, zegoRelayGateReenter: REENTER });
 
 /** `STATE|SINCE|JOBID` as the heads hash holds it. */
 export function parseHead(key: string, value: string | null | undefined): GateHead | undefined {

@@ -70,6 +70,27 @@ export const SCOPES = {
       'test/integration/deliver-shutdown.test.ts',
     ],
   },
+  // The router and the delivery worker: the code that moves acknowledged callbacks, where a bug
+  // loses or doubles deliveries. Their tests start real routers and workers on a real Redis and a
+  // real HTTP target (a second or two each); each mutant runs only the tests that cover it.
+  router: {
+    mutate: ['workers/route/router.ts'],
+    tests: [
+      'test/integration/router.test.ts',
+      'test/integration/router-heal.test.ts',
+      'test/integration/first-attempts.test.ts',
+      'test/integration/unrouted.test.ts',
+    ],
+  },
+  worker: {
+    mutate: ['workers/deliver/worker.ts'],
+    tests: [
+      'test/integration/deliver.test.ts',
+      'test/integration/deliver-shutdown.test.ts',
+      'test/integration/breaker.test.ts',
+      'test/integration/ordering.test.ts',
+    ],
+  },
   route: {
     mutate: ['src/targets/match.ts', 'workers/route/intake-entry.ts'],
     tests: ['test/unit/route.test.ts', 'test/unit/intake-entry.test.ts', 'test/integration/router.test.ts', 'test/unit/trace-context.test.ts'],
