@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { medianPair } from '../../bench/e2e.js';
 import {
   GENERATED_NOTE,
   formatNumber,
@@ -81,5 +82,19 @@ describe('benchmark report', () => {
     expect(report).toContain('- 50 connections');
     expect(report).toContain('| requests/s | 1,200/s | 4,000/s | 0.30x | >= 0.40x | BELOW GOAL |');
     expect(report).toContain('_Not measured in this run (section `backlog` was not selected)._');
+  });
+});
+
+describe('medianPair (the isolation figure)', () => {
+  it('takes the pair with the middle ratio, whatever the order measured', () => {
+    const pairs = [{ ratio: 0.97, n: 1 }, { ratio: 0.75, n: 2 }, { ratio: 0.84, n: 3 }];
+    expect(medianPair(pairs).n).toBe(3);
+  });
+  it('takes the lower middle pair of an even count, and the only pair of one', () => {
+    expect(medianPair([{ ratio: 0.9 }, { ratio: 0.7 }, { ratio: 0.8 }, { ratio: 1.0 }]).ratio).toBe(0.8);
+    expect(medianPair([{ ratio: 0.6 }]).ratio).toBe(0.6);
+  });
+  it('refuses an empty list', () => {
+    expect(() => medianPair([])).toThrow(/no pairs/);
   });
 });
