@@ -10,7 +10,7 @@ import { bullBoardAccess } from '../admin/credentials.js';
 import { intakeKeys } from '../shared/names.js';
 import { loadCommandConfig, parseOptions, say, type Command } from './command.js';
 import { ExitCode } from '../process/exit-code.js';
-import { configWarnings, routingTable } from '../process/config-warnings.js';
+import { configWarnings, routingTable } from '../roles/config-warnings.js';
 import { describeRedis } from '../config/redis-topology.js';
 import { describeRedisError } from '../redis/outage.js';
 import { formatTopology, probeTopology, topologyWarnings, type TopologyReport } from '../redis/topology-probe.js';

@@ -1,11 +1,11 @@
 /**
  * `zego-relay start --role all|receiver|worker`: runs the relay until SIGTERM/SIGINT.
  * all = receiver + delivery workers + admin; receiver = receiver + admin; worker = workers + admin
- * (metrics and health). The parts are assembled and stopped by src/process/run-relay.ts.
+ * (metrics and health). The parts are assembled and stopped by src/roles/run-relay.ts.
  */
 import { ExitCode } from '../process/exit-code.js';
-import { runRelay } from '../process/run-relay.js';
-import type { Role } from '../process/start-banner.js';
+import { runRelay } from '../roles/run-relay.js';
+import type { Role } from '../roles/start-banner.js';
 import { loadCommandConfig, parseOptions, UsageError, type Command } from './command.js';
 
 export const ROLES: readonly Role[] = ['all', 'receiver', 'worker'];

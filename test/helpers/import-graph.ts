@@ -40,15 +40,11 @@ export function projectImports(root: string, directories: readonly string[]): Im
   return edges;
 }
 
-/** Entry points: nodes of their own (like bin/), above every folder, so they may import any. */
-export const ENTRY_POINTS: readonly string[] = ['workers/main.ts'];
-
 /**
  * The folder a file belongs to: `src/redis` for src/redis/queues.ts, `src` for src/errors.ts,
  * `workers/route` for workers/route/router.ts, `workers` for workers/role.ts.
  */
 export function folderOf(file: string): string {
-  if (ENTRY_POINTS.includes(file)) return file;
   const parts = file.split('/');
   return (parts[0] === 'src' || parts[0] === 'workers') && parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
 }

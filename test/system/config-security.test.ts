@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { configWarnings } from '../../src/process/config-warnings.js';
+import { configWarnings } from '../../src/roles/config-warnings.js';
 import { runCli } from '../helpers/cli.js';
 import { issuesOf } from '../helpers/config-issues.js';
 

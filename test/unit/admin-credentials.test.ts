@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type RelayConfig } from '../../src/config/load.js';
-import { startBanner } from '../../src/process/start-banner.js';
+import { startBanner } from '../../src/roles/start-banner.js';
 import { runAdminCredentials } from '../../src/admin/credentials.js';
 import { testConfigObject } from '../helpers/config.js';
 

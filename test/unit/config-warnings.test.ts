@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { configWarnings } from '../../src/process/config-warnings.js';
+import { configWarnings } from '../../src/roles/config-warnings.js';
 import { parseConfig } from '../../src/config/load.js';
 import { unroutedJobOptions } from '../../workers/route/job-options.js';
 

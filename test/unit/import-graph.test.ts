@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { describeCycle, ENTRY_POINTS, findCycle, folderGraph, folderOf, projectImports, sourceFiles, type FolderGraph } from '../helpers/import-graph.js';
+import { describeCycle, findCycle, folderGraph, folderOf, projectImports, sourceFiles, type FolderGraph } from '../helpers/import-graph.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const edges = projectImports(ROOT, ['src', 'workers']);
@@ -18,7 +18,7 @@ const importsOf = (folder: string) => [...(graph.get(folder)?.keys() ?? [])].sor
 describe('the folder graph', () => {
   it('reads the imports of every file (a sanity check on the parser)', () => {
     expect(edges.length).toBeGreaterThan(200);
-    expect(edges).toContainEqual({ from: 'src/cli/start.ts', to: 'src/process/run-relay.ts' });
+    expect(edges).toContainEqual({ from: 'src/cli/start.ts', to: 'src/roles/run-relay.ts' });
     // `import type` counts.
     expect(edges).toContainEqual({ from: 'src/redis/queues.ts', to: 'src/config/load.ts' });
   });
@@ -28,17 +28,14 @@ describe('the folder graph', () => {
     expect(cycle && describeCycle(graph, cycle)).toBeUndefined();
   });
 
-  it('src/ imports workers/ only where processes are assembled (src/process), and only the worker role', () => {
+  it('src/ imports workers/ only where the roles are assembled (src/roles), and only the worker role', () => {
     const intoWorkers = edges.filter((edge) => edge.from.startsWith('src/') && edge.to.startsWith('workers/'));
     expect(intoWorkers.length).toBeGreaterThan(0);
-    expect(intoWorkers.filter((edge) => folderOf(edge.from) !== 'src/process' || edge.to !== 'workers/role.ts')).toEqual([]);
+    expect(intoWorkers.filter((edge) => folderOf(edge.from) !== 'src/roles' || edge.to !== 'workers/role.ts')).toEqual([]);
   });
 
-  it('workers/ never imports the commands or the process assembly, except its entry point', () => {
-    const upward = edges.filter(
-      (edge) => edge.from.startsWith('workers/') && !ENTRY_POINTS.includes(edge.from) && /^src\/(cli|process)\//.test(edge.to),
-    );
-    expect(upward).toEqual([]);
+  it('workers/ never imports the commands or the assembly of roles', () => {
+    expect(edges.filter((edge) => edge.from.startsWith('workers/') && /^src\/(cli|roles)\//.test(edge.to))).toEqual([]);
   });
 
   it('the admin listener imports nothing from the receiver; both take their plumbing from src/http', () => {

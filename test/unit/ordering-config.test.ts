@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { describeConfig } from '../../src/cli/check-config.js';
-import { configWarnings } from '../../src/process/config-warnings.js';
+import { configWarnings } from '../../src/roles/config-warnings.js';
 import { parseConfig } from '../../src/config/load.js';
 import { issuesOf } from '../helpers/config-issues.js';
 

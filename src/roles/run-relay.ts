@@ -15,7 +15,7 @@ import { maskUrlCredentials } from '../lib/redact.js';
 import { startReceiver, type ReceiverHandle } from '../receive/server.js';
 import { startWorkers } from '../../workers/role.js';
 import { configWarnings } from './config-warnings.js';
-import { runUntilStopped, type Lifecycle } from './lifecycle.js';
+import { runUntilStopped, type Lifecycle } from '../process/lifecycle.js';
 import { startBanner, type Role } from './start-banner.js';
 
 /** Where a relay process writes and what environment it sees (the CLI's, or a test's). */
