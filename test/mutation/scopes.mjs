@@ -53,6 +53,8 @@ export const SCOPES = {
       'test/unit/deliver-sign.test.ts',
       'test/unit/deliver-outcome.test.ts',
       'test/integration/deliver-attempt.test.ts',
+      // The forced shutdown cuts requests through the attempt's handle (attempt.ts).
+      'test/integration/deliver-shutdown.test.ts',
       'test/integration/receive-end-to-end.test.ts',
       'test/unit/trace-context.test.ts',
     ],

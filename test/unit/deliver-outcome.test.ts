@@ -28,6 +28,10 @@ describe('answerError', () => {
     [300, undefined, { location: 'http://x/' }, 'target answered 300: redirect to http://x/ not followed', true, undefined],
     [302, 'Found', {}, 'target answered 302 Found: redirect to (no location) not followed', true, undefined],
     [399, undefined, { location: '/y' }, 'target answered 399: redirect to /y not followed', true, undefined],
+    [301, undefined, { location: '/hooks/TOKEN' }, 'target answered 301: redirect to /hooks/*** not followed', true, undefined],
+    [307, undefined, { location: '/hooks?token=TOKEN' }, 'target answered 307: redirect to /hooks/*** not followed', true, undefined],
+    [308, undefined, { location: 'hooks#TOKEN' }, 'target answered 308: redirect to /hooks/*** not followed', true, undefined],
+    [303, undefined, { location: '/hooks/a:TOKEN' }, 'target answered 303: redirect to /hooks/*** not followed', true, undefined],
     [400, 'Bad Request', { location: '/z' }, 'target answered 400 Bad Request', true, undefined],
     [500, 'Internal Server Error', { retryAfter: '5' }, 'target answered 500 Internal Server Error', true, undefined],
   ] as const)('%i %s %j -> %s, retryable %s, Retry-After %s ms', (status, statusMessage, extra, message, retryable, retryAfterMs) => {
