@@ -87,6 +87,7 @@ export const SCOPES = {
   worker: {
     mutate: ['workers/deliver/worker.ts'],
     tests: [
+      'test/integration/deliver-worker.test.ts',
       'test/integration/deliver.test.ts',
       'test/integration/deliver-shutdown.test.ts',
       'test/integration/breaker.test.ts',
