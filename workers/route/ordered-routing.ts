@@ -13,6 +13,7 @@ import { entryPosition, watermarkPosition } from '../../src/targets/order-positi
 import type { Logger } from '../../src/lib/logger.js';
 import { intakeKeys, type DeliveryJobData } from '../../src/shared/names.js';
 import type { RedisConnection } from '../../src/redis/connection.js';
+import { EnteredRanges } from './entered-ranges.js';
 import { readWatermark } from './intake-watermark.js';
 
 /** How often every shard's watermark is read when no batch moved it. */
@@ -51,6 +52,8 @@ export interface PlannedJob {
 
 export class OrderedRouting {
   private readonly gates: ReadonlyMap<string, KeyGate>;
+  /** Fresh batches of this process already entered: the watermarks skip them. */
+  private readonly entered = new EnteredRanges();
   private idleTimer: NodeJS.Timeout | undefined;
   private idleRun: Promise<void> | undefined;
   private failing = false;
@@ -78,9 +81,12 @@ export class OrderedRouting {
    * when released, delayed (held) behind its key's head, not at all when it finished before.
    */
   async enter(deliveries: readonly OrderedDelivery[], batch: RouterBatch, jobOptions: (target: Target, jobId: string) => JobsOptions): Promise<PlannedJob[]> {
-    if (deliveries.length === 0) return [];
+    if (deliveries.length === 0) {
+      if (batch.fresh) this.entered.add(batch.shard, batch);
+      return [];
+    }
     const own = batch.fresh
-      ? { shard: batch.shard, watermark: watermarkPosition(await readWatermark(this.connection, this.stream(batch.shard), batch), batch.shard) }
+      ? { shard: batch.shard, watermark: watermarkPosition(await readWatermark(this.connection, this.stream(batch.shard), [...this.entered.of(batch.shard), batch]), batch.shard) }
       : undefined;
     const byTarget = new Map<string, OrderedDelivery[]>();
     for (const delivery of deliveries) {
@@ -109,6 +115,8 @@ export class OrderedRouting {
         });
       }),
     );
+    // Every gate holds the batch now: a sibling lane's watermark may look past it.
+    if (batch.fresh) this.entered.add(batch.shard, batch);
     return planned.flat();
   }
 
@@ -119,7 +127,7 @@ export class OrderedRouting {
    */
   async settle(shard: number): Promise<void> {
     try {
-      const watermark = watermarkPosition(await readWatermark(this.connection, this.stream(shard)), shard);
+      const watermark = watermarkPosition(await readWatermark(this.connection, this.stream(shard), this.entered.of(shard)), shard);
       await Promise.all([...this.gates].map(async ([name, gate]) => this.promote(name, await gate.advance(shard, watermark))));
       if (this.failing) this.log.info('ordered deliveries released again');
       this.failing = false;
