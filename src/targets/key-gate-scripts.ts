@@ -123,7 +123,8 @@ end
  * Enters deliveries, in position order. ARGV: base, shards, own shard, own watermark ('' none),
  * grace, then KEY, POSITION, JOBID for each. Returns {statuses, others}: per delivery 'released',
  * 'held' or 'done' (finished before: not entered again), and the jobs of earlier batches this
- * released (to promote).
+ * released (to promote). The own watermark is recorded as advance records one (it holds once the
+ * batch is entered), so a finish before the batch's acknowledgement releases within the batch.
  */
 export const ENTER = `${COMMON}
 local t = now()
@@ -151,6 +152,10 @@ for i = 6, #ARGV, 3 do
       end
     end
   end
+end
+if own then
+  local old = redis.call('HGET', wmKey, tostring(ownShard))
+  if not old or own > old then redis.call('HSET', wmKey, tostring(ownShard), own) end
 end
 local others = {}
 local limit = barrier(shards, ownShard, own)

@@ -170,9 +170,17 @@ async function queueJobs(entries: RoutableEntry[], batch: RouterBatch, deps: Fan
   }
   if (ordering) {
     const planned = await ordering.enter(ordered, batch, (target, jobId) => ({ ...deps.jobOptions.get(target.name), jobId }));
+    // A released head attempted here takes its key's later deliveries of this batch along: each is
+    // attempted once the one before it was delivered (first-attempts.ts), a job only if not.
+    const chains = new Map<string, PlannedJob[]>();
     for (const job of planned) {
-      // A released head may be attempted at once; a held one waits behind its key's head as a job.
-      if (job.released && firstAttempts?.attempts(job.queue)) direct.push({ target: { name: job.queue }, data: job.data });
+      const chain = job.data.order ? `${job.queue}\u0000${job.data.order.key}` : undefined;
+      if (job.released && firstAttempts?.attempts(job.queue)) {
+        const followers: PlannedJob[] = [];
+        if (chain) chains.set(chain, followers);
+        direct.push({ target: { name: job.queue }, data: job.data, followers });
+      } else if (!job.released && chain && chains.has(chain)) chains.get(chain)!.push(job);
+      // A held one waits behind its key's head as a job.
       else add(job);
     }
   }
@@ -188,7 +196,7 @@ async function queueJobs(entries: RoutableEntry[], batch: RouterBatch, deps: Fan
   let queued: Promise<unknown> | undefined;
   let released: { target: string; jobId: string }[] = [];
   try {
-    if (ordering) released = await headsAfterFirstAttempts(ordering, attempts.deliveredHeads, attempts.retryingHeads);
+    if (ordering) released = [...attempts.released, ...(await headsAfterFirstAttempts(ordering, attempts.deliveredHeads, attempts.retryingHeads))];
     const later = new Map<string, PlannedJob[]>();
     for (const job of attempts.jobs) later.set(job.queue, [...(later.get(job.queue) ?? []), job]);
     queued = Promise.all([early, addJobs(later, deps.queues), deps.recorder.flush()]);
