@@ -54,6 +54,8 @@ export class OrderedRouting {
   private readonly gates: ReadonlyMap<string, KeyGate>;
   /** Fresh batches of this process already entered: the watermarks skip them. */
   private readonly entered = new EnteredRanges();
+  /** Per shard, the fresh batches of this process being entered now. */
+  private readonly entering = new Map<number, Set<Promise<unknown>>>();
   private idleTimer: NodeJS.Timeout | undefined;
   private idleRun: Promise<void> | undefined;
   private failing = false;
@@ -81,6 +83,22 @@ export class OrderedRouting {
    * when released, delayed (held) behind its key's head, not at all when it finished before.
    */
   async enter(deliveries: readonly OrderedDelivery[], batch: RouterBatch, jobOptions: (target: Target, jobId: string) => JobsOptions): Promise<PlannedJob[]> {
+    if (!batch.fresh) return this.enterBatch(deliveries, batch, jobOptions);
+    // A sibling lane's batch read just before this one is entered first, so this one's watermark
+    // can look past it rather than stop at it (a failed one is only not skipped).
+    const entering = this.entering.get(batch.shard) ?? new Set<Promise<unknown>>();
+    this.entering.set(batch.shard, entering);
+    const earlier = [...entering];
+    const mine = Promise.allSettled(earlier).then(() => this.enterBatch(deliveries, batch, jobOptions));
+    entering.add(mine);
+    try {
+      return await mine;
+    } finally {
+      entering.delete(mine);
+    }
+  }
+
+  private async enterBatch(deliveries: readonly OrderedDelivery[], batch: RouterBatch, jobOptions: (target: Target, jobId: string) => JobsOptions): Promise<PlannedJob[]> {
     if (deliveries.length === 0) {
       if (batch.fresh) this.entered.add(batch.shard, batch);
       return [];
