@@ -112,6 +112,17 @@ describe('the key gate', () => {
     expect(await gate.advance(0, watermarkPosition({ kind: 'after', lastEntryId: '1-0', clockMs: Date.now() + 1_000 }, 0))).toEqual(['a1']);
   });
 
+  it('records the own watermark it entered with: the batch\'s next delivery of a key is released by a finish before any advance', async () => {
+    const gate = gateOf();
+    expect((await gate.enter([member('a', 1, 'a1'), member('a', 2, 'a2')], { shard: 0, watermark: firstUnrouted(10) })).statuses).toEqual(['released', 'held']);
+    // No advance yet (the router delivers the batch before acknowledging it): a2 goes next at once.
+    expect(await gate.finish('a', 'a1', 'delivered')).toBe('a2');
+    // A lower watermark entered later (a slower lane) never moves the recorded one back.
+    await gate.enter([member('b', 5, 'b5'), member('b', 6, 'b6')], { shard: 0, watermark: firstUnrouted(3) });
+    expect(await gate.finish('a', 'a2', 'delivered')).toBeUndefined();
+    expect(await gate.advance(0, firstUnrouted(3))).toEqual(['b5']);
+  });
+
   it('lists heads due for a look, released or running, and skips them once checked again later', async () => {
     const gate = gateOf({ graceMs: 0 });
     await gate.enter([member('a', 1, 'a1'), member('b', 2, 'b2')], { shard: 0, watermark: firstUnrouted(10) });
