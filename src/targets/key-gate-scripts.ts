@@ -130,6 +130,11 @@ export const ENTER = `${COMMON}
 local t = now()
 local shards, ownShard, own, grace = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 if own == '' then own = nil end
+if own then
+  local old = redis.call('HGET', wmKey, tostring(ownShard))
+  if not old or own > old then redis.call('HSET', wmKey, tostring(ownShard), own) end
+end
+local limit = barrier(shards, ownShard, own)
 local statuses, mine = {}, {}
 local index = 0
 for i = 6, #ARGV, 3 do
@@ -148,17 +153,20 @@ for i = 6, #ARGV, 3 do
       mine[job] = index
       if redis.call('HEXISTS', headsKey, key) == 0 then
         local first = firstOf(key)
-        if first == position then redis.call('ZADD', blockedKey, 0, position .. '|' .. key) end
+        if first == position then
+          -- A free key's first delivery before the barrier goes at once; else it waits for the barrier.
+          if limit and position < limit then
+            setHead(key, 'r', t, job, grace)
+            statuses[index] = 'released'
+          else
+            redis.call('ZADD', blockedKey, 0, position .. '|' .. key)
+          end
+        end
       end
     end
   end
 end
-if own then
-  local old = redis.call('HGET', wmKey, tostring(ownShard))
-  if not old or own > old then redis.call('HSET', wmKey, tostring(ownShard), own) end
-end
 local others = {}
-local limit = barrier(shards, ownShard, own)
 if limit then
   for _, job in ipairs(releaseBlocked(limit, t, grace)) do
     if mine[job] then statuses[mine[job]] = 'released' else table.insert(others, job) end
