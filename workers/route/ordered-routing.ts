@@ -164,6 +164,11 @@ export class OrderedRouting {
     return this.gate(targetName).finish(key, jobId, 'delivered');
   }
 
+  /** Heads of `targetName` the router delivered, in one call: the next delivery of each key now released, if any. */
+  async deliveredAll(targetName: string, heads: readonly { key: string; jobId: string }[]): Promise<(string | undefined)[]> {
+    return this.gate(targetName).finishMany(heads, 'delivered');
+  }
+
   /**
    * A head whose first attempt failed and whose job waits for its retry: admitted (running), as a
    * worker's retrying head is, so the reconciler leaves its retry delay alone.

@@ -221,11 +221,18 @@ async function headsAfterFirstAttempts(
   delivered: readonly FirstAttemptDelivery[],
   retrying: readonly FirstAttemptDelivery[],
 ): Promise<{ target: string; jobId: string }[]> {
+  // One gate call per target for the delivered heads.
+  const byTarget = new Map<string, { key: string; jobId: string }[]>();
+  for (const { target, data } of delivered) {
+    const heads = byTarget.get(target.name) ?? [];
+    heads.push({ key: data.order!.key, jobId: data.callbackId });
+    byTarget.set(target.name, heads);
+  }
   const [nexts] = await Promise.all([
-    Promise.all(delivered.map(({ target, data }) => ordering.delivered(target.name, data.order!.key, data.callbackId).then((jobId) => ({ target: target.name, jobId })))),
+    Promise.all([...byTarget].map(async ([target, heads]) => (await ordering.deliveredAll(target, heads)).map((jobId) => ({ target, jobId })))),
     Promise.all(retrying.map(({ target, data }) => ordering.retrying(target.name, data.order!.key, data.callbackId))),
   ]);
-  return nexts.flatMap((next) => (next.jobId ? [{ target: next.target, jobId: next.jobId }] : []));
+  return nexts.flat().flatMap((next) => (next.jobId ? [{ target: next.target, jobId: next.jobId }] : []));
 }
 
 /** One addBulk per queue, all queues at once; then the log line of each job that has one. */
