@@ -96,7 +96,7 @@ describe('a key\'s callbacks in one batch', () => {
     await expect.poll(() => relay.queue('ordered').getJobCounts('delayed', 'waiting')).toEqual({ delayed: 0, waiting: 0 });
   });
 
-  it('go on from the released one after a router died between a link\'s finish and the next attempt: nothing twice, in order', async () => {
+  it('go on from the released one after a router died between a link\'s finish and the next attempt: nothing twice, in order, through jobs', async () => {
     const server = await recordingTarget(redis, () => ({ status: 200 }));
     const config = orderedConfig(server, { claimAfter: 500 });
     const ids = await storeKeyed(config, [1, 2, 3, 4].map((seq) => ['k1', seq] as const));
@@ -116,6 +116,11 @@ describe('a key\'s callbacks in one batch', () => {
     const relay = await workerRole(config);
     await expect.poll(() => server.attempts.map((attempt) => attempt.seq), { timeout: 10_000 }).toEqual([2, 3, 4]);
     expect(orderViolations(server.attempts, new Set(['k1#1']))).toEqual([]);
+    // A batch taken over may have held jobs already (its router may have queued them): no chain,
+    // the released one attempted by the router, the rest through their jobs.
+    await expect.poll(async () => (await recentDeliveries(redis.inspector, config.redis.prefix, 'ordered', 20)).length).toBe(3);
+    const by = new Map((await recentDeliveries(redis.inspector, config.redis.prefix, 'ordered', 20)).map((entry) => [entry.callbackId, entry.by]));
+    expect(ids.slice(1).map((id) => by.get(id))).toEqual(['router', 'worker', 'worker']);
     expect(await redis.inspector.xlen(stream)).toBe(0);
     await expect.poll(() => gate.stats()).toEqual({ keys: 0, heldKeys: 0, held: 0 });
     expect(await relay.queue('ordered').getJobCounts('waiting', 'delayed')).toEqual({ waiting: 0, delayed: 0 });
