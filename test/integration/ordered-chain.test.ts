@@ -11,10 +11,12 @@ import { silentLogger } from '../../src/lib/logger.js';
 import { CallbackStore } from '../../src/intake/callback-store.js';
 import { ROUTER_GROUP, intakeKeys } from '../../src/shared/names.js';
 import { recentDeliveries } from '../../src/targets/delivery-record.js';
-import { KeyGate, gateSettings } from '../../src/targets/key-gate.js';
+import { HELD_DELAY_MS, KeyGate, gateSettings } from '../../src/targets/key-gate.js';
 import { entryPosition, watermarkPosition } from '../../src/targets/order-position.js';
 import type { RelayConfig } from '../../src/config/load.js';
+import { afterFailedAttempt } from '../../workers/deliver/progress.js';
 import { entriesOfRead } from '../../workers/route/intake-entry.js';
+import { deliveryJobOptions } from '../../workers/route/job-options.js';
 import { readWatermark } from '../../workers/route/intake-watermark.js';
 import { startWorkers } from '../../workers/role.js';
 import { APP_ID, testConfig } from '../helpers/config.js';
@@ -47,6 +49,20 @@ async function storeKeyed(config: RelayConfig, pairs: readonly (readonly [string
     await store.close();
   }
   return ids;
+}
+
+/** A router read every entry of the intake and died: its batch stays pending. Returns the batch entered into the gate. */
+async function deadRouterEntered(config: RelayConfig, ids: readonly string[]) {
+  const stream = intakeKeys(config.redis.prefix, 0).stream;
+  await redis.inspector.xgroup('CREATE', stream, ROUTER_GROUP, '0', 'MKSTREAM');
+  const entries = entriesOfRead(await redis.inspector.xreadgroup('GROUP', ROUTER_GROUP, 'dead-router', 'COUNT', 10, 'STREAMS', stream, '>'));
+  expect(entries.map((entry) => entry.data?.callbackId)).toEqual(ids);
+  const gate = new KeyGate(redis.inspector, config.redis.prefix, 'ordered', gateSettings(config));
+  const batch = { first: entries[0]!.entryId, last: entries.at(-1)!.entryId };
+  const own = { shard: 0, watermark: watermarkPosition(await readWatermark(redis.inspector, stream, [batch]), 0) };
+  const members = entries.map((entry) => ({ key: keyName('k1'), position: entryPosition(entry.entryId, 0), jobId: entry.data!.callbackId }));
+  expect((await gate.enter(members, own)).statuses).toEqual(['released', ...members.slice(1).map(() => 'held')]);
+  return { stream, gate, entries: entries.map((entry, index) => ({ data: { ...entry.data!, order: { key: members[index]!.key, at: members[index]!.position } } })) };
 }
 
 async function workerRole(config: RelayConfig) {
@@ -102,27 +118,41 @@ describe('a key\'s callbacks in one batch', () => {
     const ids = await storeKeyed(config, [1, 2, 3, 4].map((seq) => ['k1', seq] as const));
     // A router read the batch, entered it, delivered seq 1 and finished it in the gate (seq 2 now
     // released), then died before attempting seq 2: the batch stays pending in the intake.
-    const stream = intakeKeys(config.redis.prefix, 0).stream;
-    await redis.inspector.xgroup('CREATE', stream, ROUTER_GROUP, '0', 'MKSTREAM');
-    const entries = entriesOfRead(await redis.inspector.xreadgroup('GROUP', ROUTER_GROUP, 'dead-router', 'COUNT', 10, 'STREAMS', stream, '>'));
-    expect(entries.map((entry) => entry.data?.callbackId)).toEqual(ids);
-    const gate = new KeyGate(redis.inspector, config.redis.prefix, 'ordered', gateSettings(config));
-    const batch = { first: entries[0]!.entryId, last: entries.at(-1)!.entryId };
-    const own = { shard: 0, watermark: watermarkPosition(await readWatermark(redis.inspector, stream, [batch]), 0) };
-    const members = entries.map((entry) => ({ key: keyName('k1'), position: entryPosition(entry.entryId, 0), jobId: entry.data!.callbackId }));
-    expect((await gate.enter(members, own)).statuses).toEqual(['released', 'held', 'held', 'held']);
+    const { stream, gate } = await deadRouterEntered(config, ids);
     expect(await gate.finish(keyName('k1'), ids[0]!, 'delivered')).toBe(ids[1]);
 
     const relay = await workerRole(config);
     await expect.poll(() => server.attempts.map((attempt) => attempt.seq), { timeout: 10_000 }).toEqual([2, 3, 4]);
     expect(orderViolations(server.attempts, new Set(['k1#1']))).toEqual([]);
-    // A batch taken over may have held jobs already (its router may have queued them): no chain,
-    // the released one attempted by the router, the rest through their jobs.
+    // A batch taken over may have jobs already (its router may have queued a head's retry, held
+    // ones): the router attempts none of its ordered deliveries, they go through their jobs.
     await expect.poll(async () => (await recentDeliveries(redis.inspector, config.redis.prefix, 'ordered', 20)).length).toBe(3);
     const by = new Map((await recentDeliveries(redis.inspector, config.redis.prefix, 'ordered', 20)).map((entry) => [entry.callbackId, entry.by]));
-    expect(ids.slice(1).map((id) => by.get(id))).toEqual(['router', 'worker', 'worker']);
+    expect(ids.slice(1).map((id) => by.get(id))).toEqual(['worker', 'worker', 'worker']);
     expect(await redis.inspector.xlen(stream)).toBe(0);
     await expect.poll(() => gate.stats()).toEqual({ keys: 0, heldKeys: 0, held: 0 });
     expect(await relay.queue('ordered').getJobCounts('waiting', 'delayed')).toEqual({ waiting: 0, delayed: 0 });
+  });
+
+  it('taken over from a router whose head\'s first attempt failed: the head\'s retry job delivers it, never a second attempt that would overtake it', async () => {
+    const server = await recordingTarget(redis, () => ({ status: 200 }));
+    const config = orderedConfig(server, { claimAfter: 500 });
+    const ids = await storeKeyed(config, [1, 2].map((seq) => ['k1', seq] as const));
+    // The dead router's first attempt of seq 1 failed: it queued seq 1's retry and seq 2 held, and
+    // admitted seq 1 as retrying, then died before acknowledging the batch.
+    const { gate, entries } = await deadRouterEntered(config, ids);
+    const relay = await deliveryHarness(config);
+    redis.cleanup(() => relay.close());
+    const target = config.targets[0]!;
+    await relay.queue('ordered').add('mix_stop', afterFailedAttempt(entries[0]!.data, 1), { ...deliveryJobOptions(target, config.retention, ids[0]), delay: 1_500 });
+    await relay.queue('ordered').add('mix_stop', entries[1]!.data, { ...deliveryJobOptions(target, config.retention, ids[1]), delay: HELD_DELAY_MS });
+    expect(await gate.admit(keyName('k1'), ids[0]!)).toBe('go');
+
+    await workerRole(config);
+    await expect.poll(() => server.attempts.map((attempt) => attempt.seq), { timeout: 10_000 }).toEqual([1, 2]);
+    // Nothing more comes: seq 1 is not delivered again after seq 2.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(server.attempts.map((attempt) => attempt.seq)).toEqual([1, 2]);
+    expect(orderViolations(server.attempts)).toEqual([]);
   });
 });

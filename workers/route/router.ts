@@ -172,11 +172,12 @@ async function queueJobs(entries: RoutableEntry[], batch: RouterBatch, deps: Fan
     const planned = await ordering.enter(ordered, batch, (target, jobId) => ({ ...deps.jobOptions.get(target.name), jobId }));
     // A released head attempted here takes its key's later deliveries of this batch along: each is
     // attempted once the one before it was delivered (first-attempts.ts), a job only if not. Only
-    // in a fresh batch: one routed before (taken over, read again) may have held jobs for them.
+    // in a fresh batch: one routed before (taken over, read again) may have jobs for them already
+    // (a head's retry, held ones), which a second attempt here would overtake: they go as jobs.
     const chains = new Map<string, PlannedJob[]>();
     for (const job of planned) {
-      const chain = job.data.order && batch.fresh ? `${job.queue}\u0000${job.data.order.key}` : undefined;
-      if (job.released && firstAttempts?.attempts(job.queue)) {
+      const chain = job.data.order ? `${job.queue}\u0000${job.data.order.key}` : undefined;
+      if (job.released && batch.fresh && firstAttempts?.attempts(job.queue)) {
         const followers: PlannedJob[] = [];
         if (chain) chains.set(chain, followers);
         direct.push({ target: { name: job.queue }, data: job.data, followers });
