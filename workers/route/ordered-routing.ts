@@ -83,6 +83,11 @@ export class OrderedRouting {
    * when released, delayed (held) behind its key's head, not at all when it finished before.
    */
   async enter(deliveries: readonly OrderedDelivery[], batch: RouterBatch, jobOptions: (target: Target, jobId: string) => JobsOptions): Promise<PlannedJob[]> {
+    if (deliveries.length === 0) {
+      // Nothing to enter: entered as it is, whatever comes before it.
+      if (batch.fresh) this.entered.add(batch.shard, batch);
+      return [];
+    }
     if (!batch.fresh) return this.enterBatch(deliveries, batch, jobOptions);
     // A sibling lane's batch read just before this one is entered first, so this one's watermark
     // can look past it rather than stop at it (a failed one is only not skipped).
@@ -99,10 +104,6 @@ export class OrderedRouting {
   }
 
   private async enterBatch(deliveries: readonly OrderedDelivery[], batch: RouterBatch, jobOptions: (target: Target, jobId: string) => JobsOptions): Promise<PlannedJob[]> {
-    if (deliveries.length === 0) {
-      if (batch.fresh) this.entered.add(batch.shard, batch);
-      return [];
-    }
     const own = batch.fresh
       ? { shard: batch.shard, watermark: watermarkPosition(await readWatermark(this.connection, this.stream(batch.shard), [...this.entered.of(batch.shard), batch]), batch.shard) }
       : undefined;
