@@ -105,6 +105,26 @@ local function settle(key, limit, t, grace)
   return nil
 end
 
+-- Drops a finished delivery (see FINISH); returns the key's next delivery if that is released
+-- now, and whether the delivery was in the gate at all.
+local function finishOne(key, job, outcome, limit, t, grace, lastTtl, deadTtl)
+  local position = redis.call('HGET', atKey, job)
+  if not position then return nil, false end
+  remove(key, position, job)
+  local head = headOf(key)
+  if head and head[3] == job then
+    redis.call('HDEL', headsKey, key)
+    redis.call('ZREM', checkKey, key)
+    -- Keys finish in position order, so this is the key's highest finished position.
+    redis.call('SET', lastOf(key), position, 'PX', lastTtl)
+  end
+  if outcome == 'dead' then
+    redis.call('ZADD', deadOf(key), 0, position .. '|' .. job)
+    redis.call('PEXPIRE', deadOf(key), deadTtl)
+  end
+  return settle(key, limit, t, grace), true
+end
+
 -- Releases the waiting first deliveries that now lie before the barrier; returns their jobs.
 local function releaseBlocked(limit, t, grace)
   local released = {}
@@ -123,12 +143,18 @@ end
  * Enters deliveries, in position order. ARGV: base, shards, own shard, own watermark ('' none),
  * grace, then KEY, POSITION, JOBID for each. Returns {statuses, others}: per delivery 'released',
  * 'held' or 'done' (finished before: not entered again), and the jobs of earlier batches this
- * released (to promote).
+ * released (to promote). The own watermark is recorded as advance records one (it holds once the
+ * batch is entered), so a finish before the batch's acknowledgement releases within the batch.
  */
 export const ENTER = `${COMMON}
 local t = now()
 local shards, ownShard, own, grace = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 if own == '' then own = nil end
+if own then
+  local old = redis.call('HGET', wmKey, tostring(ownShard))
+  if not old or own > old then redis.call('HSET', wmKey, tostring(ownShard), own) end
+end
+local limit = barrier(shards, ownShard, own)
 local statuses, mine = {}, {}
 local index = 0
 for i = 6, #ARGV, 3 do
@@ -147,13 +173,20 @@ for i = 6, #ARGV, 3 do
       mine[job] = index
       if redis.call('HEXISTS', headsKey, key) == 0 then
         local first = firstOf(key)
-        if first == position then redis.call('ZADD', blockedKey, 0, position .. '|' .. key) end
+        if first == position then
+          -- A free key's first delivery before the barrier goes at once; else it waits for the barrier.
+          if limit and position < limit then
+            setHead(key, 'r', t, job, grace)
+            statuses[index] = 'released'
+          else
+            redis.call('ZADD', blockedKey, 0, position .. '|' .. key)
+          end
+        end
       end
     end
   end
 end
 local others = {}
-local limit = barrier(shards, ownShard, own)
 if limit then
   for _, job in ipairs(releaseBlocked(limit, t, grace)) do
     if mine[job] then statuses[mine[job]] = 'released' else table.insert(others, job) end
@@ -193,23 +226,24 @@ return 'gone'`;
  * in the gate (finished already: calling twice is harmless).
  */
 export const FINISH = `${COMMON}
-local key, job, outcome, grace = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-local position = redis.call('HGET', atKey, job)
-if not position then return {'absent'} end
-remove(key, position, job)
-local head = headOf(key)
-if head and head[3] == job then
-  redis.call('HDEL', headsKey, key)
-  redis.call('ZREM', checkKey, key)
-  -- Keys finish in position order, so this is the key's highest finished position.
-  redis.call('SET', lastOf(key), position, 'PX', ARGV[7])
-end
-if outcome == 'dead' then
-  redis.call('ZADD', deadOf(key), 0, position .. '|' .. job)
-  redis.call('PEXPIRE', deadOf(key), ARGV[8])
-end
-local nextJob = settle(key, barrier(tonumber(ARGV[2])), now(), grace)
+local nextJob, found = finishOne(ARGV[3], ARGV[4], ARGV[5], barrier(tonumber(ARGV[2])), now(), tonumber(ARGV[6]), ARGV[7], ARGV[8])
+if not found then return {'absent'} end
 return {'finished', nextJob}`;
+
+/**
+ * Several deliveries finished with the same outcome (the heads a router's batch delivered), as
+ * FINISH does each. ARGV: base, shards, outcome, grace, last TTL ms, dead TTL ms, then KEY, JOB
+ * for each. Returns per delivery the next job released, or '' for none (or when it was not in
+ * the gate).
+ */
+export const FINISH_MANY = `${COMMON}
+local limit, t, grace = barrier(tonumber(ARGV[2])), now(), tonumber(ARGV[4])
+local nexts = {}
+for i = 7, #ARGV, 2 do
+  local nextJob = finishOne(ARGV[i], ARGV[i + 1], ARGV[3], limit, t, grace, ARGV[5], ARGV[6])
+  table.insert(nexts, nextJob or '')
+end
+return nexts`;
 
 /**
  * Replayed dead letters enter their key again, behind its unfinished deliveries, in the order

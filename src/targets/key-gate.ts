@@ -16,7 +16,7 @@ import type { RelayConfig } from '../config/load.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { withScripts } from '../redis/scripts.js';
 import { targetTag } from '../shared/names.js';
-import { ADMIT, ADVANCE, ENTER, FINISH, REENTER } from './key-gate-scripts.js';
+import { ADMIT, ADVANCE, ENTER, FINISH, FINISH_MANY, REENTER } from './key-gate-scripts.js';
 
 /**
  * How long a held delivery stays in BullMQ's delayed state before its hold is checked again (and
@@ -93,12 +93,15 @@ interface GateCommands {
   zegoRelayGateAdvance(heads: string, ...args: (string | number)[]): Promise<string[]>;
   zegoRelayGateAdmit(heads: string, ...args: (string | number)[]): Promise<Admission>;
   zegoRelayGateFinish(heads: string, ...args: (string | number)[]): Promise<[string, string?]>;
+  zegoRelayGateFinishMany(heads: string, ...args: (string | number)[]): Promise<string[]>;
   zegoRelayGateReenter(heads: string, ...args: (string | number)[]): Promise<string | null>;
 }
 
 /** Our scripts as commands of the connection (defined once per connection). */
 const withCommands = (connection: RedisConnection) =>
-  withScripts<GateCommands>(connection, { zegoRelayGateEnter: ENTER, zegoRelayGateAdvance: ADVANCE, zegoRelayGateAdmit: ADMIT, zegoRelayGateFinish: FINISH, zegoRelayGateReenter: REENTER });
+  withScripts<GateCommands>(connection, {
+    zegoRelayGateEnter: ENTER, zegoRelayGateAdvance: ADVANCE, zegoRelayGateAdmit: ADMIT, zegoRelayGateFinish: FINISH, zegoRelayGateFinishMany: FINISH_MANY, zegoRelayGateReenter: REENTER,
+  });
 
 /** `STATE|SINCE|JOBID` as the heads hash holds it. */
 export function parseHead(key: string, value: string | null | undefined): GateHead | undefined {
@@ -167,6 +170,16 @@ export class KeyGate {
     const { shards, graceMs, lastTtlMs, deadTtlMs } = this.settings;
     const [, next] = await this.redis.zegoRelayGateFinish(this.heads, this.base, shards, key, jobId, outcome, graceMs, lastTtlMs, deadTtlMs);
     return next ?? undefined;
+  }
+
+  /** Drops several finished deliveries in one call; returns for each the next one of its key, if released. */
+  async finishMany(finished: readonly { key: string; jobId: string }[], outcome: FinishOutcome): Promise<(string | undefined)[]> {
+    if (finished.length === 0) return [];
+    await this.connected();
+    const { shards, graceMs, lastTtlMs, deadTtlMs } = this.settings;
+    const args = finished.flatMap(({ key, jobId }) => [key, jobId]);
+    const nexts = await this.redis.zegoRelayGateFinishMany(this.heads, this.base, shards, outcome, graceMs, lastTtlMs, deadTtlMs, ...args);
+    return nexts.map((next) => next || undefined);
   }
 
   /** A key's parked dead letters, by original position. */

@@ -112,6 +112,28 @@ describe('the key gate', () => {
     expect(await gate.advance(0, watermarkPosition({ kind: 'after', lastEntryId: '1-0', clockMs: Date.now() + 1_000 }, 0))).toEqual(['a1']);
   });
 
+  it('records the own watermark it entered with: the batch\'s next delivery of a key is released by a finish before any advance', async () => {
+    const gate = gateOf();
+    expect((await gate.enter([member('a', 1, 'a1'), member('a', 2, 'a2')], { shard: 0, watermark: firstUnrouted(10) })).statuses).toEqual(['released', 'held']);
+    // No advance yet (the router delivers the batch before acknowledging it): a2 goes next at once.
+    expect(await gate.finish('a', 'a1', 'delivered')).toBe('a2');
+    // A lower watermark entered later (a slower lane) never moves the recorded one back.
+    await gate.enter([member('b', 5, 'b5'), member('b', 6, 'b6')], { shard: 0, watermark: firstUnrouted(3) });
+    expect(await gate.finish('a', 'a2', 'delivered')).toBeUndefined();
+    expect(await gate.advance(0, firstUnrouted(3))).toEqual(['b5']);
+  });
+
+  it('finishes several deliveries in one call as finish does each: the next of each key, none for one not in the gate', async () => {
+    const gate = gateOf();
+    await gate.enter([member('a', 1, 'a1'), member('a', 2, 'a2'), member('b', 3, 'b3'), member('c', 4, 'c4'), member('c', 5, 'c5')], { shard: 0, watermark: firstUnrouted(10) });
+    expect(await gate.finishMany([{ key: 'a', jobId: 'a1' }, { key: 'b', jobId: 'b3' }, { key: 'x', jobId: 'x9' }, { key: 'c', jobId: 'c4' }], 'delivered')).toEqual(['a2', undefined, undefined, 'c5']);
+    expect(await gate.stats()).toEqual({ keys: 2, heldKeys: 0, held: 0 });
+    // Finished ones are not entered again, and calling twice is harmless.
+    expect((await gate.enter([member('a', 1, 'a1'), member('b', 3, 'b3')])).statuses).toEqual(['done', 'done']);
+    expect(await gate.finishMany([{ key: 'a', jobId: 'a1' }], 'delivered')).toEqual([undefined]);
+    expect(await gate.admit('a', 'a2')).toBe('go');
+  });
+
   it('lists heads due for a look, released or running, and skips them once checked again later', async () => {
     const gate = gateOf({ graceMs: 0 });
     await gate.enter([member('a', 1, 'a1'), member('b', 2, 'b2')], { shard: 0, watermark: firstUnrouted(10) });

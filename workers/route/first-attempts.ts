@@ -31,6 +31,11 @@ export interface FirstAttemptDelivery {
   readonly target: { readonly name: string };
   /** The job's data, should it become one (an ordered delivery's carries its order tag). */
   readonly data: DeliveryJobData;
+  /**
+   * An ordered head's later deliveries of the same key in this batch, in order, each as its held
+   * job (router.ts): attempted one after another, each once the one before was delivered.
+   */
+  readonly followers?: readonly PlannedJob[];
 }
 
 export interface BatchAttempts {
@@ -40,6 +45,8 @@ export interface BatchAttempts {
   readonly deliveredHeads: FirstAttemptDelivery[];
   /** Ordered heads whose job waits (a retry, an attempt still running): admitted as running. */
   readonly retryingHeads: FirstAttemptDelivery[];
+  /** Deliveries a chain's finish released that are not the chain's own: to promote once queued. */
+  readonly released: { target: string; jobId: string }[];
   /** Pass the queueing of `jobs`: answers that come after the deadline then move their jobs. */
   queued(done: Promise<unknown>): void;
 }
@@ -106,6 +113,7 @@ export class FirstAttempts {
     const jobs: PlannedJob[] = [];
     const deliveredHeads: FirstAttemptDelivery[] = [];
     const retryingHeads: FirstAttemptDelivery[] = [];
+    const released: { target: string; jobId: string }[] = [];
     let settleQueued: (done: Promise<unknown>) => void = () => {};
     const queued = new Promise<unknown>((resolve) => {
       settleQueued = resolve;
@@ -117,6 +125,10 @@ export class FirstAttempts {
       const opts = { ...this.options.jobOptions.get(delivery.target.name), jobId: delivery.data.callbackId, ...extra };
       jobs.push({ queue: delivery.target.name, data, opts, ...(logLine ? { logLine } : {}) });
     };
+    /** The key's later deliveries wait behind `delivery`'s job as held jobs, as if never chained. */
+    const holdFollowers = (delivery: FirstAttemptDelivery) => {
+      for (const job of delivery.followers ?? []) jobs.push(job);
+    };
     /** A job for an attempt that has not answered yet; `judge`: what its answer tells its lane. */
     const handOff = (started: Started, judge: LateJudgement) => {
       started.handedOff = true;
@@ -124,6 +136,7 @@ export class FirstAttempts {
       const delay = handoffDelay({ elapsedMs: performance.now() - started.at, timeoutMs: lane.target.timeout, retry: lane.target.retry, random: Math.random });
       asJob(delivery, afterFailedAttempt(delivery.data, 1), { delay });
       if (delivery.data.order) retryingHeads.push(delivery);
+      holdFollowers(delivery);
       this.unanswered.add(started);
       this.track(
         started.running!.then((result) => {
@@ -134,9 +147,11 @@ export class FirstAttempts {
     };
 
     return new Promise<BatchAttempts>((resolve) => {
-      /** Deliveries the batch still waits for: waiting for a slot, running, or being settled. */
+      /** Deliveries the batch still waits for: waiting for a slot, running, being settled, or chained behind one. */
       let open = 0;
       let ended = false;
+      /** The deadline passed: no chain starts another attempt. */
+      let late = false;
       const turns: { turn: SlotTurn; delivery: FirstAttemptDelivery; lane: TargetLane }[] = [];
       const running = new Set<Started>();
       /** Per lane used, how to stop listening to its stop. */
@@ -147,7 +162,7 @@ export class FirstAttempts {
         clearTimeout(lateCheck);
         clearTimeout(timer);
         for (const unwatch of watching.values()) unwatch();
-        resolve({ jobs, deliveredHeads, retryingHeads, queued: (done) => settleQueued(done) });
+        resolve({ jobs, deliveredHeads, retryingHeads, released, queued: (done) => settleQueued(done) });
       };
       /** No answer within LATE_FRACTION of the deadline: late, for the health of its target (once per attempt). */
       const judgeLate = (started: Started) => {
@@ -160,10 +175,12 @@ export class FirstAttempts {
        * become jobs as if the router had not been there, the running ones are handed to jobs.
        */
       const letGo = (only?: TargetLane) => {
+        if (!only) late = true;
         for (const { turn, delivery, lane } of turns) {
           if ((only && lane !== only) || !turn.cancel()) continue;
           asJob(delivery);
-          open -= 1;
+          holdFollowers(delivery);
+          open -= 1 + (delivery.followers?.length ?? 0);
         }
         for (const started of [...running]) {
           if (only && started.lane !== only) continue;
@@ -171,16 +188,52 @@ export class FirstAttempts {
           judgeLate(started);
           started.lane.log.debug({ callbackId: started.delivery.data.callbackId, deadlineMs }, 'first attempt without an answer yet; handed to a job');
           handOff(started, started.judged ? 'told' : 'attempt');
-          open -= 1;
+          open -= 1 + (started.delivery.followers?.length ?? 0);
         }
         end();
       };
-      const answered = async (started: Started, result: AttemptResult) => {
+      /**
+       * A chained head was delivered: the gate finishes it now and names the key's next delivery.
+       * When that is its first follower, the follower is attempted next (unless the batch or its
+       * target was let go of: then it is queued waiting, released); otherwise the followers stay
+       * held. Resolves with how many of the followers the batch stops waiting for.
+       */
+      const chainOn = async (lane: TargetLane, delivery: FirstAttemptDelivery): Promise<number> => {
+        const followers = delivery.followers!;
+        const { order, callbackId } = delivery.data;
+        const next = await this.options.ordering!.delivered(lane.target.name, order!.key, callbackId).catch(() => {
+          // Not finished: the batch finishes it with the others (headsAfterFirstAttempts), or fails.
+          deliveredHeads.push(delivery);
+          return undefined;
+        });
+        const [first, ...rest] = followers;
+        if (!first || next !== first.data.callbackId) {
+          if (next) released.push({ target: lane.target.name, jobId: next });
+          holdFollowers(delivery);
+          return followers.length;
+        }
+        const follower: FirstAttemptDelivery = { target: delivery.target, data: first.data, followers: rest };
+        const mode = late ? 'skip' : lane.mode();
+        if (mode === 'attempt') {
+          turns.push({ delivery: follower, lane, turn: lane.slots.take(() => start(lane, follower, false)) });
+          return 0;
+        }
+        if (mode === 'probe') start(lane, follower, true);
+        else {
+          asJob(follower);
+          holdFollowers(follower);
+        }
+        return followers.length;
+      };
+      /** Settles an answer in time; resolves with how many of its followers the batch stops waiting for. */
+      const answered = async (started: Started, result: AttemptResult): Promise<number> => {
         const { lane, delivery } = started;
         // Only attempts handed to a job are cut by our shutdown (close), never these.
         const decision = await this.settle(lane, delivery, result, false);
         lane.ended(result.error?.retryable ? 'failed' : 'ok', false);
         const { data } = delivery;
+        if (decision.kind === 'delivered' && data.order && delivery.followers?.length) return chainOn(lane, delivery);
+        holdFollowers(delivery);
         switch (decision.kind) {
           case 'delivered':
             if (data.order) deliveredHeads.push(delivery);
@@ -198,6 +251,7 @@ export class FirstAttempts {
             asJob(delivery, deadOnFirstAttempt(data, decision.reason), {}, jobLogLine(1, { ...result, error: result.error! }));
             break;
         }
+        return delivery.followers?.length ?? 0;
       };
       const start = (lane: TargetLane, delivery: FirstAttemptDelivery, probe: boolean) => {
         const started: Started = { lane, delivery, at: performance.now(), handle: {}, handedOff: false, judged: false };
@@ -211,9 +265,11 @@ export class FirstAttempts {
               // Never expected (settle does not throw): the delivery becomes a job, as if not attempted.
               lane.log.error({ err: error, callbackId: delivery.data.callbackId }, 'a first attempt could not be settled; queued as a job');
               asJob(delivery);
+              holdFollowers(delivery);
+              return delivery.followers?.length ?? 0;
             })
-            .finally(() => {
-              open -= 1;
+            .then((done) => {
+              open -= 1 + done;
               end();
             });
         });
@@ -225,10 +281,12 @@ export class FirstAttempts {
       for (const delivery of batch) {
         const lane = this.lanes.lanes.get(delivery.target.name);
         const mode = lane?.mode() ?? 'skip';
-        if (!lane || mode === 'skip') asJob(delivery);
-        else if (mode === 'probe') start(lane, delivery, true);
+        if (!lane || mode === 'skip') {
+          asJob(delivery);
+          holdFollowers(delivery);
+        } else if (mode === 'probe') start(lane, delivery, true);
         else {
-          open += 1;
+          open += 1 + (delivery.followers?.length ?? 0);
           // A target found slow meanwhile (by this batch or another) is let go of at once.
           if (!watching.has(lane)) watching.set(lane, lane.onStopped(() => letGo(lane)));
           turns.push({ delivery, lane, turn: lane.slots.take(() => start(lane, delivery, false)) });

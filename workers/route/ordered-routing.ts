@@ -13,6 +13,7 @@ import { entryPosition, watermarkPosition } from '../../src/targets/order-positi
 import type { Logger } from '../../src/lib/logger.js';
 import { intakeKeys, type DeliveryJobData } from '../../src/shared/names.js';
 import type { RedisConnection } from '../../src/redis/connection.js';
+import { EnteredRanges } from './entered-ranges.js';
 import { readWatermark } from './intake-watermark.js';
 
 /** How often every shard's watermark is read when no batch moved it. */
@@ -51,6 +52,10 @@ export interface PlannedJob {
 
 export class OrderedRouting {
   private readonly gates: ReadonlyMap<string, KeyGate>;
+  /** Fresh batches of this process already entered: the watermarks skip them. */
+  private readonly entered = new EnteredRanges();
+  /** Per shard, the fresh batches of this process being entered now. */
+  private readonly entering = new Map<number, Set<Promise<unknown>>>();
   private idleTimer: NodeJS.Timeout | undefined;
   private idleRun: Promise<void> | undefined;
   private failing = false;
@@ -78,9 +83,29 @@ export class OrderedRouting {
    * when released, delayed (held) behind its key's head, not at all when it finished before.
    */
   async enter(deliveries: readonly OrderedDelivery[], batch: RouterBatch, jobOptions: (target: Target, jobId: string) => JobsOptions): Promise<PlannedJob[]> {
-    if (deliveries.length === 0) return [];
+    if (deliveries.length === 0) {
+      // Nothing to enter: entered as it is, whatever comes before it.
+      if (batch.fresh) this.entered.add(batch.shard, batch);
+      return [];
+    }
+    if (!batch.fresh) return this.enterBatch(deliveries, batch, jobOptions);
+    // A sibling lane's batch read just before this one is entered first, so this one's watermark
+    // can look past it rather than stop at it (a failed one is only not skipped).
+    const entering = this.entering.get(batch.shard) ?? new Set<Promise<unknown>>();
+    this.entering.set(batch.shard, entering);
+    const earlier = [...entering];
+    const mine = Promise.allSettled(earlier).then(() => this.enterBatch(deliveries, batch, jobOptions));
+    entering.add(mine);
+    try {
+      return await mine;
+    } finally {
+      entering.delete(mine);
+    }
+  }
+
+  private async enterBatch(deliveries: readonly OrderedDelivery[], batch: RouterBatch, jobOptions: (target: Target, jobId: string) => JobsOptions): Promise<PlannedJob[]> {
     const own = batch.fresh
-      ? { shard: batch.shard, watermark: watermarkPosition(await readWatermark(this.connection, this.stream(batch.shard), batch), batch.shard) }
+      ? { shard: batch.shard, watermark: watermarkPosition(await readWatermark(this.connection, this.stream(batch.shard), [...this.entered.of(batch.shard), batch]), batch.shard) }
       : undefined;
     const byTarget = new Map<string, OrderedDelivery[]>();
     for (const delivery of deliveries) {
@@ -109,6 +134,8 @@ export class OrderedRouting {
         });
       }),
     );
+    // Every gate holds the batch now: a sibling lane's watermark may look past it.
+    if (batch.fresh) this.entered.add(batch.shard, batch);
     return planned.flat();
   }
 
@@ -119,7 +146,7 @@ export class OrderedRouting {
    */
   async settle(shard: number): Promise<void> {
     try {
-      const watermark = watermarkPosition(await readWatermark(this.connection, this.stream(shard)), shard);
+      const watermark = watermarkPosition(await readWatermark(this.connection, this.stream(shard), this.entered.of(shard)), shard);
       await Promise.all([...this.gates].map(async ([name, gate]) => this.promote(name, await gate.advance(shard, watermark))));
       if (this.failing) this.log.info('ordered deliveries released again');
       this.failing = false;
@@ -136,6 +163,11 @@ export class OrderedRouting {
    */
   async delivered(targetName: string, key: string, jobId: string): Promise<string | undefined> {
     return this.gate(targetName).finish(key, jobId, 'delivered');
+  }
+
+  /** Heads of `targetName` the router delivered, in one call: the next delivery of each key now released, if any. */
+  async deliveredAll(targetName: string, heads: readonly { key: string; jobId: string }[]): Promise<(string | undefined)[]> {
+    return this.gate(targetName).finishMany(heads, 'delivered');
   }
 
   /**

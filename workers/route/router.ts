@@ -170,9 +170,19 @@ async function queueJobs(entries: RoutableEntry[], batch: RouterBatch, deps: Fan
   }
   if (ordering) {
     const planned = await ordering.enter(ordered, batch, (target, jobId) => ({ ...deps.jobOptions.get(target.name), jobId }));
+    // A released head attempted here takes its key's later deliveries of this batch along: each is
+    // attempted once the one before it was delivered (first-attempts.ts), a job only if not. Only
+    // in a fresh batch: one routed before (taken over, read again) may have jobs for them already
+    // (a head's retry, held ones), which a second attempt here would overtake: they go as jobs.
+    const chains = new Map<string, PlannedJob[]>();
     for (const job of planned) {
-      // A released head may be attempted at once; a held one waits behind its key's head as a job.
-      if (job.released && firstAttempts?.attempts(job.queue)) direct.push({ target: { name: job.queue }, data: job.data });
+      const chain = job.data.order ? `${job.queue}\u0000${job.data.order.key}` : undefined;
+      if (job.released && batch.fresh && firstAttempts?.attempts(job.queue)) {
+        const followers: PlannedJob[] = [];
+        if (chain) chains.set(chain, followers);
+        direct.push({ target: { name: job.queue }, data: job.data, followers });
+      } else if (!job.released && chain && chains.has(chain)) chains.get(chain)!.push(job);
+      // A held one waits behind its key's head as a job.
       else add(job);
     }
   }
@@ -188,7 +198,7 @@ async function queueJobs(entries: RoutableEntry[], batch: RouterBatch, deps: Fan
   let queued: Promise<unknown> | undefined;
   let released: { target: string; jobId: string }[] = [];
   try {
-    if (ordering) released = await headsAfterFirstAttempts(ordering, attempts.deliveredHeads, attempts.retryingHeads);
+    if (ordering) released = [...attempts.released, ...(await headsAfterFirstAttempts(ordering, attempts.deliveredHeads, attempts.retryingHeads))];
     const later = new Map<string, PlannedJob[]>();
     for (const job of attempts.jobs) later.set(job.queue, [...(later.get(job.queue) ?? []), job]);
     queued = Promise.all([early, addJobs(later, deps.queues), deps.recorder.flush()]);
@@ -213,11 +223,18 @@ async function headsAfterFirstAttempts(
   delivered: readonly FirstAttemptDelivery[],
   retrying: readonly FirstAttemptDelivery[],
 ): Promise<{ target: string; jobId: string }[]> {
+  // One gate call per target for the delivered heads.
+  const byTarget = new Map<string, { key: string; jobId: string }[]>();
+  for (const { target, data } of delivered) {
+    const heads = byTarget.get(target.name) ?? [];
+    heads.push({ key: data.order!.key, jobId: data.callbackId });
+    byTarget.set(target.name, heads);
+  }
   const [nexts] = await Promise.all([
-    Promise.all(delivered.map(({ target, data }) => ordering.delivered(target.name, data.order!.key, data.callbackId).then((jobId) => ({ target: target.name, jobId })))),
+    Promise.all([...byTarget].map(async ([target, heads]) => (await ordering.deliveredAll(target, heads)).map((jobId) => ({ target, jobId })))),
     Promise.all(retrying.map(({ target, data }) => ordering.retrying(target.name, data.order!.key, data.callbackId))),
   ]);
-  return nexts.flatMap((next) => (next.jobId ? [{ target: next.target, jobId: next.jobId }] : []));
+  return nexts.flat().flatMap((next) => (next.jobId ? [{ target: next.target, jobId: next.jobId }] : []));
 }
 
 /** One addBulk per queue, all queues at once; then the log line of each job that has one. */
