@@ -31,6 +31,7 @@ describe('answerError', () => {
     [301, undefined, { location: '/hooks/TOKEN' }, 'target answered 301: redirect to /hooks/*** not followed', true, undefined],
     [307, undefined, { location: '/hooks?token=TOKEN' }, 'target answered 307: redirect to /hooks/*** not followed', true, undefined],
     [308, undefined, { location: 'hooks#TOKEN' }, 'target answered 308: redirect to /hooks/*** not followed', true, undefined],
+    [302, undefined, { location: 'hooks/TOKEN' }, 'target answered 302: redirect to /hooks/*** not followed', true, undefined],
     [303, undefined, { location: '/hooks/a:TOKEN' }, 'target answered 303: redirect to /hooks/*** not followed', true, undefined],
     [400, 'Bad Request', { location: '/z' }, 'target answered 400 Bad Request', true, undefined],
     [500, 'Internal Server Error', { retryAfter: '5' }, 'target answered 500 Internal Server Error', true, undefined],
