@@ -6,7 +6,8 @@
  * behind basic auth, and only when the admin listener has credentials.
  */
 import type { Middleware } from 'koa';
-import type { RedisConnection } from '../redis/connection.js';
+import { PRODUCER_COMMAND_TIMEOUT_MS, type RedisConnection } from '../redis/connection.js';
+import { readyWithin } from '../redis/ready.js';
 import { HttpError, UnavailableError } from '../errors.js';
 import { listRejected, REJECTED_MAX_SAMPLES } from './log.js';
 
@@ -31,6 +32,8 @@ export function rejectedListHandler(redis: RedisConnection, prefix: string): Mid
     }
     let samples;
     try {
+      // A listener just started may still be connecting (its connection fails fast): wait briefly.
+      await readyWithin(redis, PRODUCER_COMMAND_TIMEOUT_MS);
       samples = await listRejected(redis, prefix, limit);
     } catch (error) {
       throw new UnavailableError('Redis did not answer; try again', error);
