@@ -337,10 +337,12 @@ export async function startSentinelSetup(options: { replicas?: number; sentinels
       const started = Date.now();
       await server.restart();
       await ask(port, 'REPLICAOF', '127.0.0.1', await primaryPort());
+      // Redis' own resync (the Sentinels may point it at the primary again meanwhile): on a loaded
+      // 2-core machine it took more than 30 s once in CI, so it gets a minute.
       await until('the restarted server to sync as a replica', async () => {
         const info = await ask<string>(port, 'INFO', 'replication');
         return info.includes('role:slave') && info.includes('master_link_status:up') ? true : undefined;
-      });
+      }, 60_000);
       return { tookMs: Date.now() - started };
     },
     stop,
