@@ -8,9 +8,9 @@
  */
 import type { Middleware } from 'koa';
 import { recentDeliveries } from '../targets/delivery-record.js';
-import { HttpError, UnavailableError } from '../errors.js';
-import { PRODUCER_COMMAND_TIMEOUT_MS, type RedisConnection } from '../redis/connection.js';
-import { readyWithin } from '../redis/ready.js';
+import { HttpError } from '../errors.js';
+import type { RedisConnection } from '../redis/connection.js';
+import { readForRequest } from '../redis/ready.js';
 
 /** Deliveries listed without `?limit`. */
 export const DEFAULT_DELIVERIES_LIMIT = 100;
@@ -33,14 +33,7 @@ export function deliveriesListHandler(redis: RedisConnection, prefix: string, ta
     const raw = ctx.query.limit;
     const limit = Array.isArray(raw) ? undefined : parseDeliveriesLimit(raw);
     if (limit === undefined) throw new HttpError(400, 'invalid_body', `limit must be a whole number from 1 to ${MAX_DELIVERIES_LIMIT}`);
-    let deliveries;
-    try {
-      // A listener just started may still be connecting (its connection fails fast): wait briefly.
-      await readyWithin(redis, PRODUCER_COMMAND_TIMEOUT_MS);
-      deliveries = await recentDeliveries(redis, prefix, name, limit);
-    } catch (error) {
-      throw new UnavailableError('Redis did not answer; try again', error);
-    }
+    const deliveries = await readForRequest(redis, () => recentDeliveries(redis, prefix, name, limit));
     ctx.body = deliveries;
   };
 }

@@ -1,7 +1,8 @@
 /** Waiting for a fail-fast connection (no offline queue) to be ready, or to answer PING, within a deadline. */
 import { once } from 'node:events';
+import { UnavailableError } from '../errors.js';
 import { withTimeout } from '../lib/with-timeout.js';
-import type { RedisConnection } from './connection.js';
+import { PRODUCER_COMMAND_TIMEOUT_MS, type RedisConnection } from './connection.js';
 
 /** One wait per connection, shared by every caller: a burst during an outage adds no listeners. */
 const waits = new WeakMap<RedisConnection, Promise<unknown>>();
@@ -32,4 +33,18 @@ export async function pingWithin(redis: RedisConnection, timeoutMs: number): Pro
     return (await redis.ping()) === 'PONG';
   };
   return withTimeout(ping(), timeoutMs, () => new Error('PING timed out')).catch(() => false);
+}
+
+/**
+ * One read that answers an HTTP request: waits briefly for a connection still connecting (a
+ * listener just started; its connection fails fast), then reads. Any failure is the request's
+ * 503 `unavailable`, for the error middleware to answer.
+ */
+export async function readForRequest<T>(redis: RedisConnection, read: () => Promise<T>): Promise<T> {
+  try {
+    await readyWithin(redis, PRODUCER_COMMAND_TIMEOUT_MS);
+    return await read();
+  } catch (error) {
+    throw new UnavailableError('Redis did not answer; try again', error);
+  }
 }

@@ -6,9 +6,9 @@
  * behind basic auth, and only when the admin listener has credentials.
  */
 import type { Middleware } from 'koa';
-import { PRODUCER_COMMAND_TIMEOUT_MS, type RedisConnection } from '../redis/connection.js';
-import { readyWithin } from '../redis/ready.js';
-import { HttpError, UnavailableError } from '../errors.js';
+import type { RedisConnection } from '../redis/connection.js';
+import { readForRequest } from '../redis/ready.js';
+import { HttpError } from '../errors.js';
 import { listRejected, REJECTED_MAX_SAMPLES } from './log.js';
 
 /** Samples listed without `?limit`. */
@@ -22,7 +22,7 @@ export function parseRejectedLimit(value: string | undefined): number | undefine
   return limit >= 1 && limit <= REJECTED_MAX_SAMPLES ? limit : undefined;
 }
 
-/** The handler; errors are thrown for the receiver's error middleware to answer. */
+/** The handler; errors are thrown for the error middleware (src/http/error-middleware.ts) to answer. */
 export function rejectedListHandler(redis: RedisConnection, prefix: string): Middleware {
   return async (ctx) => {
     const raw = ctx.query.limit;
@@ -30,14 +30,7 @@ export function rejectedListHandler(redis: RedisConnection, prefix: string): Mid
     if (limit === undefined) {
       throw new HttpError(400, 'invalid_body', `limit must be a whole number from 1 to ${REJECTED_MAX_SAMPLES}`);
     }
-    let samples;
-    try {
-      // A listener just started may still be connecting (its connection fails fast): wait briefly.
-      await readyWithin(redis, PRODUCER_COMMAND_TIMEOUT_MS);
-      samples = await listRejected(redis, prefix, limit);
-    } catch (error) {
-      throw new UnavailableError('Redis did not answer; try again', error);
-    }
+    const samples = await readForRequest(redis, () => listRejected(redis, prefix, limit));
     ctx.set('Cache-Control', 'no-store');
     ctx.body = samples;
   };
