@@ -16,8 +16,8 @@ export async function shutdownRedis(url: string): Promise<void> {
  * The Redis a test file should use: REDIS_URL when set (never killed), else a private server.
  * Tests that kill or pause Redis must call startRedisServer themselves.
  */
-async function fileRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => {} };
+async function fileRedis(own: boolean): Promise<{ url: string; stop: () => Promise<void> }> {
+  if (process.env.REDIS_URL && !own) return { url: process.env.REDIS_URL, stop: async () => {} };
   const server = await startRedisServer();
   return { url: server.url, stop: server.stop };
 }
@@ -34,14 +34,16 @@ export interface TestRedis {
 /**
  * The one Redis fixture: starts the file's Redis before its tests (or before the tests of the
  * describe block it is called in), runs each test's cleanups after it, stops it after them.
+ * `own`: a private server even when REDIS_URL is set, for tests that read what the whole server
+ * sees (CLIENT LIST, INFO commandstats), which other test files on a shared Redis would blur.
  */
-export function useTestRedis(): TestRedis {
+export function useTestRedis(options: { own?: boolean } = {}): TestRedis {
   let url = '';
   let stop: () => Promise<void> = async () => {};
   let inspector: Redis | undefined;
   const cleanups: (() => Promise<unknown>)[] = [];
   beforeAll(async () => {
-    ({ url, stop } = await fileRedis());
+    ({ url, stop } = await fileRedis(options.own ?? false));
     inspector = new Redis(url);
   });
   afterEach(async () => {

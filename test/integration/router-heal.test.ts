@@ -123,7 +123,9 @@ describe('an intake entry that cannot be routed', () => {
     expect(aside!.fields).toEqual(['id', '777', 'event', 'mix_stop', 'app', '111111', 'body', '{}', 'at', expect.any(String)]);
     expect((await intakePoisoned.get()).values[0]?.value).toBe(poisonedBefore + 1);
     expect(await registry.getSingleMetricAsString('zego_relay_intake_poisoned_total')).toContain('zego_relay_intake_poisoned_total');
-    expect(lines.filter((line) => line.msg.startsWith('an intake entry cannot be routed'))).toHaveLength(1);
+    const setAside = lines.filter((line) => line.msg.startsWith('an intake entry cannot be routed'));
+    expect(setAside).toHaveLength(1);
+    expect(setAside[0]).toMatchObject({ level: 50, component: 'router', shard: 0, entryId: badEntry, reason: expect.stringContaining('"777"') });
 
     let out = '';
     const stdout = new Writable({ write: (chunk, _encoding, done) => { out += String(chunk); done(); } });

@@ -30,10 +30,11 @@ describe('the router', () => {
         { name: 'audit', events: ['*'], appIds: [APP_ID], retry: { schedule: ['1h'] }, directFirstAttempt: direct },
       ],
     });
+    // Stored once the router is ready: until it has read the targets' state it attempts nothing.
+    await routerRunning(config);
     const mixStops = await storeCallbacks(config, 3);
     const [roomLogin] = await storeCallbacks(config, 1, 'room_login');
     const [otherApp] = await storeCallbacks(config, 1, 'stream_create', '222222');
-    await routerRunning(config);
     await drained(config);
 
     expect((await jobIds(openQueue(config, deliveryQueueName('billing')))).sort()).toEqual([...mixStops].sort());

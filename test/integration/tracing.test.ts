@@ -10,7 +10,8 @@ import { runUntilStopped, type Lifecycle } from '../../src/process/lifecycle.js'
 import { startWorkers } from '../../workers/role.js';
 import { silentLogger, type Logger } from '../../src/lib/logger.js';
 import { startReceiver, type ReceiverHandle } from '../../src/receive/server.js';
-import { intakeKeys } from '../../src/shared/names.js';
+import { UNROUTED_QUEUE, intakeKeys } from '../../src/shared/names.js';
+import { intakePendingCount } from '../../src/intake/stats.js';
 import { CallbackStore } from '../../src/intake/callback-store.js';
 import { activeTracer, startTracing } from '../../src/trace/tracing.js';
 import { recordingLogger } from '../helpers/delivery.js';
@@ -102,6 +103,9 @@ const tracingEnv = (otlp: OtlpCollector, protocol: 'http/protobuf' | 'http/json'
   OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
 });
 
+/** Callbacks in the intake log not yet routed. */
+const intakeCallbacksLeft = (config: RelayConfig) => intakePendingCount(redis.inspector, config);
+
 /** The one span of `spans` that `matches`. */
 function only(spans: ExportedSpan[], matches: (span: ExportedSpan) => boolean, what: string): ExportedSpan {
   const found = spans.filter(matches);
@@ -159,6 +163,18 @@ describe('tracing on: one trace per callback', () => {
     }
     expect(new Set(requests.map((request) => request.headers['webhook-id']))).toEqual(new Set(ids));
     expect(new Set(requests.map((request) => traceparentOf(request).traceId)).size).toBe(10);
+  });
+
+  it('a callback no target takes: its route span names the unrouted queue', async () => {
+    const otlp = await collector();
+    const relay = await startRelay(tracingEnv(otlp, 'http/json'), [{ name: 'billing', events: ['room_login'] }]);
+    const callbackId = await relay.post();
+    const routeSpan = () => otlp.spans.filter((span) => span.name === 'route' && span.attributes['zego_relay.callback.id'] === callbackId);
+    // The router's batch ends its spans; the exporter sends them within its schedule, the stop flushes.
+    await expect.poll(async () => (await intakeCallbacksLeft(relay.config)) === 0, { timeout: 10_000 }).toBe(true);
+    await relay.stop();
+    expect(routeSpan()).toHaveLength(1);
+    expect(routeSpan()[0]!.attributes['zego_relay.targets']).toEqual([UNROUTED_QUEUE]);
   });
 
   it('a delivery failing once then succeeding (http/json): two attempt spans in the same trace', async () => {

@@ -79,9 +79,13 @@ export const SCOPES = {
     mutate: ['workers/route/router.ts'],
     tests: [
       'test/integration/router.test.ts',
+      'test/integration/router-loop.test.ts',
       'test/integration/router-heal.test.ts',
       'test/integration/first-attempts.test.ts',
       'test/integration/unrouted.test.ts',
+      // The ordered chain (a key's next delivery attempted in the batch) and the spans the router opens.
+      'test/integration/ordered-chain.test.ts',
+      'test/integration/tracing.test.ts',
     ],
   },
   worker: {
