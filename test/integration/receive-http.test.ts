@@ -210,6 +210,10 @@ describe('the receiver app: other methods and paths', () => {
     // Booked like every refusal: counted, and one debug line.
     expect(await received('none', 'method_not_allowed')).toBe(before + 1);
     expect(handlerLines(relay.lines)).toMatchObject([{ level: 20, msg: 'callback rejected', outcome: 'method_not_allowed', status: 405 }]);
+    // Its duration in milliseconds, as small as refusing it is.
+    const { ms } = handlerLines(relay.lines)[0] as { ms: number };
+    expect(ms).toBeGreaterThanOrEqual(0);
+    expect(ms).toBeLessThan(1_000);
   });
 
   it('books a 405 without a declared type as such', async () => {

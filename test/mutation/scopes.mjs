@@ -40,6 +40,10 @@ export const SCOPES = {
       'test/integration/receive-http.test.ts',
       'test/unit/receive-body.test.ts',
       'test/unit/receive-validate.test.ts',
+      'test/integration/error-middleware.test.ts',
+      // The spool's wiring in server.ts and health.ts, and the POST span's end (book-outcome.ts).
+      'test/integration/spool.test.ts',
+      'test/integration/tracing.test.ts',
     ],
   },
   deliver: {
