@@ -292,7 +292,11 @@ describe('what a batch becomes', () => {
 describe('an acknowledgement Redis refuses', () => {
   it('fails the batch: a warning with the refusal, and the batch is not counted as routed', async () => {
     const billing = await target(() => ({ hold: true }));
-    const { config } = configFor({ targets: [{ name: 'billing', url: billing.url, timeout: '10s', directFirstAttempt: true, retry: { schedule: ['1h'] } }] });
+    // The sibling lane must not claim the held batch as stale (and route it itself) meanwhile.
+    const { config } = configFor({
+      intake: { claimAfter: '60s', firstAttemptDeadline: '10s' },
+      targets: [{ name: 'billing', url: billing.url, timeout: '10s', directFirstAttempt: true, retry: { schedule: ['1h'] } }],
+    });
     const stream = intakeKeys(config.redis.prefix, 0).stream;
     const { lines } = await loggedRouter(config);
     await storeCallbacks(config, 1);
@@ -346,10 +350,16 @@ describe('close()', () => {
 
   it('finishes the batch in hand, acknowledges it, then disconnects', async () => {
     const billing = await target(() => ({ hold: true }));
-    const { config } = configFor({ targets: [{ name: 'billing', url: billing.url, timeout: '10s', directFirstAttempt: true, retry: { schedule: ['1h'] } }] });
+    // The batch waits for its held attempts (no deadline hands them to jobs), and the sibling lane
+    // does not claim the held batch as stale meanwhile.
+    const { config } = configFor({
+      intake: { claimAfter: '60s', firstAttemptDeadline: '10s' },
+      targets: [{ name: 'billing', url: billing.url, timeout: '10s', directFirstAttempt: true, retry: { schedule: ['1h'] } }],
+    });
+    // One callback: one lane's batch, whose attempt the target holds.
     const { router } = await loggedRouter(config);
-    await storeCallbacks(config, 3);
-    await billing.waitForRequests(3);
+    await storeCallbacks(config, 1);
+    await billing.waitForRequests(1);
     let closed = false;
     const closing = router.close().then(() => {
       closed = true;
