@@ -4,7 +4,11 @@
  * target saw: every key's deliveries one at a time and in order, or the inversions of a target
  * without ordering.
  */
+import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
+import type { RelayConfig } from '../../src/config/load.js';
+import { CallbackStore } from '../../src/intake/callback-store.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import { APP_ID } from './config.js';
 import type { TestRedis } from './redis.js';
 import { startTargetServer, type Reply, type TargetServer } from './targets.js';
@@ -120,4 +124,21 @@ export function orderViolations(attempts: readonly Attempt[], skipped: ReadonlyS
 /** Keys whose 2xx deliveries did not arrive in seq order. */
 export function invertedKeys(attempts: readonly Attempt[]): string[] {
   return [...deliveredInOrder(attempts)].filter(([, seqs]) => seqs.some((seq, index) => index > 0 && seq < seqs[index - 1]!)).map(([key]) => key);
+}
+
+/** Stores each [key, seq] as a callback in the intake (no receiver), in that order; returns their ids. */
+export async function storeKeyed(config: RelayConfig, pairs: readonly (readonly [string, number])[]): Promise<string[]> {
+  const store = CallbackStore.open(config, silentLogger);
+  const ids: string[] = [];
+  try {
+    for (const [key, seq] of pairs) {
+      const callbackId = `cb_${randomUUID().replace(/-/g, '')}`;
+      const body = JSON.stringify({ appid: APP_ID, event: 'mix_stop', task_id: key, seq: String(seq) });
+      expect(await store.store({ callbackId, event: 'mix_stop', appId: APP_ID, replayKey: randomUUID(), body }, Date.now())).toBe('stored');
+      ids.push(callbackId);
+    }
+  } finally {
+    await store.close();
+  }
+  return ids;
 }

@@ -5,10 +5,8 @@
  * what follows it become jobs, still in order; a router that died between a link's finish and the
  * next attempt leaves a state the next router goes on from, without a second delivery.
  */
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/lib/logger.js';
-import { CallbackStore } from '../../src/intake/callback-store.js';
 import { ROUTER_GROUP, intakeKeys } from '../../src/shared/names.js';
 import { recentDeliveries } from '../../src/targets/delivery-record.js';
 import { HELD_DELAY_MS, KeyGate, gateSettings } from '../../src/targets/key-gate.js';
@@ -19,9 +17,9 @@ import { entriesOfRead } from '../../workers/route/intake-entry.js';
 import { deliveryJobOptions } from '../../workers/route/job-options.js';
 import { readWatermark } from '../../workers/route/intake-watermark.js';
 import { startWorkers } from '../../workers/role.js';
-import { APP_ID, testConfig } from '../helpers/config.js';
+import { testConfig } from '../helpers/config.js';
 import { deliveryHarness } from '../helpers/delivery.js';
-import { allDelivered, keyName, orderViolations, recordingTarget, type RecordingTarget } from '../helpers/ordering.js';
+import { allDelivered, keyName, orderViolations, recordingTarget, storeKeyed, type RecordingTarget } from '../helpers/ordering.js';
 import { useTestRedis } from '../helpers/redis.js';
 
 const redis = useTestRedis();
@@ -32,23 +30,6 @@ function orderedConfig(server: RecordingTarget, intake: Record<string, unknown> 
     redisUrl: redis.url, intake: { batchSize: 100, ...intake },
     targets: [{ name: 'ordered', url: server.server.url, events: ['mix_*'], retry: { schedule: [300], jitter: 0 }, ordering: { key: ['task_id'] } }],
   });
-}
-
-/** Stores each [key, seq] as a callback in the intake, in that order, before any router runs; returns their ids. */
-async function storeKeyed(config: RelayConfig, pairs: readonly (readonly [string, number])[]): Promise<string[]> {
-  const store = CallbackStore.open(config, silentLogger);
-  const ids: string[] = [];
-  try {
-    for (const [key, seq] of pairs) {
-      const callbackId = `cb_${randomUUID().replace(/-/g, '')}`;
-      const body = JSON.stringify({ appid: APP_ID, event: 'mix_stop', task_id: key, seq: String(seq) });
-      expect(await store.store({ callbackId, event: 'mix_stop', appId: APP_ID, replayKey: randomUUID(), body }, Date.now())).toBe('stored');
-      ids.push(callbackId);
-    }
-  } finally {
-    await store.close();
-  }
-  return ids;
 }
 
 /** A router read every entry of the intake and died: its batch stays pending. Returns the batch entered into the gate. */

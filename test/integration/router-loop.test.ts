@@ -4,18 +4,15 @@
  * acknowledgement, a group lost under a blocked read, and close(). On a Redis of the file's own:
  * the tests read what the whole server sees (CLIENT LIST, INFO commandstats).
  */
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../../src/config/load.js';
-import { CallbackStore } from '../../src/intake/callback-store.js';
-import { silentLogger } from '../../src/lib/logger.js';
 import { callbacksUnrouted, registry } from '../../src/shared/metrics.js';
 import { ROUTER_GROUP, UNROUTED_QUEUE, deliveryQueueName, intakeKeys, queuePrefix } from '../../src/shared/names.js';
 import { startRouter, type IntakeRouter } from '../../workers/route/router.js';
-import { APP_ID } from '../helpers/config.js';
 import { capturingLogger, type LogLine } from '../helpers/log-capture.js';
+import { keyName, storeKeyed } from '../helpers/ordering.js';
 import { useTestRedis } from '../helpers/redis.js';
 import { routerHarness } from '../helpers/router.js';
 import { startTargetServer, type TargetServer } from '../helpers/targets.js';
@@ -70,23 +67,6 @@ const withMessage = (lines: Line[], msg: string) => lines.filter((line) => line.
 async function unroutedCount(event: string): Promise<number> {
   const { values } = await callbacksUnrouted.get();
   return values.find((value) => value.labels.event === event)?.value ?? 0;
-}
-
-/** Stores `count` mix_stop callbacks of room `room`, one after another; returns their ids in order. */
-async function storeKeyed(config: RelayConfig, room: string, count: number): Promise<string[]> {
-  const store = CallbackStore.open(config, silentLogger);
-  try {
-    const ids: string[] = [];
-    for (let index = 0; index < count; index += 1) {
-      const callbackId = `cb_${randomUUID().replace(/-/g, '')}`;
-      const outcome = await store.store({ callbackId, event: 'mix_stop', appId: APP_ID, replayKey: randomUUID(), body: JSON.stringify({ event: 'mix_stop', room_id: room, seq: index }) }, Date.now());
-      expect(outcome).toBe('stored');
-      ids.push(callbackId);
-    }
-    return ids;
-  } finally {
-    await store.close();
-  }
 }
 
 describe('a router starting', () => {
@@ -263,17 +243,17 @@ describe('what a batch becomes', () => {
     ['attempted by the router', true],
     ['without first attempts by the router', false],
   ])('an ordered target (%s): callbacks without a key field go unordered, keyed ones are ordered', async (_label, direct) => {
-    const { config } = configFor({ targets: [{ name: 'billing', directFirstAttempt: direct, ordering: { key: ['room_id'] }, retry: { schedule: ['1h'] } }] });
+    const { config } = configFor({ targets: [{ name: 'billing', directFirstAttempt: direct, ordering: { key: ['task_id'] }, retry: { schedule: ['1h'] } }] });
     await loggedRouter(config);
     const keyless = await storeCallbacks(config, 3);
-    const keyed = await storeKeyed(config, 'room-1', 3);
+    const keyed = await storeKeyed(config, [['room-1', 1], ['room-1', 2], ['room-1', 3]]);
     await drained(config);
     const billing = openQueue(config, deliveryQueueName('billing'));
     expect(new Set(await jobIds(billing))).toEqual(new Set([...keyless, ...keyed]));
     for (const id of keyless) expect((await billing.getJob(id))?.data.order).toBeUndefined();
     // The head is released (a job that waits for its retry), the rest held behind it.
     const orders = await Promise.all(keyed.map(async (id) => (await billing.getJob(id))?.data.order?.key));
-    expect(orders).toEqual(Array(3).fill(`${APP_ID}/room_id=room-1`));
+    expect(orders).toEqual(Array(3).fill(keyName('room-1')));
   });
 
   it("a first attempt that failed: its job carries the attempt's log line", async () => {

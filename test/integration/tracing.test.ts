@@ -103,9 +103,6 @@ const tracingEnv = (otlp: OtlpCollector, protocol: 'http/protobuf' | 'http/json'
   OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
 });
 
-/** Callbacks in the intake log not yet routed. */
-const intakeCallbacksLeft = (config: RelayConfig) => intakePendingCount(redis.inspector, config);
-
 /** The one span of `spans` that `matches`. */
 function only(spans: ExportedSpan[], matches: (span: ExportedSpan) => boolean, what: string): ExportedSpan {
   const found = spans.filter(matches);
@@ -171,7 +168,7 @@ describe('tracing on: one trace per callback', () => {
     const callbackId = await relay.post();
     const routeSpan = () => otlp.spans.filter((span) => span.name === 'route' && span.attributes['zego_relay.callback.id'] === callbackId);
     // The router's batch ends its spans; the exporter sends them within its schedule, the stop flushes.
-    await expect.poll(async () => (await intakeCallbacksLeft(relay.config)) === 0, { timeout: 10_000 }).toBe(true);
+    await expect.poll(async () => (await intakePendingCount(redis.inspector, relay.config)) === 0, { timeout: 10_000 }).toBe(true);
     await relay.stop();
     expect(routeSpan()).toHaveLength(1);
     expect(routeSpan()[0]!.attributes['zego_relay.targets']).toEqual([UNROUTED_QUEUE]);
